@@ -1,0 +1,1 @@
+"""pacsbot's Slack adapter and process: the only package that imports slack_bolt."""

@@ -1,0 +1,48 @@
+"""``build_app(services) -> slack_bolt.App``: the only place that creates the Bolt app."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App, BoltResponse
+
+from bot import listeners
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: "Services", *, token_verification: bool = True) -> App:
+    """Create the Bolt app on the services' Web API client and register every listener.
+
+    ``process_before_response=True`` runs each ack in the request thread, so acks never wait
+    behind slow work; slow work goes to ``services.background``, a pool of its own.
+    ``App()`` calls ``auth.test`` (token verification), so the Web API must answer by now.
+    """
+    secrets = services.secrets
+    app = App(
+        client=services.client,
+        signing_secret=secrets.signing_secret or "",
+        request_verification_enabled=True,
+        token_verification_enabled=token_verification,
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="bolt-listener"),
+        raise_error_for_unhandled_request=False,
+        ssl_check_enabled=True,
+        url_verification_enabled=True,
+        ignoring_self_events_enabled=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    listeners.register(app, services)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        # Listeners report their own failures; this only catches what slipped past them.
+        log.error("bolt: unhandled %s for a %s request", type(error).__name__, body.get("type") or "command")
+        return BoltResponse(status=200, body="")
+
+    return app

@@ -1,0 +1,69 @@
+"""Work that runs after the ack: a bounded thread pool that never loses an error.
+
+Slack wants an answer within 3 seconds. Listeners ack at once and hand anything slow (DICOM,
+database writes, messages to many people) to :class:`Background`. Failures are logged with a
+reference and reported to the user by the ``on_error`` callback given with the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Background:
+    def __init__(self, threads: int = 8, name: str = "pacsbot-bg"):
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_error: Callable[[BaseException], None] | None = None,
+        **kwargs: Any,
+    ) -> Future[Any]:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("background work is shutting down")
+            self._pending += 1
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - reported, never swallowed silently
+                if on_error is not None:
+                    try:
+                        on_error(exc)
+                    except Exception:  # noqa: BLE001
+                        log.exception("background: the error handler itself failed")
+                else:
+                    log.exception("background: %s failed", getattr(fn, "__name__", "task"))
+                return None
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()
+
+        return self._pool.submit(run)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no work is pending (tests and the console); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._cond:
+            self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -1,0 +1,104 @@
+"""``pacsbot serve``: connect the bot to Slack (Socket Mode or HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from bot.cli.common import open_database, settings_from, subparser
+from bot.logs import setup_logging
+from bot.settings import Secrets, Settings
+
+log = logging.getLogger("pacsbot")
+
+
+def add_parser(sub: Any) -> None:
+    parser = subparser(
+        sub, "serve", "Run the bot for Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP).",
+        "Run the bot. Secrets come from the environment: SLACK_BOT_TOKEN, and SLACK_APP_TOKEN (Socket Mode) "
+        "or SLACK_SIGNING_SECRET (HTTP mode). SLACK_API_URL overrides the Slack Web API base URL.",
+    )
+    parser.add_argument("--host", help="HTTP mode: address to listen on (default: server.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP mode: port (default: server.port, 3000)")
+    parser.add_argument("--workers", type=int, help="HTTP mode: worker processes (default: server.workers)")
+    parser.add_argument("--threads", type=int, help="HTTP mode: threads per worker (default: server.threads)")
+    parser.add_argument("--http", action="store_true", help="HTTP mode even if SLACK_APP_TOKEN is set")
+    parser.set_defaults(func=run)
+
+
+def _check_slack(settings: Settings, secrets: Secrets) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack_client import make_web_client
+
+    client = make_web_client(secrets.bot_token, secrets.api_url, timeout=10)
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        raise SystemExit(f"pacsbot: Slack refused the bot token ({exc.response.get('error')}). Check SLACK_BOT_TOKEN.")
+    except Exception as exc:  # noqa: BLE001
+        raise SystemExit(f"pacsbot: cannot reach the Slack Web API at {client.base_url} ({type(exc).__name__}).")
+
+
+def make_worker(settings: Settings, secrets: Secrets) -> Any:
+    """Build services, app and scheduler in the current (worker) process."""
+    from bot.app import build_app
+    from bot.scheduler import Scheduler
+    from bot.server import wsgi_app
+    from bot.services import build_services
+
+    services = build_services(settings, secrets)
+    app = build_app(services)
+    Scheduler(services).start()
+    services.access.directory.warm(services.access.group_refs()) if services.access.directory else None
+    return wsgi_app(app, services)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    secrets = Secrets.from_env()
+    setup_logging(settings.logging.level, settings.logging.format,
+                  extra_secrets=tuple(s for s in (secrets.signing_secret, secrets.bot_token, secrets.app_token) if s))
+    socket_mode = secrets.socket_mode and not args.http
+    problems = secrets.problems_for_serving()
+    if not socket_mode and not secrets.signing_secret:
+        problems.append("HTTP mode needs SLACK_SIGNING_SECRET (from the app's Basic Information page).")
+    if problems:
+        print("pacsbot: cannot connect to Slack:", file=sys.stderr)
+        for problem in dict.fromkeys(problems):
+            print(f"  - {problem}", file=sys.stderr)
+        print("To try pacsbot without Slack, run `pacsbot console`.", file=sys.stderr)
+        return 2
+    db = open_database(settings)  # fails clearly if the database is unreachable; migrates
+    db.dispose()
+    _check_slack(settings, secrets)
+
+    if socket_mode:
+        from bot.app import build_app
+        from bot.scheduler import Scheduler
+        from bot.server import run_socket_mode
+        from bot.services import build_services
+
+        services = build_services(settings, secrets)
+        app = build_app(services)
+        scheduler = Scheduler(services)
+        scheduler.start()
+        try:
+            assert secrets.app_token is not None
+            run_socket_mode(app, services, secrets.app_token)
+        finally:
+            scheduler.stop()
+            services.close()
+        return 0
+
+    from bot.server import run_gunicorn
+
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    workers = args.workers or settings.server.workers
+    threads = args.threads or settings.server.threads
+    log.warning("pacsbot: HTTP mode on http://%s:%s/slack/events (%d workers x %d threads)", host, port, workers, threads)
+    run_gunicorn(lambda: make_worker(settings, secrets), host=host, port=port, workers=workers, threads=threads)
+    return 0

@@ -1,0 +1,646 @@
+"""``pacsbot console``: chat with the bot in a terminal, no Slack workspace needed.
+
+The console plays Slack's part. What you type becomes the signed request Slack would send
+(a slash command, a message event, a button click, a modal submission), dispatched to the
+same Bolt app and listeners as in production; the bot's Web API calls go to an in-process
+mock of the Slack Web API, and what the bot posts is printed as readable text. The database
+is the configured one (a SQLite file by default), so what you do is really stored.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rapidfuzz import fuzz, process
+from slack_bolt.request import BoltRequest
+
+from bot.access import Role
+from bot.render.terminal import Clickable, TerminalRenderer
+from bot.settings import Secrets, Settings
+from bot.simulate import SignedRequest, Simulator
+from bot.slackmock import BOT_USER_ID, MockSlack, Output
+
+CONSOLE_TOKEN = "xoxb-console-local-only"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    id: str
+    handle: str
+    name: str
+    role: Role
+
+
+DEMO_USERS = (
+    DemoUser("U0ADMIN01", "alex.admin", "Alex Admin", Role.ADMIN),
+    DemoUser("U0TRAIN01", "terry.trainer", "Terry Trainer", Role.TRAINER),
+    DemoUser("U0RAD0001", "dr.rhea", "Dr. Rhea Radiologist", Role.CLINICIAN),
+    DemoUser("U0TECH001", "tom.tech", "Tom Technologist", Role.CLINICIAN),
+    DemoUser("U0RES0001", "dr.ravi", "Dr. Ravi Resident", Role.CLINICIAN),
+)
+DEMO_CHANNELS = {
+    "C0GENERAL": "general",
+    "C0PACSQUE": "pacs-queue",
+    "C0PACSADM": "pacs-admin",
+    "C0RADIOLO": "radiology",
+}
+DEMO_GROUPS = (
+    ("S0ADMINS1", "pacs-admins", ["U0ADMIN01"]),
+    ("S0ONCALL1", "pacs-oncall", ["U0ADMIN01"]),
+    ("S0TRAINER", "trainers", ["U0TRAIN01"]),
+    ("S0RESIDNT", "new-residents", ["U0RAD0001", "U0RES0001"]),
+    ("S0TECHS01", "ct-techs", ["U0TECH001"]),
+)
+
+HELP = """Console commands (anything else is sent as a message):
+  /pacs ...            a slash command, e.g. /pacs help
+  1, :click N          press button N
+  :select N VALUE      pick VALUE in menu N
+  :set KEY=VALUE ...   fill fields of the open modal (KEY is the field id shown)
+  :submit [KEY=VALUE]  submit the open modal     :close   close it
+  :as USER [ROLE]      act as someone else (U0ADMIN01, dr.rhea, tom.tech, ...; role admin|trainer|clinician)
+  :in #CHANNEL         talk in a channel         :dm      talk to the bot in a DM
+  :home                open the bot's App Home   :react EMOJI   react to the last message here
+  :users               list the demo users       :wait    wait for slow work and show it
+  :quit                leave
+Mention the bot with @pacsbot in a channel; in a DM just type."""
+
+
+@dataclass
+class ModalState:
+    view: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class Console:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        user: str = "U0ADMIN01",
+        role: Role | None = None,
+        channel: str = "C0GENERAL",
+        out: TextIO | None = None,
+        wait_seconds: float = 60.0,
+    ):
+        self.settings = settings
+        self.out = out or sys.stdout
+        self.wait_seconds = wait_seconds
+        self.signing_secret = secrets.token_hex(16)
+        self.mock = MockSlack(token=CONSOLE_TOKEN)
+        self.role_overrides: dict[str, Role] = {u.id: u.role for u in DEMO_USERS}
+        self.user = self._resolve_user(user)
+        if role is not None:
+            self.role_overrides[self.user] = role
+        self.channel = self._resolve_channel(channel)
+        self.modals: dict[str, list[ModalState]] = {}
+        self.renderer = TerminalRenderer(user_name=self._user_name, channel_name=self._channel_name)
+        self._printed = 0
+        self._print_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.services: Any = None
+        self.app: Any = None
+        self.scheduler: Any = None
+        self.sim: Simulator | None = None
+        self.failures = 0
+
+    # set-up ------------------------------------------------------------------------------
+    def start(self) -> "Console":
+        from bot.app import build_app
+        from bot.scheduler import Scheduler
+        from bot.services import build_services
+        from bot.slack_client import make_web_client
+        from bot.storage import upgrade
+
+        self.mock.start()
+        for user in DEMO_USERS:
+            self.mock.add_user(user.id, user.handle, real_name=user.name)
+        for channel_id, name in DEMO_CHANNELS.items():
+            self.mock.add_channel(channel_id, name, [u.id for u in DEMO_USERS])
+        for group_id, handle, members in DEMO_GROUPS:
+            self.mock.add_usergroup(group_id, handle, members)
+        secrets_ = Secrets(bot_token=CONSOLE_TOKEN, app_token=None, signing_secret=self.signing_secret, api_url=self.mock.api_url)
+        self.services = build_services(
+            self.settings,
+            secrets_,
+            client=make_web_client(CONSOLE_TOKEN, self.mock.api_url),
+            role_overrides=self.role_overrides,
+        )
+        upgrade(self.services.db)
+        self.app = build_app(self.services)
+        self.sim = Simulator(self.signing_secret, response_url_base=self.mock.respond_base)
+        self.scheduler = Scheduler(self.services, tick_seconds=15)
+        self.scheduler.start()
+        self._printed = self.mock.last_seq
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.services is not None:
+            self.services.close()
+        self.mock.stop()
+
+    def __enter__(self) -> "Console":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # names -------------------------------------------------------------------------------
+    def _resolve_user(self, text: str) -> str:
+        text = text.strip().lstrip("@")
+        for user in DEMO_USERS:
+            if text in (user.id, user.handle) or text.lower() == user.name.lower():
+                return user.id
+        if text.upper().startswith(("U", "W")) and text[1:].isalnum():
+            return text.upper()
+        choices = {u.handle: u.id for u in DEMO_USERS} | {u.name: u.id for u in DEMO_USERS}
+        match = process.extractOne(text, list(choices), scorer=fuzz.WRatio, score_cutoff=60)
+        if match:
+            return choices[match[0]]
+        raise ValueError(f"unknown user {text!r}; try :users")
+
+    def _resolve_channel(self, text: str) -> str:
+        text = text.strip().lstrip("#")
+        if text in DEMO_CHANNELS:
+            return text
+        for channel_id, name in DEMO_CHANNELS.items():
+            if name == text.lower():
+                return channel_id
+        if text[:1] in ("C", "G", "D") and text[1:].isalnum() and text.isupper():
+            return text
+        raise ValueError(f"unknown channel {text!r}; demo channels: " + ", ".join(f"#{n}" for n in DEMO_CHANNELS.values()))
+
+    def _user_name(self, user_id: str) -> str:
+        if user_id == BOT_USER_ID:
+            return "pacsbot"
+        user = self.mock.users.get(user_id)
+        return user["name"] if user else user_id
+
+    def _channel_name(self, channel_id: str) -> str:
+        if channel_id.startswith("D"):
+            return f"DM with @{self._user_name('U' + channel_id[1:])}"
+        return DEMO_CHANNELS.get(channel_id, channel_id)
+
+    @property
+    def dm_channel(self) -> str:
+        return "D" + self.user[1:]
+
+    def prompt(self) -> str:
+        role = self.services.access.role_of(self.user) if self.services else Role.CLINICIAN
+        where = "DM" if self.channel.startswith("D") else f"#{self._channel_name(self.channel)}"
+        return f"[@{self._user_name(self.user)} · {role.label} · {where}]> "
+
+    # output ------------------------------------------------------------------------------
+    def say(self, *lines: str) -> None:
+        with self._print_lock:
+            for line in lines:
+                print(line, file=self.out)
+            self.out.flush()
+
+    def _flush_outputs(self) -> None:
+        with self._print_lock:
+            outputs = self.mock.outputs_since(self._printed)
+            for output in outputs:
+                self._printed = max(self._printed, output.seq)
+                for line in self._render_output(output):
+                    print(line, file=self.out)
+            self.out.flush()
+
+    def _render_output(self, o: Output) -> list[str]:
+        where = {"channel": o.channel, "ts": o.ts, "kind": o.kind}
+        if o.kind in ("message", "update"):
+            place = self._place(o.channel)
+            verb = "updated its message" if o.kind == "update" else "posted"
+            thread = " (in thread)" if o.thread_ts else ""
+            message = next((m for m in self.mock.messages.get(o.channel or "", []) if m["ts"] == o.ts), None)
+            where["message"] = message
+            head = f"pacsbot {verb} in {place}{thread}:"
+            return ["", head, *self._body(o.text, o.blocks, where)]
+        if o.kind in ("ephemeral", "response"):
+            who = f"@{self._user_name(o.user)}" if o.user and o.user != "U" else "you"
+            public = o.extra.get("response_type") == "in_channel"
+            head = f"pacsbot in {self._place(o.channel)}:" if public else f"pacsbot (only {who} can see this):"
+            if o.extra.get("replace_original"):
+                head = head[:-1] + ", replacing its earlier message:"
+            if o.extra.get("delete_original"):
+                return ["", f"pacsbot removed its message for {who}."]
+            return ["", head, *self._body(o.text, o.blocks, where)]
+        if o.kind in ("modal_open", "modal_update", "modal_push"):
+            assert o.view is not None
+            self._track_modal(o)
+            return ["", *self._modal_lines(o.view, o.kind)]
+        if o.kind == "home":
+            assert o.view is not None
+            return ["", f"App Home of @{self._user_name(o.user or '')}:", *self.renderer.blocks(o.view.get("blocks", []), where={"view": o.view, "kind": "home"})]
+        if o.kind == "reaction":
+            return ["", f"pacsbot reacted :{o.text}: in {self._place(o.channel)}"]
+        if o.kind == "file":
+            size = o.extra.get("size", 0)
+            return ["", f"pacsbot uploaded {o.extra.get('filename')} ({size} bytes) to {self._place(o.channel)}" + (f": {o.text}" if o.text else "")]
+        if o.kind == "delete":
+            return ["", f"pacsbot deleted a message in {self._place(o.channel)}"]
+        return []
+
+    def _place(self, channel: str | None) -> str:
+        if not channel:
+            return "Slack"
+        if channel.startswith("D"):
+            return f"a DM to @{self._user_name('U' + channel[1:])}"
+        return f"#{self._channel_name(channel)}"
+
+    def _body(self, text: str, blocks: list[dict[str, Any]], where: dict[str, Any]) -> list[str]:
+        if blocks:
+            return self.renderer.blocks(blocks, where=where)
+        from bot.render.terminal import mrkdwn_to_text
+
+        return ["  " + line for line in mrkdwn_to_text(text, self._user_name, self._channel_name).splitlines()]
+
+    def _modal_lines(self, view: dict[str, Any], kind: str) -> list[str]:
+        title = self.renderer.text(view.get("title"))
+        verb = {"modal_open": "opened", "modal_update": "updated", "modal_push": "opened (on top)", "ack_update": "updated"}.get(kind, "shows")
+        lines = [f"┌─ pacsbot {verb} a window: {title} " + "─" * max(4, 40 - len(title))]
+        lines.extend(self.renderer.blocks(view.get("blocks", []), where={"view": view, "kind": "modal"}, indent="│ "))
+        actions = []
+        if view.get("submit"):
+            actions.append(f":submit ({self.renderer.text(view['submit'])})")
+        actions.append(f":close ({self.renderer.text(view.get('close')) or 'Close'})")
+        lines.append("└─ " + "   ".join(actions))
+        return lines
+
+    def _track_modal(self, o: Output) -> None:
+        stack = self.modals.setdefault(self.user, [])
+        assert o.view is not None
+        if o.kind == "modal_open":
+            stack.clear()
+            stack.append(ModalState(o.view))
+        elif o.kind == "modal_push":
+            stack.append(ModalState(o.view))
+        else:
+            for i, state in enumerate(stack):
+                if state.view.get("id") == o.view.get("id"):
+                    stack[i] = ModalState(o.view)
+                    break
+            else:
+                stack.append(ModalState(o.view))
+
+    def _print_ack(self, body: str, kind: str) -> None:
+        if not body:
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            self.say("", "pacsbot (only you can see this):", "  " + body)
+            return
+        if not isinstance(payload, dict):
+            return
+        action = payload.get("response_action")
+        if action == "errors":
+            lines = ["", "The window shows errors:"] + [f"  • {k}: {v}" for k, v in (payload.get("errors") or {}).items()]
+            self.say(*lines)
+            return
+        if action in ("update", "push"):
+            stack = self.modals.setdefault(self.user, [])
+            view = {**payload["view"], "id": stack[-1].view.get("id") if stack and action == "update" else f"VACK{len(stack)}"}
+            view["blocks"] = self.mock._with_block_ids(view.get("blocks", []))
+            if action == "update" and stack:
+                stack[-1] = ModalState(view)
+            else:
+                stack.append(ModalState(view))
+            with self._print_lock:
+                for line in ["", *self._modal_lines(view, "ack_update" if action == "update" else "modal_push")]:
+                    print(line, file=self.out)
+            return
+        if action == "clear":
+            self.modals[self.user] = []
+            self.say("", "(the window closed)")
+            return
+        if payload.get("text") or payload.get("blocks"):
+            public = payload.get("response_type") == "in_channel"
+            head = f"pacsbot in {self._place(self.channel)}:" if public else "pacsbot (only you can see this):"
+            with self._print_lock:
+                for line in ["", head, *self._body(payload.get("text", ""), payload.get("blocks") or [], {"kind": "ack", "channel": self.channel})]:
+                    print(line, file=self.out)
+
+    # sending -----------------------------------------------------------------------------
+    def _dispatch(self, request: SignedRequest, kind: str) -> int:
+        response = self.app.dispatch(BoltRequest(body=request.body, headers=request.headers))
+        if response.status != 200:
+            self.failures += 1
+            self.say(f"(Slack would have shown an error: the app answered HTTP {response.status})")
+        self._print_ack(response.body or "", kind)
+        self.services.background.wait_idle(self.wait_seconds)
+        self._flush_outputs()
+        return response.status
+
+    def handle(self, line: str) -> bool:
+        """Act on one line of input. Returns False when the user wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        assert self.sim is not None
+        try:
+            if line in (":quit", ":q", ":exit", "exit", "quit"):
+                return False
+            if line.isdigit():
+                return self._click(int(line))
+            if line.startswith(":"):
+                return self._console_command(line)
+            if line.startswith("/"):
+                command, _, text = line.partition(" ")
+                if command != "/pacs":
+                    self.say(f"(pacsbot only has the /pacs command; Slack would say “{command} is not a valid command”)")
+                    return True
+                self._dispatch(self.sim.slash_command(self.user, text, channel_id=self.channel, channel_name=self._channel_name(self.channel)), "command")
+                return True
+            self._message(line)
+        except ValueError as exc:
+            self.say(f"(console: {exc})")
+        return True
+
+    def _message(self, text: str) -> None:
+        assert self.sim is not None
+        events = self.services.registry.events
+        self.mock.post_as_user(self.user, self.channel, text)
+        if self.channel.startswith("D"):
+            if "message" in events:
+                self._dispatch(self.sim.message_event(self.user, text, channel_id=self.channel, channel_type="im"), "event")
+            return
+        mentioned = "@pacsbot" in text.lower()
+        if mentioned and "app_mention" in events:
+            clean = text.replace("@pacsbot", "").strip()
+            self._dispatch(self.sim.mention_event(self.user, clean, channel_id=self.channel), "event")
+        elif "message" in events:
+            self._dispatch(self.sim.message_event(self.user, text, channel_id=self.channel, channel_type="channel"), "event")
+        if not mentioned:
+            self.say("(posted; pacsbot only answers channel messages that mention @pacsbot)")
+
+    def _console_command(self, line: str) -> bool:
+        assert self.sim is not None
+        words = shlex.split(line)
+        command, args = words[0].lower(), words[1:]
+        if command == ":help":
+            self.say(HELP)
+        elif command == ":users":
+            for u in DEMO_USERS:
+                role = self.services.access.role_of(u.id)
+                self.say(f"  {u.id}  @{u.handle:<14} {u.name:<24} {role.label}")
+        elif command == ":as":
+            if not args:
+                raise ValueError("usage: :as USER [admin|trainer|clinician]")
+            self.user = self._resolve_user(args[0])
+            if len(args) > 1:
+                self.role_overrides[self.user] = Role.parse(args[1])
+                self.services.access.overrides[self.user] = Role.parse(args[1])
+            self.say(f"(you are now @{self._user_name(self.user)}, {self.services.access.role_of(self.user).label})")
+        elif command == ":in":
+            if not args:
+                raise ValueError("usage: :in #channel")
+            self.channel = self._resolve_channel(args[0])
+        elif command == ":dm":
+            self.channel = self.dm_channel
+        elif command == ":home":
+            self._dispatch(self.sim.event({"type": "app_home_opened", "user": self.user, "channel": self.dm_channel, "tab": "home"}), "event")
+        elif command == ":click":
+            if not args or not args[0].isdigit():
+                raise ValueError("usage: :click N")
+            return self._click(int(args[0]))
+        elif command == ":select":
+            if len(args) < 2 or not args[0].isdigit():
+                raise ValueError("usage: :select N VALUE")
+            return self._click(int(args[0]), " ".join(args[1:]))
+        elif command == ":set":
+            self._set_values(args)
+        elif command == ":submit":
+            self._set_values(args)
+            self._submit()
+        elif command == ":close":
+            self._close()
+        elif command == ":react":
+            self._react(args[0] if args else "ticket")
+        elif command == ":wait":
+            self.services.background.wait_idle(self.wait_seconds)
+            self._flush_outputs()
+        else:
+            raise ValueError(f"unknown console command {command}; type :help")
+        return True
+
+    # buttons -----------------------------------------------------------------------------
+    def _click(self, number: int, choice: str | None = None) -> bool:
+        assert self.sim is not None
+        clickable = self.renderer.clickables.get(number)
+        if clickable is None:
+            raise ValueError(f"there is no button {number}")
+        element = clickable.element
+        action: dict[str, Any] = {"action_id": element.get("action_id"), "block_id": clickable.block_id or "b", "type": element.get("type")}
+        if element.get("type") == "button":
+            if element.get("value") is not None:
+                action["value"] = element["value"]
+            action["text"] = element.get("text")
+            if element.get("url"):
+                self.say(f"(opens {element['url']} in the browser)")
+        else:
+            options = element.get("options") or [o for g in element.get("option_groups", []) for o in g.get("options", [])]
+            if choice is None:
+                raise ValueError(f"{number} is a menu: use :select {number} VALUE")
+            option = _match_option(options, choice)
+            action["selected_option"] = option
+        if element.get("confirm"):
+            self.say(f"(confirmed: {self.renderer.text(element['confirm'].get('title'))})")
+        where = clickable.where
+        kind = where.get("kind")
+        if kind in ("modal", "home"):
+            view = where.get("view") or {}
+            current = self._current_modal()
+            if kind == "modal" and current is not None and current.view.get("id") == view.get("id"):
+                view = {**view, "state": {"values": self._state_values(current)}}
+            request = self.sim.block_action(self.user, action, view=view)
+        else:
+            message = where.get("message")
+            channel = where.get("channel") or self.channel
+            request = self.sim.block_action(self.user, action, channel_id=channel, message=message)
+        self._dispatch(request, "action")
+        return True
+
+    def _react(self, emoji: str) -> None:
+        assert self.sim is not None
+        messages = [m for m in self.mock.messages.get(self.channel, []) if m.get("user") != BOT_USER_ID]
+        if not messages:
+            raise ValueError("no message by a person here to react to")
+        target = messages[-1]
+        if "reaction_added" not in self.services.registry.events:
+            self.say(f"(you reacted :{emoji.strip(':')}:; pacsbot does not watch reactions)")
+            return
+        event = {"type": "reaction_added", "user": self.user, "reaction": emoji.strip(":"),
+                 "item": {"type": "message", "channel": self.channel, "ts": target["ts"]}, "item_user": target.get("user")}
+        self._dispatch(self.sim.event(event), "event")
+
+    # modals ------------------------------------------------------------------------------
+    def _current_modal(self) -> ModalState | None:
+        stack = self.modals.get(self.user) or []
+        return stack[-1] if stack else None
+
+    def _inputs(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        return [b for b in view.get("blocks", []) if b.get("type") == "input"]
+
+    def _set_values(self, pairs: list[str]) -> None:
+        modal = self._current_modal()
+        if modal is None:
+            if pairs:
+                raise ValueError("no window is open")
+            return
+        inputs = self._inputs(modal.view)
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"{pair!r}: use FIELD=VALUE")
+            block = next((b for b in inputs if key in (b.get("element", {}).get("action_id"), b.get("block_id"))), None)
+            if block is None:
+                ids = ", ".join(b.get("element", {}).get("action_id", "?") for b in inputs)
+                raise ValueError(f"this window has no field {key!r}; fields: {ids}")
+            modal.values[block["element"]["action_id"]] = value
+
+    def _state_values(self, modal: ModalState) -> dict[str, dict[str, Any]]:
+        values: dict[str, dict[str, Any]] = {}
+        for block in self._inputs(modal.view):
+            element = block.get("element", {})
+            action_id = element.get("action_id")
+            raw = modal.values.get(action_id)
+            values.setdefault(block["block_id"], {})[action_id] = _element_state(element, raw)
+        return values
+
+    def _submit(self) -> None:
+        assert self.sim is not None
+        modal = self._current_modal()
+        if modal is None:
+            raise ValueError("no window is open")
+        missing = []
+        for block in self._inputs(modal.view):
+            element = block.get("element", {})
+            state = _element_state(element, modal.values.get(element.get("action_id")))
+            if not block.get("optional") and _is_empty(state):
+                missing.append(element.get("action_id"))
+        if missing:
+            raise ValueError("Slack will not submit this yet; please fill in: " + ", ".join(missing))
+        request = self.sim.view_submission(self.user, modal.view, self._state_values(modal))
+        stack = self.modals.get(self.user) or []
+        before = len(stack)
+        response = self.app.dispatch(BoltRequest(body=request.body, headers=request.headers))
+        payload = {}
+        try:
+            payload = json.loads(response.body) if response.body else {}
+        except ValueError:
+            pass
+        if response.status == 200 and not payload.get("response_action") and len(stack) == before:
+            stack.pop() if stack else None  # Slack closes a submitted modal unless told otherwise
+        self._print_ack(response.body or "", "view")
+        if response.status != 200:
+            self.failures += 1
+            self.say(f"(Slack would have shown an error: the app answered HTTP {response.status})")
+        self.services.background.wait_idle(self.wait_seconds)
+        self._flush_outputs()
+
+    def _close(self) -> None:
+        assert self.sim is not None
+        modal = self._current_modal()
+        if modal is None:
+            raise ValueError("no window is open")
+        self.modals[self.user].pop()
+        if modal.view.get("notify_on_close"):
+            self._dispatch(self.sim.view_closed(self.user, modal.view), "view_closed")
+        self.say("(window closed)")
+
+    # loops -------------------------------------------------------------------------------
+    def run_script(self, lines: list[str]) -> int:
+        for line in lines:
+            self.say(f"{self.prompt()}{line}")
+            if not self.handle(line):
+                break
+        return 1 if self.failures else 0
+
+    def run_interactive(self, read: Callable[[str], str] = input) -> int:
+        self.say(
+            "pacsbot console — you are talking to the real bot with a pretend Slack.",
+            f"Database: {self.services.db.display_url}. Type :help for console commands, /pacs help for the bot's.",
+        )
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+        while True:
+            try:
+                line = read(self.prompt())
+            except (EOFError, KeyboardInterrupt):
+                self.say("")
+                break
+            if not self.handle(line):
+                break
+        return 0
+
+    def _watch(self) -> None:
+        # Print what arrives later (slow checks, reminders) without waiting for input.
+        while not self._stop.wait(0.5):
+            if self.mock.last_seq > self._printed and self.services.background.pending == 0:
+                self._flush_outputs()
+
+
+def _match_option(options: list[dict[str, Any]], choice: str) -> dict[str, Any]:
+    lowered = choice.strip().lower()
+    for option in options:
+        if str(option.get("value", "")).lower() == lowered:
+            return option
+    for option in options:
+        text = option.get("text", {}).get("text", "") if isinstance(option.get("text"), dict) else str(option.get("text", ""))
+        if text.lower() == lowered or text.lower().startswith(lowered):
+            return option
+    values = ", ".join(str(o.get("value")) for o in options)
+    raise ValueError(f"{choice!r} is not one of the choices: {values}")
+
+
+def _element_state(element: dict[str, Any], raw: str | None) -> dict[str, Any]:
+    kind = element.get("type")
+    options = element.get("options") or [o for g in element.get("option_groups", []) for o in g.get("options", [])]
+    state: dict[str, Any] = {"type": kind}
+    if kind in ("plain_text_input", "email_text_input", "url_text_input", "number_input"):
+        state["value"] = raw if raw is not None else element.get("initial_value")
+    elif kind in ("static_select", "radio_buttons", "external_select"):
+        if raw is not None:
+            state["selected_option"] = _match_option(options, raw)
+        else:
+            state["selected_option"] = element.get("initial_option")
+    elif kind in ("checkboxes", "multi_static_select"):
+        if raw is not None:
+            state["selected_options"] = [_match_option(options, part) for part in raw.split(",") if part.strip()]
+        else:
+            state["selected_options"] = element.get("initial_options") or []
+    elif kind == "datepicker":
+        state["selected_date"] = raw if raw is not None else element.get("initial_date")
+    elif kind == "timepicker":
+        state["selected_time"] = raw if raw is not None else element.get("initial_time")
+    elif kind == "users_select":
+        state["selected_user"] = raw.lstrip("@") if raw else element.get("initial_user")
+    elif kind == "multi_users_select":
+        state["selected_users"] = [u.strip().lstrip("@") for u in raw.split(",")] if raw else element.get("initial_users") or []
+    elif kind in ("conversations_select", "channels_select"):
+        key = "selected_conversation" if kind == "conversations_select" else "selected_channel"
+        state[key] = raw.lstrip("#") if raw else None
+    else:
+        state["value"] = raw
+    return state
+
+
+def _is_empty(state: dict[str, Any]) -> bool:
+    for key, value in state.items():
+        if key == "type":
+            continue
+        if value not in (None, "", [], {}):
+            return False
+    return True

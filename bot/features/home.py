@@ -1,0 +1,49 @@
+"""App Home: a frame that features fill with sections (my tickets, my training, admin summary)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.access import Role
+from bot.context import Ctx
+from bot.render.blocks import Block, context, divider, header, section
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def home_view(services: "Services", user_id: str, role: Role) -> dict[str, Any]:
+    blocks: list[Block] = [
+        header("pacsbot — PACS help desk"),
+        context(f"Signed in as a *{role.label}*. Type `/pacs help` in any channel to see what you can do."),
+    ]
+    for _order, provider in services.registry.home_providers:
+        try:
+            part = provider(services, user_id, role)
+        except Exception:  # noqa: BLE001 - one broken section must not blank the whole tab
+            log.exception("home: a section failed to render")
+            part = [section("_This section could not be loaded just now._")]
+        if part:
+            blocks.append(divider())
+            blocks.extend(part)
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+def register(services: "Services") -> None:
+    registry = services.registry
+
+    @registry.home(order=90)
+    def getting_started(services: "Services", user_id: str, role: Role) -> list[Block]:
+        allowed = registry.allowed_subcommands(role)
+        lines = "\n".join(f"• `{s.usage}` — {s.summary}" for s in allowed[:12])
+        return [section(f"*Getting started*\n{lines}")]
+
+    @registry.event("app_home_opened")
+    def app_home_opened(ctx: Ctx) -> None:
+        event = ctx.body.get("event") or {}
+        if event.get("tab") not in (None, "home"):
+            return
+        ctx.client.views_publish(user_id=ctx.user_id, view=home_view(ctx.services, ctx.user_id, ctx.role))

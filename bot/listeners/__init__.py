@@ -1,0 +1,18 @@
+"""Wire the registry to Bolt: one module per Slack surface, each with ``register(app, services)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.listeners import commands, events, interactions
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.services import Services
+
+
+def register(app: "App", services: "Services") -> None:
+    commands.register(app, services)
+    interactions.register(app, services)
+    events.register(app, services)

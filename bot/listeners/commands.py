@@ -1,0 +1,50 @@
+"""``/pacs <subcommand> ...``: parse, check the role, ack, run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+
+from bot.listeners.policy import make_ctx, record_refusal, refusal_text, run_after_ack, run_inline
+from bot.render.help import unknown_subcommand
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.services import Services
+
+COMMAND = "/pacs"
+
+
+def register(app: "App", services: "Services") -> None:
+    @app.command(COMMAND)
+    def pacs_command(ack: Ack, body: dict[str, Any]) -> None:
+        handle_command(services, ack, body)
+
+
+def handle_command(services: "Services", ack: Ack, body: dict[str, Any]) -> None:
+    text = " ".join((body.get("text") or "").split())
+    word, _, rest = text.partition(" ")
+    word = word.lower() or "help"
+    registry = services.registry
+    spec = registry.find_subcommand(word)
+    ctx = make_ctx(services, "command", spec.name if spec else word, body, args=rest.strip(), inline=True)
+    if spec is None:
+        run_inline(ctx, lambda c: unknown_subcommand(c, word), "that")
+        ack(**(ctx.ack_payload() or {}))
+        return
+    if ctx.role < spec.role:
+        ack(text=refusal_text(f"`{COMMAND} {spec.name}`", spec.role, services))
+        record_refusal(ctx, spec.role, f"command:{spec.name}")
+        return
+    if spec.inline:
+        run_inline(ctx, spec.handler, f"`{COMMAND} {spec.name}`")
+        ack(**(ctx.ack_payload() or {}))
+        return
+    ctx.inline = False
+    if spec.ack_text:
+        ack(text=spec.ack_text)
+    else:
+        ack()
+    run_after_ack(ctx, spec.handler, f"`{COMMAND} {spec.name}`")

@@ -1,0 +1,96 @@
+"""The one policy every entry point passes: who is asking, may they, and what if it fails.
+
+Order for every command, button, modal and shortcut: build the context -> role check
+(refused: a short private explanation and an audit row) -> the handler, inline or after the
+ack -> any exception reported to the user, never to Slack as an error status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.access import Role
+from bot.context import Ctx
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def user_id_of(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return str(user.get("id") or "")
+    return str(body.get("user_id") or user or "")
+
+
+def channel_id_of(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, dict):
+        return channel.get("id")
+    if isinstance(channel, str) and channel:
+        return channel
+    if body.get("channel_id"):
+        return body["channel_id"]
+    container = body.get("container") or {}
+    return container.get("channel_id")
+
+
+def team_id_of(body: dict[str, Any]) -> str | None:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return team.get("id")
+    return body.get("team_id")
+
+
+def make_ctx(services: "Services", kind: str, name: str, body: dict[str, Any], **extra: Any) -> Ctx:
+    user_id = user_id_of(body)
+    return Ctx(
+        services=services,
+        kind=kind,
+        name=name,
+        user_id=user_id,
+        role=services.access.role_of(user_id) if user_id else Role.CLINICIAN,
+        body=body,
+        channel_id=channel_id_of(body),
+        team_id=team_id_of(body),
+        trigger_id=body.get("trigger_id"),
+        response_url=body.get("response_url") or _first_response_url(body),
+        **extra,
+    )
+
+
+def _first_response_url(body: dict[str, Any]) -> str | None:
+    urls = body.get("response_urls") or []
+    return urls[0].get("response_url") if urls else None
+
+
+def refusal_text(what: str, required: Role, services: "Services") -> str:
+    help_at = services.settings.slack.help_channel
+    ask = f"ask in {help_at}" if help_at else "ask the PACS team"
+    return f":no_entry: Sorry, {what} is only for {required.label}s. If you need it, {ask}."
+
+
+def record_refusal(ctx: Ctx, required: Role, target: str) -> None:
+    """Audit a refused request (after the ack: it writes to the database)."""
+    ctx.services.background.submit(
+        ctx.services.audit.record,
+        ctx.user_id,
+        "access.denied",
+        target=target,
+        outcome="denied",
+        details={"role": ctx.role.name.lower(), "required": required.name.lower()},
+    )
+
+
+def run_after_ack(ctx: Ctx, handler: Any, what: str) -> None:
+    ctx.services.background.submit(handler, ctx, on_error=lambda exc: ctx.report_error(exc, what))
+
+
+def run_inline(ctx: Ctx, handler: Any, what: str) -> None:
+    try:
+        handler(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported to the user, never a 500 to Slack
+        ctx.report_error(exc, what)

@@ -1,0 +1,191 @@
+"""What the bot can do, declared once: subcommands, buttons, modals, shortcuts, events, jobs.
+
+Feature adapters (``bot/features/*.py``) declare each entry point with the role it needs.
+``bot/listeners`` wires the entries to Bolt so that every one of them passes the same policy
+(ack, role check, audit of refusals, error reporting); ``/pacs help`` asks the same registry
+which subcommands a user may run. An interaction that is not declared here is not handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from bot.access import Role
+
+if TYPE_CHECKING:
+    from bot.context import Ctx
+    from bot.services import Services
+
+Handler = Callable[["Ctx"], Any]
+InteractionKind = Literal["action", "view", "view_closed", "shortcut", "message_shortcut"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """``/pacs <name> ...``. ``inline`` handlers are pure and fast: their reply is the ack."""
+
+    name: str
+    handler: Handler
+    role: Role
+    summary: str
+    usage: str
+    group: str
+    aliases: tuple[str, ...] = ()
+    inline: bool = False
+    ack_text: str | None = None
+    hidden: bool = False
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A button or menu (``action``), a modal submission (``view``), a shortcut."""
+
+    kind: InteractionKind
+    id: str
+    handler: Handler
+    role: Role
+    label: str
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job; the scheduler runs it once per slot across all replicas."""
+
+    name: str
+    every: timedelta
+    run: Callable[["Services"], Any]
+
+
+HomeProvider = Callable[["Services", str, Role], list[dict[str, Any]]]
+
+
+@dataclass
+class Registry:
+    subcommands: dict[str, Subcommand] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    interactions: dict[tuple[str, str], Interaction] = field(default_factory=dict)
+    events: dict[str, EventSpec] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    home_providers: list[tuple[int, HomeProvider]] = field(default_factory=list)
+
+    # declarations -----------------------------------------------------------------------
+    def subcommand(
+        self,
+        name: str,
+        *,
+        role: Role,
+        summary: str,
+        usage: str | None = None,
+        group: str = "General",
+        aliases: tuple[str, ...] = (),
+        inline: bool = False,
+        ack_text: str | None = None,
+        hidden: bool = False,
+        details: str = "",
+    ) -> Callable[[Handler], Handler]:
+        def decorate(fn: Handler) -> Handler:
+            if name in self.subcommands or name in self.aliases:
+                raise ValueError(f"subcommand {name!r} is declared twice")
+            spec = Subcommand(
+                name=name,
+                handler=fn,
+                role=role,
+                summary=summary,
+                usage=usage or f"/pacs {name}",
+                group=group,
+                aliases=aliases,
+                inline=inline,
+                ack_text=ack_text,
+                hidden=hidden,
+                details=details or (fn.__doc__ or "").strip(),
+            )
+            self.subcommands[name] = spec
+            for alias in aliases:
+                if alias in self.subcommands or alias in self.aliases:
+                    raise ValueError(f"alias {alias!r} is declared twice")
+                self.aliases[alias] = name
+            return fn
+
+        return decorate
+
+    def _interaction(self, kind: InteractionKind, id: str, role: Role, label: str, inline: bool) -> Callable[[Handler], Handler]:
+        if ":" in id:
+            raise ValueError(f"{kind} id {id!r} may not contain ':' (it separates the id from a per-button suffix)")
+
+        def decorate(fn: Handler) -> Handler:
+            key = (kind, id)
+            if key in self.interactions:
+                raise ValueError(f"{kind} {id!r} is declared twice")
+            self.interactions[key] = Interaction(kind, id, fn, role, label or id, inline)
+            return fn
+
+        return decorate
+
+    def action(self, action_id: str, *, role: Role, label: str = "", inline: bool = False) -> Callable[[Handler], Handler]:
+        """A block action. Buttons may use ``f"{action_id}:{suffix}"`` to keep ids unique."""
+        return self._interaction("action", action_id, role, label, inline)
+
+    def view(self, callback_id: str, *, role: Role, label: str = "", inline: bool = False) -> Callable[[Handler], Handler]:
+        return self._interaction("view", callback_id, role, label, inline)
+
+    def view_closed(self, callback_id: str, *, role: Role = Role.CLINICIAN, label: str = "") -> Callable[[Handler], Handler]:
+        return self._interaction("view_closed", callback_id, role, label, False)
+
+    def shortcut(self, callback_id: str, *, role: Role, label: str = "") -> Callable[[Handler], Handler]:
+        """A global shortcut (from the lightning menu)."""
+        return self._interaction("shortcut", callback_id, role, label, False)
+
+    def message_shortcut(self, callback_id: str, *, role: Role, label: str = "") -> Callable[[Handler], Handler]:
+        return self._interaction("message_shortcut", callback_id, role, label, False)
+
+    def event(self, event_type: str) -> Callable[[Handler], Handler]:
+        def decorate(fn: Handler) -> Handler:
+            if event_type in self.events:
+                raise ValueError(f"event {event_type!r} is declared twice")
+            self.events[event_type] = EventSpec(event_type, fn)
+            return fn
+
+        return decorate
+
+    def job(self, name: str, *, every: timedelta) -> Callable[[Callable[["Services"], Any]], Callable[["Services"], Any]]:
+        def decorate(fn: Callable[["Services"], Any]) -> Callable[["Services"], Any]:
+            if name in self.jobs:
+                raise ValueError(f"job {name!r} is declared twice")
+            self.jobs[name] = Job(name, every, fn)
+            return fn
+
+        return decorate
+
+    def home(self, order: int = 50) -> Callable[[HomeProvider], HomeProvider]:
+        """A section of App Home: ``provider(services, user_id, role) -> blocks``."""
+
+        def decorate(fn: HomeProvider) -> HomeProvider:
+            self.home_providers.append((order, fn))
+            self.home_providers.sort(key=lambda item: item[0])
+            return fn
+
+        return decorate
+
+    # lookups ----------------------------------------------------------------------------
+    def find_subcommand(self, word: str) -> Subcommand | None:
+        word = word.lower()
+        name = self.aliases.get(word, word)
+        return self.subcommands.get(name)
+
+    def allowed_subcommands(self, role: Role) -> list[Subcommand]:
+        """What a user with ``role`` may run: the policy's dry run, used by help."""
+        return [s for s in self.subcommands.values() if not s.hidden and role >= s.role]
+
+    def interactions_of(self, kind: InteractionKind) -> list[Interaction]:
+        return [i for (k, _), i in self.interactions.items() if k == kind]

@@ -1,0 +1,60 @@
+"""``/pacs help``: what this user may do, by role, and "did you mean" for typos."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz, process
+
+from bot.access import Role
+from bot.render.blocks import Block, context, escape, section
+from bot.registry import Registry, Subcommand
+
+if TYPE_CHECKING:
+    from bot.context import Ctx
+
+
+def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = None) -> tuple[str, list[Block]]:
+    allowed = registry.allowed_subcommands(role)
+    groups: dict[str, list[Subcommand]] = {}
+    for spec in allowed:
+        groups.setdefault(spec.group, []).append(spec)
+    blocks: list[Block] = [section("*What I can do for you* — type any of these:")]
+    lines_text = []
+    for group, specs in groups.items():
+        lines = [f"• `{escape(s.usage)}` — {s.summary}" for s in specs]
+        lines_text.extend(f"{s.usage} - {s.summary}" for s in specs)
+        blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
+    footer = f"You are signed in as a *{role.label}*. `/pacs help <command>` tells you more about one command."
+    if help_channel:
+        footer += f" Stuck? Ask in {help_channel}."
+    blocks.append(context(footer))
+    return "What I can do for you:\n" + "\n".join(lines_text), blocks
+
+
+def subcommand_help(spec: Subcommand) -> tuple[str, list[Block]]:
+    text = f"*`{escape(spec.usage)}`*\n{spec.summary}"
+    if spec.details and spec.details != spec.summary:
+        text += f"\n\n{escape(spec.details)}"
+    return f"{spec.usage}: {spec.summary}", [section(text), context(f"For: {spec.role.label}s and above" if spec.role > Role.CLINICIAN else "For: everyone")]
+
+
+def suggest(registry: Registry, word: str, role: Role) -> str | None:
+    names = {s.name: s.name for s in registry.allowed_subcommands(role)}
+    for alias, target in registry.aliases.items():
+        if target in names:
+            names[alias] = target
+    if not names or not word:
+        return None
+    match = process.extractOne(word, list(names), scorer=fuzz.WRatio, score_cutoff=70)
+    return names[match[0]] if match else None
+
+
+def unknown_subcommand(ctx: "Ctx", word: str) -> None:
+    registry = ctx.services.registry
+    guess = suggest(registry, word, ctx.role)
+    text, blocks = help_blocks(registry, ctx.role, help_channel=ctx.settings.slack.help_channel)
+    first = f"I don't know `/pacs {escape(word)}`."
+    if guess:
+        first += f" Did you mean `/pacs {guess}`?"
+    ctx.reply(f"{first}\n{text}", [section(first), *blocks])

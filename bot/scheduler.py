@@ -1,0 +1,87 @@
+"""Periodic jobs (reminders, SLA checks, housekeeping), run once per slot across replicas.
+
+Every replica runs a scheduler thread. A job declared ``every=timedelta(minutes=5)`` has one
+slot per five minutes; before running it, a replica inserts ``(job, slot)`` into
+``scheduler_claims``. The primary key lets exactly one insert succeed, so exactly one replica
+runs each slot, whichever wakes first. A job that fails is logged; its slot is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from bot.models import SchedulerClaim
+from bot.registry import Job
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+CLAIM_RETENTION = timedelta(days=14)
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:128]
+
+
+class Scheduler:
+    def __init__(self, services: "Services", *, tick_seconds: float = 15.0, replica: str | None = None):
+        self.services = services
+        self.tick_seconds = tick_seconds
+        self.replica = replica or replica_id()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def slot_of(self, job: Job) -> str:
+        seconds = max(1, int(job.every.total_seconds()))
+        return str(int(self.services.clock.now().timestamp()) // seconds)
+
+    def claim(self, job: Job, slot: str) -> bool:
+        try:
+            with self.services.db.session() as session:
+                session.add(SchedulerClaim(job=job.name, slot=slot, claimed_at=self.services.clock.now(), claimed_by=self.replica))
+        except IntegrityError:
+            return False
+        return True
+
+    def run_due(self) -> list[str]:
+        """Run every job whose current slot nobody has claimed yet; return the names run here."""
+        ran = []
+        for job in list(self.services.registry.jobs.values()):
+            if self._stop.is_set():
+                break
+            if not self.claim(job, self.slot_of(job)):
+                continue
+            try:
+                job.run(self.services)
+                ran.append(job.name)
+            except Exception:  # noqa: BLE001 - one failing job must not stop the others
+                log.exception("scheduler: job %s failed", job.name)
+        return ran
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="pacsbot-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                self.run_due()
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable
+                log.exception("scheduler: tick failed")

@@ -1,0 +1,73 @@
+"""Everything a handler needs, built once per process: settings, database, access, audit..."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.access import Access, GroupDirectory, Role
+from bot.audit import Audit
+from bot.background import Background
+from bot.registry import Registry
+from bot.settings import Secrets, Settings
+from bot.slack_client import make_web_client
+from bot.storage import Database
+from core.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    secrets: Secrets
+    db: Database
+    audit: Audit
+    access: Access
+    clock: Clock
+    background: Background
+    registry: Registry
+    client: WebClient
+    # Feature objects registered by bot/features/* (e.g. the manual index), by name.
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.background.shutdown(wait=True)
+        self.db.dispose()
+
+
+def build_services(
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    client: WebClient | None = None,
+    role_overrides: dict[str, Role] | None = None,
+    register_features: bool = True,
+) -> Services:
+    """Build the process-wide services and let every feature declare what it handles."""
+    clock = clock or SystemClock()
+    db = db or Database(settings.database_url, pool_size=settings.database.pool_size)
+    client = client or make_web_client(secrets.bot_token, secrets.api_url)
+    directory = GroupDirectory(client, refresh_seconds=settings.roles.group_refresh_seconds)
+    access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides)
+    services = Services(
+        settings=settings,
+        secrets=secrets,
+        db=db,
+        audit=Audit(db, clock),
+        access=access,
+        clock=clock,
+        background=Background(settings.server.background_threads),
+        registry=Registry(),
+        client=client,
+    )
+    if register_features:
+        from bot.features import register_all
+
+        register_all(services)
+    return services

@@ -1,0 +1,340 @@
+"""Configuration: one YAML file plus the environment -> typed, validated settings.
+
+The YAML file holds everything that is not a secret; secrets (Slack tokens, the signing
+secret) come only from the environment. A bad file is reported as one clear message that
+names the file, the line, the key and what is wrong (:class:`ConfigError`); the command
+line turns it into exit status 2.
+
+Each feature package owns the model of its own section (``commands.config``,
+``knowledge.config``, ``training.config``, ``tickets.config``); this module composes them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from commands.config import DicomSettings
+from core.config import Section, resolve_path
+from knowledge.config import KnowledgeSettings
+from tickets.config import TicketSettings
+from training.config import TrainingSettings
+
+ENV_CONFIG = "PACSBOT_CONFIG"
+ENV_DATA_DIR = "PACSBOT_DATA_DIR"
+
+USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+GROUP_ID_RE = re.compile(r"^S[A-Z0-9]{2,20}$")
+GROUP_HANDLE_RE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``str(error)`` is the message for the operator."""
+
+
+def _check_principal(value: str) -> str:
+    value = value.strip()
+    if USER_ID_RE.match(value) or GROUP_ID_RE.match(value) or GROUP_HANDLE_RE.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is neither a Slack user id (like U0123ABC), a user group id (like "
+        "S0123ABC) nor a user group handle (like @pacs-admins)"
+    )
+
+
+class DatabaseSettings(Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_dir.",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL (e.g. postgresql://host/db)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite and postgresql databases are supported")
+        return value
+
+
+Principal = Annotated[str, AfterValidator(_check_principal)]
+
+
+class RolesSettings(Section):
+    admins: list[Principal] = Field(default_factory=list)
+    trainers: list[Principal] = Field(default_factory=list)
+    group_refresh_seconds: int = Field(default=300, ge=10, le=86400)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    threads: int = Field(default=8, ge=1, le=256)
+    background_threads: int = Field(default=8, ge=1, le=256)
+
+
+class SlackSettings(Section):
+    event_dedupe_hours: int = Field(default=24, ge=1, le=720)
+    help_channel: str | None = Field(
+        default=None,
+        description="Where people are told to ask for help, e.g. #pacs-help (shown in messages).",
+    )
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(Section):
+    data_dir: Path = Field(default=Path("pacsbot-data"))
+    timezone: str = "UTC"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    roles: RolesSettings = Field(default_factory=RolesSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    dicom: DicomSettings = Field(default_factory=DicomSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/London, America/Chicago)") from None
+        return value
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'pacsbot.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets and endpoints read from the environment, never from the config file."""
+
+    bot_token: str | None
+    app_token: str | None
+    signing_secret: str | None
+    api_url: str | None
+
+    @classmethod
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Secrets":
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        api_url = get("SLACK_API_URL")
+        if api_url and not api_url.endswith("/"):
+            api_url += "/"  # slack_sdk joins method names onto the base URL
+        return cls(
+            bot_token=get("SLACK_BOT_TOKEN"),
+            app_token=get("SLACK_APP_TOKEN"),
+            signing_secret=get("SLACK_SIGNING_SECRET"),
+            api_url=api_url,
+        )
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    def problems_for_serving(self) -> list[str]:
+        """What is missing to connect to Slack, as operator-facing sentences."""
+        problems = []
+        if not self.bot_token:
+            problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...).")
+        elif not self.bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN does not look like a bot token (it should start with xoxb-).")
+        if self.app_token:
+            if not self.app_token.startswith("xapp-"):
+                problems.append("SLACK_APP_TOKEN does not look like an app-level token (it should start with xapp-).")
+        elif not self.signing_secret:
+            problems.append(
+                "Neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode) is set."
+            )
+        return problems
+
+
+# --------------------------------------------------------------------------------------
+# loading
+
+def config_path_from(cli_value: str | None, environ: dict[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    value = cli_value or env.get(ENV_CONFIG, "").strip() or None
+    return Path(value) if value else None
+
+
+def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and validate the configuration file (or the embedded defaults when ``path`` is None).
+
+    Raises :class:`ConfigError` with a message naming the file, line, key and problem.
+    """
+    data: dict[str, Any] = {}
+    root_node = None
+    base_dir: Path = Path.cwd()
+    shown = str(path) if path else "(embedded defaults)"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found.") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a configuration file.") from None
+        except (PermissionError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"{path}: cannot read the configuration file ({exc}).") from None
+        try:
+            root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{where}: not valid YAML: {problem}.") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys (like 'database:'), not a {type(loaded).__name__}.")
+        data = loaded
+        base_dir = path.resolve().parent
+    if ENV_DATA_DIR in os.environ and "data_dir" not in data:
+        data = {**data, "data_dir": os.environ[ENV_DATA_DIR]}
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Settings.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(shown, exc, root_node)) from None
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """Line number (1-based) of the YAML node at ``loc``, or of its nearest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    node = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def _format_errors(shown: str, exc: ValidationError, root_node: Any) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        line = _line_of(root_node, loc)
+        where = f"{shown}:{line}" if line else shown
+        kind = err["type"]
+        message = _MESSAGES.get(kind)
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            if allowed:
+                message += f" (expected one of: {', '.join(allowed)})"
+        elif message is None:
+            message = err["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, "):]  # our own sentence, kept as written
+            elif message:
+                message = message[0].lower() + message[1:]
+            if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], (dict, list)):
+                message += f" (got {err['input']!r})"
+        lines.append(f"{where}: {_key_path(loc)}: {message}")
+    head = "Configuration error" if len(lines) == 1 else f"{len(lines)} configuration errors"
+    return f"{head}:\n  " + "\n  ".join(lines)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", None)
+        if args and not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            annotation = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if annotation is None:
+            return []
+        model = annotation
+    return sorted(getattr(model, "model_fields", {}).keys())

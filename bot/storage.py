@@ -1,0 +1,202 @@
+"""The database for every package: engine, sessions, and migrations (Alembic).
+
+Each package that owns tables has a ``models.py`` (its own MetaData) and a ``migrations/``
+directory of Alembic revisions on its own branch (``branch_labels = ("<package>",)``). This
+module finds them all, so ``pacsbot db upgrade`` (also run at start) brings every package's
+tables up to date, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+# Packages that may own tables, in dependency order.
+TABLE_OWNERS = ("bot", "commands", "knowledge", "tickets", "training")
+
+_MIGRATIONS_ENV = Path(__file__).resolve().parent / "migrations"
+_ADVISORY_LOCK_KEY = 0x7AC5B07  # pg_advisory_lock key for "pacsbot migrations"
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message is for the operator."""
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs that name no driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def display_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+
+    pysqlite's lazy BEGIN lets two readers both try to upgrade to writers, and one of them
+    then fails with "database is locked" at once, whatever the timeout. Taking the write
+    lock at BEGIN serialises writers and lets the busy timeout do its job.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Engine and session factory. ``with db.session() as s:`` commits on success."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
+        self.url = normalize_url(url)
+        parsed = make_url(self.url)
+        self.backend = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.backend == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
+            kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "pacsbot"}
+        self.engine = create_engine(self.url, **kwargs)
+        if self.backend == "sqlite":
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed when the block ends, rolled back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def check(self) -> None:
+        """Raise :class:`StorageError` if the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageError(f"cannot reach the database at {self.display_url}: {reason}") from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# --------------------------------------------------------------------------------------
+# metadata and migrations
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def all_metadata() -> list[MetaData]:
+    """Every package's MetaData (importing their ``models`` modules)."""
+    result = []
+    for owner in TABLE_OWNERS:
+        if _has_module(f"{owner}.models"):
+            module = importlib.import_module(f"{owner}.models")
+            result.append(module.Base.metadata)
+    return result
+
+
+def migration_dirs() -> list[Path]:
+    dirs = []
+    for owner in TABLE_OWNERS:
+        spec = importlib.util.find_spec(owner)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        base = Path(next(iter(spec.submodule_search_locations)))
+        candidate = base / ("migrations/versions" if owner == "bot" else "migrations")
+        if candidate.is_dir():
+            dirs.append(candidate)
+    return dirs
+
+
+def alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS_ENV))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(d) for d in migration_dirs()))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@contextlib.contextmanager
+def _migration_lock(conn: Any) -> Iterator[None]:
+    """Only one replica migrates at a time (PostgreSQL advisory lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+            conn.commit()
+    else:
+        yield
+
+
+def upgrade(db: Database, revision: str = "heads") -> list[str]:
+    """Apply every pending migration of every package; return the revisions now current."""
+    from alembic import command
+
+    db.check()
+    with db.engine.connect() as conn:
+        with _migration_lock(conn):
+            command.upgrade(alembic_config(conn), revision)
+            conn.commit()
+    return current_revisions(db)
+
+
+def current_revisions(db: Database) -> list[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        return sorted(MigrationContext.configure(conn).get_current_heads())
+
+
+def head_revisions() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    return sorted(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def pending(db: Database) -> bool:
+    return current_revisions(db) != head_revisions()

@@ -1,0 +1,71 @@
+"""Periodic jobs run once per slot even with several replicas on one database."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from bot.scheduler import Scheduler
+from bot.settings import Secrets
+from bot.services import build_services
+from bot.storage import Database, upgrade
+from core.clock import ManualClock
+from tests.harness import make_settings
+
+
+def _replicas(tmp_path: Any, db: Database, n: int, clock: ManualClock, runs: list[str]) -> list[Scheduler]:
+    upgrade(db)
+    schedulers = []
+    for i in range(n):
+        services = build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=clock, register_features=False)
+
+        @services.registry.job("count", every=timedelta(minutes=5))
+        def count(services: Any, i: int = i) -> None:
+            runs.append(f"replica{i}")
+
+        schedulers.append(Scheduler(services, replica=f"replica{i}"))
+    return schedulers
+
+
+def test_each_slot_runs_once_across_replicas(tmp_path: Any, db: Database) -> None:
+    clock = ManualClock()
+    runs: list[str] = []
+    schedulers = _replicas(tmp_path, db, 3, clock, runs)
+    for _ in range(4):  # four slots
+        threads = [threading.Thread(target=s.run_due) for s in schedulers for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        clock.advance(minutes=5)
+    assert len(runs) == 4
+
+
+def test_a_failing_job_does_not_stop_the_others(tmp_path: Any, db: Database) -> None:
+    upgrade(db)
+    services = build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=ManualClock(), register_features=False)
+    ran = []
+
+    @services.registry.job("broken", every=timedelta(minutes=1))
+    def broken(services: Any) -> None:
+        raise RuntimeError("boom")
+
+    @services.registry.job("fine", every=timedelta(minutes=1))
+    def fine(services: Any) -> None:
+        ran.append("fine")
+
+    assert Scheduler(services).run_due() == ["fine"]
+    assert ran == ["fine"]
+
+
+def test_housekeeping_forgets_old_event_ids(tmp_path: Any, db: Database) -> None:
+    from bot.listeners.events import first_delivery
+
+    upgrade(db)
+    clock = ManualClock()
+    services = build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=clock)
+    assert first_delivery(services, "Ev1") and not first_delivery(services, "Ev1")
+    clock.advance(hours=25)
+    assert services.registry.jobs["housekeeping"].run(services) == 1
+    assert first_delivery(services, "Ev1")

@@ -1,0 +1,76 @@
+"""Migrations and the database layer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
+
+from bot.audit import Audit
+from bot.models import AuditEntry
+from bot.storage import Database, StorageError, all_metadata, current_revisions, head_revisions, normalize_url, pending, upgrade
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(db: Database) -> None:
+    assert pending(db)
+    assert upgrade(db) == head_revisions()
+    assert upgrade(db) == head_revisions()
+    assert not pending(db)
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"audit_log", "slack_event_receipts", "scheduler_claims", "alembic_version"} <= tables
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    """What the migrations build is exactly what the models declare (no drift)."""
+    upgrade(db)
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = [d for metadata in all_metadata() for d in compare_metadata(context, metadata)
+                if not (isinstance(d, tuple) and d[0] == "remove_table")]  # other packages' tables
+    assert diff == []
+
+
+def test_audit_log_is_append_only_in_the_database(db: Database) -> None:
+    upgrade(db)
+    Audit(db).record("U0ADMIN01", "dicom.echo", target="node:pacs", details={"ms": 12})
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.session() as s:
+            s.execute(text("UPDATE audit_log SET outcome = 'ok' WHERE id = 1"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db.session() as s:
+            s.execute(text("DELETE FROM audit_log"))
+    with db.session() as s:
+        assert s.scalar(select(AuditEntry.action)) == "dicom.echo"
+
+
+def test_timestamps_round_trip_as_aware_utc(db: Database) -> None:
+    upgrade(db)
+    when = datetime(2026, 11, 27, 23, 59, 1, tzinfo=timezone(timedelta(hours=-5)))
+    audit = Audit(db)
+    audit.clock = type("C", (), {"now": staticmethod(lambda: when)})()
+    audit.record("U1", "x.y")
+    row = audit.query()[0]
+    assert row.at == when and row.at.tzinfo == timezone.utc
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    db = Database("postgresql://pacsbot:hunter2@127.0.0.1:1/pacsbot")
+    with pytest.raises(StorageError) as info:
+        db.check()
+    message = str(info.value)
+    assert message.startswith("cannot reach the database at postgresql+psycopg://pacsbot:***@127.0.0.1:1/pacsbot")
+    assert "hunter2" not in message
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    assert normalize_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalize_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_current_revisions_empty_before_upgrade(db: Database) -> None:
+    assert current_revisions(db) == []
