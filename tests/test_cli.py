@@ -1,0 +1,98 @@
+"""The command line: help for everything, clear errors with the right exit status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.audit import Audit
+from bot.cli import build_parser, main
+from bot.storage import Database
+
+
+def config(tmp_path: Path, db_url: str, extra: str = "") -> str:
+    path = tmp_path / "pacsbot.yml"
+    path.write_text(f"database:\n  url: {db_url}\n{extra}")
+    return str(path)
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"serve", "console", "db", "audit"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert "usage: pacsbot " + name in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().out
+
+
+def test_db_upgrade_current_check(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, db_url)
+    assert main(["--config", cfg, "db", "check"]) == 1
+    assert "pending" in capsys.readouterr().out
+    assert main(["--config", cfg, "db", "upgrade"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    assert main(["db", "check", "--config", cfg]) == 0
+    assert main(["--config", cfg, "db", "current"]) == 0
+    assert "bot_0001" in capsys.readouterr().out
+
+
+def test_audit_csv_and_filters(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, db_url)
+    assert main(["--config", cfg, "db", "upgrade"]) == 0
+    db = Database(db_url)
+    Audit(db).record("U0ADMIN01", "dicom.echo", target="node:pacs")
+    Audit(db).record("U0RAD0001", "access.denied", target="command:audit", outcome="denied")
+    capsys.readouterr()
+    assert main(["--config", cfg, "audit", "--csv", "--user", "U0RAD0001"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "id,at,actor,action,target,outcome,details"
+    assert len(out) == 2 and "access.denied" in out[1]
+    assert main(["--config", cfg, "audit", "--action", "audit"]) == 0
+    assert "audit.export" in capsys.readouterr().out  # reading the log is itself audited
+    db.dispose()
+
+
+def test_audit_bad_date_is_a_clear_error(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", config(tmp_path, db_url), "audit", "--since", "last tuesday"]) == 2
+    assert "is not a date" in capsys.readouterr().err
+
+
+def test_serve_without_tokens_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--config", config(tmp_path, f"sqlite:///{tmp_path}/x.db"), "serve"]) == 2
+    err = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN is not set" in err and "pacsbot console" in err
+
+
+def test_serve_with_unreachable_database_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    cfg = config(tmp_path, "postgresql://pacsbot@127.0.0.1:1/pacsbot")
+    assert main(["--config", cfg, "serve"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the database at postgresql+psycopg://pacsbot@127.0.0.1:1/pacsbot" in err
+    assert "Traceback" not in err
+
+
+def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
+    cfg = config(tmp_path, f"sqlite:///{tmp_path}/console.db")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", cfg, "console", "--as", "dr.rhea", "--say", "/pacs help", "--say", "/pacs whoami"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "signed in as a *clinician*" in result.stdout
+    assert "Traceback" not in result.stderr

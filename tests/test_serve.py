@@ -1,0 +1,96 @@
+"""`pacsbot serve` as a real process: gunicorn, signed requests, 401s, health, clean exit."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from bot.simulate import Simulator
+from bot.slackmock import MockSlack
+
+pytestmark = pytest.mark.integration
+
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def request(port: int, method: str, path: str, body: str = "", headers: dict[str, str] | None = None) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body.encode(), headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path, mock_slack: MockSlack) -> Iterator[tuple[int, Any, MockSlack]]:
+    port = free_port()
+    cfg = tmp_path / "pacsbot.yml"
+    cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/serve.db\nroles:\n  admins: [U0ADMIN01]\n")
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock_slack.api_url}
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(cfg), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"pacsbot serve did not start: {err[-2000:]}")
+        time.sleep(0.2)
+    try:
+        yield port, proc, mock_slack
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_good_bad_and_stale_requests(served: tuple[int, Any, MockSlack]) -> None:
+    port, _proc, mock = served
+    sim = Simulator(SECRET, response_url_base=mock.respond_base)
+    good = sim.slash_command("U0ADMIN01", "help")
+    status, body = request(port, "POST", "/slack/events", good.body, good.headers)
+    assert status == 200 and "/pacs audit" in body
+
+    forged = Simulator("not-the-secret").slash_command("U0ADMIN01", "help")
+    assert request(port, "POST", "/slack/events", forged.body, forged.headers)[0] == 401
+
+    stale = sim.slash_command("U0ADMIN01", "help", timestamp=int(time.time()) - 600)
+    assert request(port, "POST", "/slack/events", stale.body, stale.headers)[0] == 401
+
+    status, body = request(port, "GET", "/healthz")
+    health = json.loads(body)
+    assert status == 200 and health["database"]["ok"] and health["slack"]["ok"]
+
+
+def test_terminates_cleanly_on_sigterm(served: tuple[int, Any, MockSlack]) -> None:
+    _port, proc, _mock = served
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
