@@ -16,9 +16,14 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class Busy(RuntimeError):
+    """Too much work is already queued; the caller should ask the user to try again."""
+
+
 class Background:
-    def __init__(self, threads: int = 8, name: str = "pacsbot-bg"):
+    def __init__(self, threads: int = 8, name: str = "pacsbot-bg", max_pending: int = 20_000):
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self.max_pending = max_pending
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -32,7 +37,9 @@ class Background:
     ) -> Future[Any]:
         with self._cond:
             if self._closed:
-                raise RuntimeError("background work is shutting down")
+                raise Busy("background work is shutting down")
+            if self._pending >= self.max_pending:
+                raise Busy(f"{self._pending} tasks are already queued")
             self._pending += 1
 
         def run() -> Any:

@@ -98,3 +98,9 @@ def harness(tmp_path: Any, db: Database, mock_slack: MockSlack, settings_overrid
     h = Harness(settings, db, mock_slack, register=harness_register)
     yield h
     h.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if os.environ.get(PG_ENV):
+        return "databases: SQLite and PostgreSQL"
+    return f"databases: SQLite only (set {PG_ENV} to run the PostgreSQL variants too)"

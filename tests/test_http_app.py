@@ -312,3 +312,17 @@ def test_healthz_is_degraded_when_slack_refuses_the_token(harness: Harness) -> N
 
 def test_unknown_path_is_404(harness: Harness) -> None:
     assert harness.get("/admin").status == 404
+
+
+def test_overload_is_explained_and_events_are_left_for_slack_to_redeliver(harness: Harness) -> None:
+    harness.services.background.max_pending = 0  # as if 20,000 tasks were already queued
+    assert harness.command(CLINICIAN, "slow").status == 200
+    deadline = time.monotonic() + 5
+    while not harness.mock.calls_to("response_url"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "very busy" in harness.mock.calls_to("response_url")[0].params["text"]
+    event = harness.sim.mention_event(CLINICIAN, "hi", channel_id="C0GENERAL")
+    assert harness.send(event).status == 503  # Slack retries it later; nothing was recorded
+    assert harness.command(CLINICIAN, "audit").status == 200
+    assert [r.target for r in audit_rows(harness, "access.denied")] == ["command:audit"]  # written at once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bot.cli.common import open_database, settings_from, subparser
@@ -42,14 +43,20 @@ def _check_slack(settings: Settings, secrets: Secrets) -> None:
         raise SystemExit(f"pacsbot: cannot reach the Slack Web API at {client.base_url} ({type(exc).__name__}).")
 
 
-def make_worker(settings: Settings, secrets: Secrets) -> Any:
-    """Build services, app and scheduler in the current (worker) process."""
+def make_worker(settings: Settings, secrets: Secrets, extend: Callable[[Any], None] | None = None) -> Any:
+    """Build services, app and scheduler in the current (worker) process.
+
+    ``extend(services)`` may declare more entry points before the app is built (plug-ins,
+    benchmarks).
+    """
     from bot.app import build_app
     from bot.scheduler import Scheduler
     from bot.server import wsgi_app
     from bot.services import build_services
 
     services = build_services(settings, secrets)
+    if extend is not None:
+        extend(services)
     app = build_app(services)
     Scheduler(services).start()
     services.access.directory.warm(services.access.group_refs()) if services.access.directory else None

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import BoltResponse
 from sqlalchemy.exc import IntegrityError
 
+from bot.background import Busy
 from bot.listeners.policy import make_ctx
 from bot.models import EventReceipt
 from bot.registry import EventSpec
@@ -42,9 +44,14 @@ def register(app: "App", services: "Services") -> None:
 
 
 def _make_listener(services: "Services", spec: EventSpec) -> Any:
-    def listener(body: dict[str, Any]) -> None:
+    def listener(body: dict[str, Any]) -> BoltResponse | None:
         # Events are acked by Bolt when this returns; everything else happens after.
-        services.background.submit(_handle, services, spec, body)
+        try:
+            services.background.submit(_handle, services, spec, body)
+        except Busy:
+            log.error("events: queue full; asking Slack to redeliver %s later", body.get("event_id"))
+            return BoltResponse(status=503, body="busy")
+        return None
 
     listener.__name__ = f"event_{spec.type}"
     return listener

@@ -8,9 +8,11 @@ ack -> any exception reported to the user, never to Slack as an error status.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
+from bot.background import Busy
 from bot.context import Ctx
 
 if TYPE_CHECKING:
@@ -75,18 +77,24 @@ def refusal_text(what: str, required: Role, services: "Services") -> str:
 
 def record_refusal(ctx: Ctx, required: Role, target: str) -> None:
     """Audit a refused request (after the ack: it writes to the database)."""
-    ctx.services.background.submit(
-        ctx.services.audit.record,
-        ctx.user_id,
-        "access.denied",
-        target=target,
-        outcome="denied",
-        details={"role": ctx.role.name.lower(), "required": required.name.lower()},
-    )
+    args = (ctx.user_id, "access.denied")
+    kwargs = {"target": target, "outcome": "denied", "details": {"role": ctx.role.name.lower(), "required": required.name.lower()}}
+    try:
+        ctx.services.background.submit(ctx.services.audit.record, *args, **kwargs)
+    except Busy:
+        ctx.services.audit.record(*args, **kwargs)  # never lose an audit row, even when busy
+
+
+BUSY_TEXT = (":hourglass: pacsbot is very busy right now and could not start that. "
+             "Please try again in a minute; if patient care is waiting, call the PACS on-call.")
 
 
 def run_after_ack(ctx: Ctx, handler: Any, what: str) -> None:
-    ctx.services.background.submit(handler, ctx, on_error=lambda exc: ctx.report_error(exc, what))
+    try:
+        ctx.services.background.submit(handler, ctx, on_error=lambda exc: ctx.report_error(exc, what))
+    except Busy:
+        log.error("background queue full: refused %s %s", ctx.kind, ctx.name)
+        threading.Thread(target=ctx.reply, args=(BUSY_TEXT,), daemon=True).start()
 
 
 def run_inline(ctx: Ctx, handler: Any, what: str) -> None:

@@ -1,0 +1,71 @@
+"""Servers for benchmarks/http_acks.py, all on the same gunicorn configuration.
+
+    python -m benchmarks._servers bare|bare-slow|pacsbot-slow --port P --workers W --threads T
+
+``bare``: a bare Bolt app that acks /pacs (the ceiling); ``bare-slow`` adds 2 s of lazy work
+per request; ``pacsbot-slow`` is ``pacsbot serve`` plus one subcommand that queues 2 s of
+work after the ack. Plain ``pacsbot serve`` is run through its own command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bot.server import run_gunicorn
+
+SLOW_SECONDS = 2.0
+
+
+def bare(slow: bool) -> Any:
+    from slack_bolt import App
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    from bot.slack_client import make_web_client
+
+    app = App(
+        client=make_web_client(os.environ["SLACK_BOT_TOKEN"], os.environ["SLACK_API_URL"]),
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(max_workers=8),
+    )
+
+    def ack_only(ack: Any) -> None:
+        ack("ok")
+
+    def sleep(body: Any) -> None:
+        time.sleep(SLOW_SECONDS)
+
+    app.command("/pacs")(ack=ack_only, lazy=[sleep] if slow else [])
+    return SlackRequestHandler(app)
+
+
+def pacsbot_slow() -> Any:
+    from bot.access import Role
+    from bot.cli.serve import make_worker
+    from bot.settings import Secrets, config_path_from, load_settings
+
+    def extend(services: Any) -> None:
+        @services.registry.subcommand("bench-sleep", role=Role.CLINICIAN, summary="benchmark: 2 s of work after the ack", hidden=True)
+        def bench_sleep(ctx: Any) -> None:
+            time.sleep(SLOW_SECONDS)
+
+    return make_worker(load_settings(config_path_from(None)), Secrets.from_env(), extend)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["bare", "bare-slow", "pacsbot-slow"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    factory = {"bare": lambda: bare(False), "bare-slow": lambda: bare(True), "pacsbot-slow": pacsbot_slow}[args.kind]
+    run_gunicorn(factory, host="127.0.0.1", port=args.port, workers=args.workers, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Slack acks under load: ``pacsbot serve`` vs a bare Bolt app on the same server config.
+
+Signed ``/pacs help`` requests at 1, 10 and 50 concurrent connections, first with nothing
+else going on, then with 2 s of slow work queued after every ack (FIELD-NOTES, Bolt 8-10).
+Targets (issue 2): throughput >= 0.7x the bare app, p99 <= 1.5x, and no ack slower than
+1 s while slow work is queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.loadgen import Result, encode, run
+from bot.simulate import Simulator
+from bot.slackmock import MockSlack
+
+SECRET = "benchmark-signing-secret-0123456789"
+TOKEN = "xoxb-benchmark"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(kind: str, env: dict[str, str], port: int, workers: int, threads: int, config: Path) -> subprocess.Popen[bytes]:
+    if kind == "pacsbot":
+        cmd = [sys.executable, "-m", "bot", "--config", str(config), "serve", "--port", str(port),
+               "--workers", str(workers), "--threads", str(threads)]
+    else:
+        cmd = [sys.executable, "-m", "benchmarks._servers", kind, "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
+    proc = subprocess.Popen(cmd, env={**env, "PACSBOT_CONFIG": str(config)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{kind} server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(1.0)  # let every worker finish booting
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{kind} server did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def payloads(text: str, n: int = 64) -> list[bytes]:
+    sim = Simulator(SECRET, response_url_base="http://127.0.0.1:9/respond")
+    out = []
+    for i in range(n):
+        r = sim.slash_command(f"U0BENCH{i % 8:03d}", text)
+        out.append(encode("/slack/events", r.body, r.headers, "127.0.0.1"))
+    return out
+
+
+def row(scenario: str, conc: int, app: str, r: Result) -> str:
+    return f"{scenario:<22} {conc:>4}  {app:<8} {r.rate:>8.0f} {r.p50:>8.1f} {r.pct(99):>8.1f} {r.max:>8.1f} {r.errors:>6}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench http_acks")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv or [])
+
+    results: dict[tuple[str, int, str], Result] = {}
+    with MockSlack(token=TOKEN) as mock, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "pacsbot.yml"
+        config.write_text(f"database:\n  url: sqlite:///{tmp}/bench.db\n")
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock.api_url}
+        env.pop("SLACK_APP_TOKEN", None)
+        print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.seconds:.0f} s per row; "
+              f"load generator on the same {os.cpu_count()}-core machine\n")
+        print(f"{'scenario':<22} {'conc':>4}  {'app':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
+        for scenario, kinds, text in (
+            ("/pacs help", {"bare": "bare", "pacsbot": "pacsbot"}, {"bare": "help", "pacsbot": "help"}),
+            ("+ 2 s work per request", {"bare": "bare-slow", "pacsbot": "pacsbot-slow"}, {"bare": "sleep", "pacsbot": "bench-sleep"}),
+        ):
+            for app in ("bare", "pacsbot"):
+                port = free_port()
+                proc = start(kinds[app], env, port, args.workers, args.threads, config)
+                try:
+                    load = payloads(text[app])
+                    run("127.0.0.1", port, load, concurrency=4, seconds=1.0)  # warm-up
+                    for conc in (1, 10, 50):
+                        r = run("127.0.0.1", port, load, concurrency=conc, seconds=args.seconds)
+                        results[(scenario, conc, app)] = r
+                        print(row(scenario, conc, app, r), flush=True)
+                finally:
+                    stop(proc)
+    print()
+    ok = True
+    for scenario in ("/pacs help", "+ 2 s work per request"):
+        bare, bot = results[(scenario, 50, "bare")], results[(scenario, 50, "pacsbot")]
+        tput, p99 = bot.rate / bare.rate, bot.pct(99) / bare.pct(99)
+        print(f"{scenario} at 50 concurrent: throughput {tput:.2f}x bare (target >= 0.7), p99 {p99:.2f}x bare (target <= 1.5)")
+        ok &= tput >= 0.7 and p99 <= 1.5
+    worst = max(results[("+ 2 s work per request", c, "pacsbot")].max for c in (1, 10, 50))
+    errors = sum(r.errors for r in results.values())
+    print(f"slowest pacsbot ack while slow work was queued: {worst:.0f} ms (target < 1000); errors in all runs: {errors}")
+    ok &= worst < 1000 and errors == 0
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
