@@ -86,6 +86,7 @@ class MockSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._uploads: dict[str, dict[str, Any]] = {}
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -254,7 +255,11 @@ class MockSlack:
         if method != "auth.test" and not token:
             self._send(request, 200, {"ok": False, "error": "not_authed"})
             return
-        if self.token is not None and token != self.token:
+        app_level = method.startswith("apps.connections.")
+        if app_level and not str(token or "").startswith("xapp-"):
+            self._send(request, 200, {"ok": False, "error": "not_allowed_token_type"})
+            return
+        if self.token is not None and token != self.token and not app_level:
             self._send(request, 200, {"ok": False, "error": "invalid_auth"})
             return
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
@@ -340,6 +345,11 @@ class MockSlack:
         return stored
 
     # Web API methods (only what pacsbot uses) --------------------------------------------
+    def _api_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not self.socket_mode_url:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode_url}
+
     def _api_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"https://{self.team_domain}.slack.com/", "team": "Hospital", "user": "pacsbot",
                 "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}

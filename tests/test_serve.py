@@ -94,3 +94,37 @@ def test_terminates_cleanly_on_sigterm(served: tuple[int, Any, MockSlack]) -> No
     _port, proc, _mock = served
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def test_socket_mode_when_an_app_token_is_set(tmp_path: Path, mock_slack: MockSlack) -> None:
+    from urllib.parse import parse_qsl
+
+    from tests.socket_mode_server import SocketModeServer
+
+    server = SocketModeServer()
+    mock_slack.socket_mode_url = server.url
+    cfg = tmp_path / "pacsbot.yml"
+    cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/socket.db\nroles:\n  admins: [U0ADMIN01]\n")
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-1-test", "SLACK_API_URL": mock_slack.api_url}
+    env.pop("SLACK_SIGNING_SECRET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(cfg), "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if not server.connected.wait(60):
+            proc.kill()
+            pytest.fail(f"no Socket Mode connection: {proc.communicate()[1][-2000:]}")
+        command = dict(parse_qsl(Simulator("unused").slash_command("U0ADMIN01", "help").body))
+        server.send({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True, "payload": command})
+        ack = server.ack("env-1", timeout=20)
+        assert "/pacs audit" in json.dumps(ack["payload"])  # the help, in the envelope's ack
+        event = json.loads(Simulator("unused").mention_event("U0RAD0001", "hello", channel_id="C0GENERAL").body)
+        server.send({"envelope_id": "env-2", "type": "events_api", "accepts_response_payload": False,
+                     "retry_attempt": 0, "retry_reason": "", "payload": event})
+        assert server.ack("env-2", timeout=20)["envelope_id"] == "env-2"
+        mock_slack.wait_for("chat.postMessage", 1, timeout=20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(30) == 0
+        finally:
+            server.close()
