@@ -341,11 +341,11 @@ def parse_manual(text: str, *, file: str, root: Path | None = None, path: Path |
         _, heading_line, text_, anchor = heading_info[index]
         while stack and stack[-1][0] >= h.level:
             stack.pop()
-        path = tuple(t for _, t in stack if t != title)
+        crumbs = tuple(t for _, t in stack if t != title)
         stack.append((h.level, text_))
         markdown = clean("\n".join(body_lines))
         sections.append(Section(
-            file=file, anchor=anchor, heading=text_, level=h.level, path=path, markdown=markdown,
+            file=file, anchor=anchor, heading=text_, level=h.level, path=crumbs, markdown=markdown,
             text=plain_text(markdown), line=heading_line, manual_title=title, audience=audience,
             aliases=tuple(h.aliases),
         ))
