@@ -338,7 +338,7 @@ def parse_manual(text: str, *, file: str, root: Path | None = None, path: Path |
     for index, h in enumerate(raw_headings):
         next_line = raw_headings[index + 1].line if index + 1 < len(raw_headings) else len(lines) + 1
         body_lines = lines[h.body_from: next_line - 1]
-        _, heading_line, text_, anchor = heading_info[index]
+        heading_line, _, text_, anchor = heading_info[index]
         while stack and stack[-1][0] >= h.level:
             stack.pop()
         crumbs = tuple(t for _, t in stack if t != title)

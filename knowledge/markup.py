@@ -257,7 +257,7 @@ def _html_tag(m: re.Match[str]) -> str:
         label = values.get("title") or ("Video" if any(h in src for h in ("youtube", "vimeo", "video")) or name == "video" else "Embedded content")
         return f"\n[{label}]({src})\n"
     if name == "a":
-        return "" if closing else "\x00A" + values.get("href", "") + "\x00"
+        return "\x02" if closing else "\x00A" + values.get("href", "") + "\x01"
     if name in ("kbd", "code", "tt", "samp", "var"):
         return "`"
     if name in ("b", "strong"):
@@ -273,23 +273,18 @@ def _html_tag(m: re.Match[str]) -> str:
     return ""
 
 
-_A_OPEN = re.compile(r"\x00A([^\x00]*)\x00(.*?)(?=\x00A|$)", re.S)
+_A_LINK = re.compile(r"\x00A([^\x01]*)\x01(.*?)(?:\x02|$)", re.S)
 
 
 def _html(text: str) -> str:
     text = _HTML_COMMENT.sub("", text)
     text = _TAG.sub(_html_tag, text)
-    # <a href="u">t</a> was marked \x00Au\x00t ; rebuild as [t](u) up to the end of the line
-    if "\x00A" in text:
+    if "\x00A" in text:  # <a href="u">t</a> -> [t](u)
         def link(m: re.Match[str]) -> str:
-            href, rest = m.group(1), m.group(2)
-            label, sep, tail = rest.partition("\n")
-            label = label.strip()
-            if not href:
-                return label + sep + tail
-            return f"[{label or href}]({href})" + sep + tail
-        text = _A_OPEN.sub(link, text)
-    return text
+            href, label = m.group(1), m.group(2).strip()
+            return f"[{label or href}]({href})" if href else label
+        text = _A_LINK.sub(link, text)
+    return text.replace("\x02", "").replace("\xa0", " ")
 
 
 def inline(text: str) -> str:
@@ -367,17 +362,15 @@ def _directive(name: str, arg: str, body: list[str], indent: str) -> list[str]:
     """Render a MyST / Docusaurus directive (body already without its fence lines)."""
     name = name.lower().split(":")[-1]
     # options: ":key: value" lines, or a YAML block between --- lines, at the top
+    options: list[str] = []
     while body and _OPTION_LINE.match(body[0]):
+        options.append(body[0].strip())
         body = body[1:]
     if body and body[0].strip() == "---":
         end = next((i for i in range(1, len(body)) if body[i].strip() == "---"), None)
         if end is not None:
-            options = body[1:end]
+            options += body[1:end]
             body = body[end + 1:]
-        else:
-            options = []
-    else:
-        options = []
     text = "\n".join(body).strip("\n")
     if name in _DROP_DIRECTIVES:
         return []
@@ -616,9 +609,7 @@ def clean(text: str) -> str:
             in_code, fence = True, m.group(2)
             out.append(line)
             continue
-        cleaned = inline(line)
-        if cleaned != line:
-            cleaned = _SPACES.sub(" ", cleaned)  # where a badge or icon was taken out
+        cleaned = _SPACES.sub(" ", inline(line))  # where a badge or icon was taken out
         if line.lstrip().startswith("|") and "\n" in cleaned:
             cleaned = cleaned.replace("\n", " ")
         out.extend(cleaned.split("\n"))
