@@ -160,7 +160,9 @@ class Index:
         n = len(sections)
         for section in sections:
             texts = {
-                "heading": section.heading if section.level else "",
+                # a page's opening section is headed by the page title, which the title field
+                # already holds: counting it twice would make every intro outrank its sections
+                "heading": section.heading if section.level and section.heading != section.manual_title else "",
                 "path": " ".join(section.path),
                 "title": section.manual_title,
                 "tags": " ".join(tags_of.get(section.file, ())),

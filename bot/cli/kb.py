@@ -166,7 +166,7 @@ def run_gaps(args: argparse.Namespace) -> int:
             "since": since.isoformat(),
             "unanswered": [{"question": g.question, "count": g.count, "last": g.last_at.isoformat(), "closest": g.best_section} for g in report.gaps],
             "not_helpful": [{"section": u.section, "manual": u.manual_title, "heading": u.heading, "count": u.count,
-                             "reasons": u.reasons, "last_question": u.question, "comments": list(u.comments)} for u in report.unhelpful],
+                             "reasons": u.reasons, "last_question": u.last_question, "comments": list(u.comments)} for u in report.unhelpful],
             "helpful_clicks": report.helpful_count, "not_helpful_clicks": report.unhelpful_count, "unanswered_total": report.gap_count,
         }, ensure_ascii=False, indent=2))
         return 0
@@ -184,7 +184,7 @@ def run_gaps(args: argparse.Namespace) -> int:
     for u in report.unhelpful:
         reasons = ", ".join(f"{REASONS.get(k, k).split(' —')[0].lower()} x{v}" for k, v in u.reasons.items())
         print(f"  {u.count:>4} x  {u.section}  ({u.manual_title} > {u.heading}): {reasons or 'no reason given'}")
-        print(f"         last question: {u.question}")
+        print(f"         last question: {u.last_question}")
         for c in u.comments:
             print(f"         comment: {c}")
     return 0

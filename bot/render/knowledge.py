@@ -190,7 +190,7 @@ def gaps_blocks(report: GapsReport, *, base_url: str | None) -> tuple[str, list[
         for u in report.unhelpful:
             reasons = ", ".join(f"{REASONS.get(k, k).split(' —')[0].lower()} ×{v}" for k, v in sorted(u.reasons.items(), key=lambda kv: -kv[1]))
             label = escape(f"{u.manual_title} › {u.heading}" if u.heading else u.section)
-            lines.append(f"• ×{u.count} *{label}* (`{escape(u.section)}`) — {reasons or 'no reason given'}; last asked “{escape(clip(u.question, 100))}”")
+            lines.append(f"• ×{u.count} *{label}* (`{escape(u.section)}`) — {reasons or 'no reason given'}; last asked “{escape(clip(u.last_question, 100))}”")
             for c in u.comments[:2]:
                 lines.append(f"    ◦ “{escape(clip(c, 150))}”")
         blocks.extend(section(c) for c in split_for_blocks("*Answers marked not helpful*\n" + "\n".join(lines)))
