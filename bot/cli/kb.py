@@ -182,7 +182,7 @@ def run_gaps(args: argparse.Namespace) -> int:
     if not report.unhelpful:
         print("  (none)")
     for u in report.unhelpful:
-        reasons = ", ".join(f"{REASONS.get(k, k).split(' —')[0].lower()} x{v}" for k, v in u.reasons.items())
+        reasons = ", ".join(f"{'no reason given' if k == 'none' else REASONS.get(k, k).split(' —')[0].lower()} x{v}" for k, v in u.reasons.items())
         print(f"  {u.count:>4} x  {u.section}  ({u.manual_title} > {u.heading}): {reasons or 'no reason given'}")
         print(f"         last question: {u.last_question}")
         for c in u.comments:

@@ -188,7 +188,7 @@ def gaps_blocks(report: GapsReport, *, base_url: str | None) -> tuple[str, list[
     if report.unhelpful:
         lines = []
         for u in report.unhelpful:
-            reasons = ", ".join(f"{REASONS.get(k, k).split(' —')[0].lower()} ×{v}" for k, v in sorted(u.reasons.items(), key=lambda kv: -kv[1]))
+            reasons = ", ".join(f"{_reason_label(k)} ×{v}" for k, v in sorted(u.reasons.items(), key=lambda kv: -kv[1]))
             label = escape(f"{u.manual_title} › {u.heading}" if u.heading else u.section)
             lines.append(f"• ×{u.count} *{label}* (`{escape(u.section)}`) — {reasons or 'no reason given'}; last asked “{escape(clip(u.last_question, 100))}”")
             for c in u.comments[:2]:
@@ -196,6 +196,10 @@ def gaps_blocks(report: GapsReport, *, base_url: str | None) -> tuple[str, list[
         blocks.extend(section(c) for c in split_for_blocks("*Answers marked not helpful*\n" + "\n".join(lines)))
     blocks.append(context("Questions are stored with record numbers, dates and names masked. Write or fix a manual, then `/pacs kb reload`."))
     return clip(head.replace("*", ""), 2900), blocks[:50]
+
+
+def _reason_label(code: str) -> str:
+    return "no reason given" if code == "none" else REASONS.get(code, code).split(" —")[0].lower()
 
 
 def problems_text(problems: list[Problem] | tuple[Problem, ...], limit: int = 20) -> str:
