@@ -125,9 +125,9 @@ class KnowledgeBase:
         self.reload_seconds = reload_seconds
         self._rebuild_lock = threading.Lock()
         self._checked_at = time.monotonic()
+        self.rebuilding: threading.Thread | None = None
         self._snapshot = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=self.ranking)
         self._report_problems(self._snapshot.problems)
-        self.rebuilding: threading.Thread | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -154,27 +154,28 @@ class KnowledgeBase:
                             (time.perf_counter() - started) * 1000)
 
     def maybe_reload(self) -> None:
-        """If it is time to look and the files changed, rebuild in the background."""
+        """If it is time to look, check the files in the background and rebuild if they changed.
+
+        Never blocks the search that triggers it: looking at a large manuals tree, and
+        rebuilding, both happen on one background thread at a time.
+        """
         if self.reload_seconds <= 0 or time.monotonic() - self._checked_at < self.reload_seconds:
             return
-        if self._rebuild_lock.locked():
+        if self._rebuild_lock.locked() or (self.rebuilding is not None and self.rebuilding.is_alive()):
             return
         self._checked_at = time.monotonic()
-        try:
-            if not self.changed():
-                return
-        except OSError:
-            return
 
-        def rebuild() -> None:
+        def check_and_rebuild() -> None:
             try:
+                if not self.changed():
+                    return
                 report = self.reload()
                 log.info("knowledge: manuals changed; reloaded %d manuals, %d sections in %.0f ms",
                          report.manuals, report.sections, report.took_ms)
             except Exception:  # noqa: BLE001 - keep answering from the old snapshot
                 log.exception("knowledge: reload failed; still answering from the previous manuals")
 
-        self.rebuilding = threading.Thread(target=rebuild, name="kb-reload", daemon=True)
+        self.rebuilding = threading.Thread(target=check_and_rebuild, name="kb-reload", daemon=True)
         self.rebuilding.start()
 
     def _report_problems(self, problems: Iterable[Problem]) -> None:
