@@ -24,7 +24,7 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*(?:[-/.][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are aren't as at be because been before
 being below between both but by can can't cannot could couldn't did didn't do does doesn't
-doing don't down during each few for from further had hadn't has hasn't have haven't having he
+doing don't during each few for from further had hadn't has hasn't have haven't having he
 her here hers herself him himself his how i i'd i'm i've if in into is isn't it it's its itself
 just let's me more most mustn't my myself no nor not of off on once only or other ought our ours
 ourselves out over own same shan't she should shouldn't so some such than that that's the their
