@@ -114,6 +114,10 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _TAG = re.compile(r"<(/?)([A-Za-z][\w.:-]*)((?:[^<>\"'{]|\"[^\"]*\"|'[^']*'|\{[^}]*\}+)*?)(/?)>")
 _ATTR = re.compile(r"([\w:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|\{\s*[\"']([^\"']*)[\"']\s*\})")
 _ICON = re.compile(r":(?:material|octicons|fontawesome|simple|fa)-[\w-]+:")
+# Jekyll / Liquid: {% include x.html %}, {{ site.baseurl }} (Hugo's {{< >}} and {{% %}} are not these)
+_LIQUID_TAG = re.compile(r"\{%-?\s*(?:raw|endraw|comment|endcomment|include|include_relative|if|endif|else|elsif|for|endfor|assign|capture|endcapture|unless|endunless|highlight|endhighlight|link|post_url|seo|tab|endtab|tabs|endtabs)\b[^%]*?-?%\}")
+_LIQUID_VAR = re.compile(r"\{\{-?\s*(?![<%])[^{}]*?-?\}\}")
+_WIKI_LINK = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 _INLINE_ATTRS = re.compile(r"\{\s*:?\s*(?:[.#][\w-]+\s*|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s}]+)\s*)+\}")
 _ENTITY = re.compile(r"&(?!lt;|gt;|amp;)(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
@@ -297,6 +301,9 @@ def inline(text: str) -> str:
             cleaned.append(seg)
             continue
         seg = shortcodes(seg)
+        seg = _LIQUID_TAG.sub("", seg)
+        seg = _LIQUID_VAR.sub("", seg)
+        seg = _WIKI_LINK.sub(lambda m: m.group(2) or m.group(1), seg)
         seg = _html(seg)
         seg = _ICON.sub("", seg)
         seg = _INLINE_ATTRS.sub("", seg)
@@ -578,7 +585,7 @@ def _blocks(lines: list[str]) -> list[str]:
         if _MYST_TARGET.match(line) or _MYST_COMMENT.match(line) or _SNIPPET.match(line) or _ABBR.match(line):
             i += 1
             continue
-        if _MDX_IMPORT.match(line) or line.strip() == "+++":
+        if _MDX_IMPORT.match(line) or line.strip() in ("+++", "[TOC]", "{:toc}", "[[_TOC_]]", "* TOC", "- TOC"):
             i += 1
             continue
         out.append(line)

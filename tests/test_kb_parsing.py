@@ -237,3 +237,11 @@ def test_every_public_manual_parses_without_raw_markup() -> None:
     for s in library.sections:
         for raw in ("{{<", "{{%", ":::{", "```{", "<div", "<iframe", "<center", "<br"):
             assert raw not in s.markdown, (s.key, raw)
+
+
+def test_jekyll_liquid_vuepress_and_wiki_links() -> None:
+    text = clean("* TOC\n{:toc}\n\n{% include note.html %}See the [guide]({{ site.baseurl }}/guide.html) "
+                 "and [[Hanging priors|the priors page]].\n{: .note}\n\n::: tip Handy\nUse Shift.\n:::\n[TOC]\n")
+    assert "{%" not in text and "{{" not in text and "{:" not in text and "TOC" not in text
+    assert "[guide](/guide.html)" in text and "the priors page" in text
+    assert "> **Tip: Handy**\n> Use Shift." in text
