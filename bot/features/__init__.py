@@ -18,6 +18,8 @@ FEATURES = (
     "bot.features.home",
     "bot.features.messages",
     "bot.features.admin",
+    "bot.outbox",
+    "bot.features.training",
 )
 
 
