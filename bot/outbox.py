@@ -182,8 +182,8 @@ class Outbox:
         payload = {"channel": channel, "text": text, **extra}
         if blocks is not None:
             payload["blocks"] = blocks
-        result = session.execute(self._insert(session), [self._row(key, method, payload, origin, not_before)])
-        return bool(result.rowcount)
+        stmt = self._insert(session).returning(OutboxMessage.id)
+        return session.execute(stmt, self._row(key, method, payload, origin, not_before)).first() is not None
 
     def enqueue_many(self, session: Session, messages: Iterable[tuple[str, dict[str, Any]]], *,
                      method: str = "chat.postMessage", origin: str = "bot") -> int:
