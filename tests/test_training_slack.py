@@ -577,3 +577,56 @@ def test_recurring_modules_renew_themselves_and_say_why(harness: Harness, clock:
     run_jobs(h, "training-renewals")
     assert count(h, Assignment, Assignment.reason == "renewal") == 1
     assert audit(h, "training.renew")[0].details["created"] == 1
+
+
+# ---------------------------------------------------------------------------------------
+# edges
+
+def test_a_quiz_for_content_that_changed_is_not_marked(harness: Harness) -> None:
+    h = harness
+    m = module(h)
+    assign(h, f"hipaa-imaging <@{CLINICIAN}>")
+    view = open_quiz(h, CLINICIAN, invitation_id(h, CLINICIAN))
+    stale = {**view, "private_metadata": view["private_metadata"].replace(m.content_hash[:16], "0" * 16)}
+    body = submit(h, CLINICIAN, stale, quiz_values(m)).json()
+    assert body["response_action"] == "update" and "updated while you were taking the quiz" in texts_of(body["view"]["blocks"])
+    assert count(h, Attempt) == 0
+    body = submit(h, CLINICIAN, {**view, "private_metadata": "garbage"}, quiz_values(m)).json()
+    assert "out of date" in texts_of(body["view"]["blocks"])
+
+
+def test_a_result_whose_window_was_closed_comes_by_dm(harness: Harness, mock_slack: MockSlack) -> None:
+    h = harness
+    m = module(h)
+    assign(h, f"hipaa-imaging <@{CLINICIAN}>")
+    view = open_quiz(h, CLINICIAN, invitation_id(h, CLINICIAN))
+    mock_slack.fail("views.update", error="not_found")
+    submit(h, CLINICIAN, view, quiz_values(m, right=False))
+    assert count(h, Attempt) == 1
+    assert "Your quiz result: 0% (0 of 10); the pass mark is 80%" in posts_to(h, CLINICIAN)[-1].params["text"]
+
+
+def test_retrain_named_people_who_never_did_it_are_simply_assigned(harness: Harness) -> None:
+    h = harness
+    command(h, TRAINER, f"retrain viewer-basics <@{TECH}>")
+    h.drain()
+    with h.db.session() as s:
+        assert [(a.user_id, a.reason) for a in s.scalars(select(Assignment))] == [(TECH, "assigned")]
+    assert "updated to version" not in texts_of(posts_to(h, TECH)[-1].params["blocks"])
+    command(h, TRAINER, "retrain viewer-basics")
+    h.drain()
+    assert "Nobody needs re-training" in replies(h)[-1]
+
+
+def test_names_for_reports_are_looked_up_in_the_background(harness: Harness, clock: ManualClock) -> None:
+    h = harness
+    assign(h, f"hipaa-imaging {GROUP}")
+    run_jobs(h, "training-names")
+    from training.models import Person
+
+    with h.db.session() as s:
+        assert dict(s.execute(select(Person.user_id, Person.name)).all()) == {CLINICIAN: "Dr. Rhea Radiologist", RESIDENT: "Dr. Ravi Resident"}
+    before = len(h.mock.calls_to("users.info"))
+    clock.advance(minutes=10)  # the next slot
+    run_jobs(h, "training-names")
+    assert len(h.mock.calls_to("users.info")) == before  # nothing left to look up

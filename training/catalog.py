@@ -129,12 +129,11 @@ class CatalogCache:
     """The current catalog, re-read when a module file changes (checked at most every few seconds)."""
 
     def __init__(self, dirs: list[Path], *, manual_dirs: list[Path] | None = None, base_url: str | None = None,
-                 check_seconds: float = 10.0, on_reload: object = None):
+                 check_seconds: float = 10.0):
         self.dirs = list(dirs)
         self.manual_dirs = list(manual_dirs or [])
         self.base_url = base_url
         self.check_seconds = check_seconds
-        self.on_reload = on_reload
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._signature: tuple[tuple[str, float, int], ...] = ()
@@ -171,11 +170,8 @@ class CatalogCache:
             self._signature = signature
             log.info("training: %d modules loaded from %d files (%d with errors)",
                      len(catalog.modules), catalog.files, len(catalog.skipped))
-        if callable(self.on_reload):
-            try:
-                self.on_reload(catalog)
-            except Exception:  # noqa: BLE001
-                log.exception("training: recording module versions failed")
+            for problem in catalog.errors:
+                log.warning("training: %s", problem)
         return catalog
 
     def peek(self) -> Catalog:

@@ -8,8 +8,6 @@ callers use with their own session so they can add their own writes to the same 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +24,6 @@ from training.schedule import in_working_hours, local_date, parse_due
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[], AbstractContextManager[Session]]
-
-
 class TrainingService:
     def __init__(
         self,
@@ -38,15 +33,13 @@ class TrainingService:
         manual_dirs: list[Path] | None = None,
         base_url: str | None = None,
         clock: Clock | None = None,
-        sessions: SessionFactory | None = None,
         module_dirs: list[Path] | None = None,
     ):
         self.settings = settings
         self.tz = ZoneInfo(timezone)
         self.clock = clock or SystemClock()
-        self.sessions = sessions
         self.cache = CatalogCache(module_dirs if module_dirs is not None else settings.module_dirs(),
-                                  manual_dirs=manual_dirs, base_url=base_url, on_reload=self._record_versions)
+                                  manual_dirs=manual_dirs, base_url=base_url)
 
     # modules ---------------------------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -61,15 +54,8 @@ class TrainingService:
         hint = f" Did you mean `{guess}`?" if guess else ""
         raise NotFound(f"There is no training module `{module_id}`.{hint} Type `/pacs train modules` to see them all.")
 
-    def _record_versions(self, catalog: Catalog) -> None:
-        if self.sessions is None:
-            return
-        now = self.clock.now()
-        with self.sessions() as session:
-            for module in catalog.modules.values():
-                ensure_version(session, module, now)
-
     def version(self, session: Session, module: Module) -> VersionInfo:
+        """The recorded version of the module's current content (recorded on first use)."""
         return ensure_version(session, module, self.clock.now())
 
     # dates -----------------------------------------------------------------------------

@@ -237,6 +237,7 @@ def register(services: "Services") -> None:
         clock=services.clock,
     )
     services.features[FEATURE_KEY] = TrainingFeature(service)
+    service.catalog()  # read the modules now: handlers that run before the ack only look at memory
     registry = services.registry
 
     @registry.subcommand(
@@ -435,11 +436,20 @@ def _assign(ctx: Ctx, module_id: str, targets: list[Target], due: date | None, r
             if not users:
                 ctx.reply(f"Nobody needs re-training: everyone who completed *{escape(module.title)}* did version {escape(version.version)}.")
                 return
-        outcome = records.assign(s, module, version, users, by=ctx.user_id, now=svc.now(), due=due, reason=reason)
         why = None
         if reason == RETRAIN:
+            older = set(records.retrain_targets(s, module))
+            outcome = records.assign(s, module, version, [u for u in users if u in older], by=ctx.user_id, now=svc.now(),
+                                     due=due, reason=RETRAIN)
             line = render.reason_line(RETRAIN, version=version.version)
             why = {a.user_id: line for a in outcome.created}
+            never = records.assign(s, module, version, [u for u in users if u not in older], by=ctx.user_id, now=svc.now(),
+                                   due=due, reason=ASSIGNED, batch=outcome.batch)
+            outcome.created += never.created
+            outcome.already_open += never.already_open
+            outcome.already_done += never.already_done
+        else:
+            outcome = records.assign(s, module, version, users, by=ctx.user_id, now=svc.now(), due=due, reason=reason)
         outbox.enqueue_many(s, _invitation_messages(svc, module, outcome.created, why), origin=ORIGIN)
         ctx.audit(f"training.{'retrain' if reason == RETRAIN else 'assign'}", target=f"module:{module.id}", session=s, details={
             "version": version.version, "batch": outcome.batch, "due": due.isoformat() if due else None,
@@ -584,13 +594,14 @@ def _upload_csv(ctx: Ctx, module_id: str | None) -> None:
         rows = records.report_rows(s, module_id=module_id)
         content = records.to_csv(rows)
         ctx.audit("training.report", target=f"module:{module_id or 'all'}", session=s, details={"csv": True, "rows": len(rows)})
-    stamp = svc.now().astimezone(svc.tz).strftime("%Y%m%d-%H%M")
-    filename = f"training-{module_id or 'all'}-{stamp}.csv"
+    now = svc.now()
+    filename = f"training-{module_id or 'all'}-{now.astimezone(svc.tz):%Y%m%d-%H%M}.csv"
     dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
     ctx.client.files_upload_v2(
         channel=dm, filename=filename, content=content, title=f"Training records ({module_id or 'all modules'})",
         initial_comment=f"Training records: {len(rows)} assignment{'s' if len(rows) != 1 else ''}"
-                        f"{' of ' + module_id if module_id else ''}, one row each, as of {stamp}.",
+                        f"{' of `' + module_id + '`' if module_id else ''}, one row each, as of {render.fmt_when(now, svc.tz)}. "
+                        "Times in the file are UTC.",
     )
     ctx.reply(f"I've sent the CSV ({len(rows)} rows) to our DM.")
 
@@ -683,12 +694,14 @@ def _page(ctx: Ctx) -> None:
 def _quiz_open(ctx: Ctx) -> None:
     aid, _ = _assignment_id(ctx)
     svc = feature(ctx.services).service
+    catalog = svc.catalog()
     with ctx.services.db.session() as s:
-        a = records.mark_progress(s, aid, ctx.user_id, 10_000, svc.now())
+        a = records.get_assignment(s, aid, ctx.user_id)
+        module = catalog.get(a.module_id)
+        records.mark_progress(s, aid, ctx.user_id, module.page_count if module else 0, svc.now())
         info = records.AssignmentInfo.of(a)
         used = records.attempts_used(s, aid)
         completion = records.completion_of(s, aid) if a.status == COMPLETED else None
-    module = svc.catalog().get(info.module_id)
     if info.status != OPEN:
         _show(ctx, render.message_view("Quiz", _closed_message(info, module, svc, completion)))
         return
@@ -723,9 +736,7 @@ def _quiz_submitted(ctx: Ctx) -> None:
     svc = feature(ctx.services).service
     module = svc.cache.peek().get(module_id)
     if module is None or module.content_hash[:16] != short_hash:
-        ctx.ack_update(render.message_view(
-            "Quiz", ":arrows_counterclockwise: This module was updated while you were taking the quiz, so these answers can't be "
-                    "marked. Nothing was recorded. Open it again from `/pacs train me` — sorry for the trouble."))
+        ctx.ack_update(render.message_view("Quiz", UPDATED_WHILE_TAKING))
         return
     values = ctx.view_values()
     answers = parse_answers(values, module)
@@ -738,17 +749,25 @@ def _quiz_submitted(ctx: Ctx) -> None:
         return
     ctx.ack_update(render.saving_view())
     view_id = view.get("id")
-    ctx.defer(_record_quiz, ctx, view_id, aid, module_id, number, answers, what="recording your quiz")
+    ctx.defer(_record_quiz, ctx, view_id, aid, module_id, short_hash, number, answers, what="recording your quiz")
 
 
-def _record_quiz(ctx: Ctx, view_id: str, aid: int, module_id: str, number: int, answers: dict[int, set[int]]) -> None:
+UPDATED_WHILE_TAKING = (":arrows_counterclockwise: This module was updated while you were taking the quiz, so these answers "
+                        "can't be marked. Nothing was recorded. Open it again from `/pacs train me` — sorry for the trouble.")
+
+
+def _record_quiz(ctx: Ctx, view_id: str, aid: int, module_id: str, short_hash: str, number: int,
+                 answers: dict[int, set[int]]) -> None:
     ctx.inline = False
     services = ctx.services
     svc = feature(services).service
     outbox = get_outbox(services)
     completion = None
+    outcome = None
     try:
         module = svc.module(module_id)
+        if module.content_hash[:16] != short_hash:
+            raise UserError(UPDATED_WHILE_TAKING)
         with services.db.session() as s:
             version = svc.version(s, module)
             outcome = records.submit_attempt(s, aid, ctx.user_id, module, version, answers, number, now=svc.now(), attested=True)
@@ -778,7 +797,14 @@ def _record_quiz(ctx: Ctx, view_id: str, aid: int, module_id: str, number: int, 
         log.error("training: recording a quiz failed (reference %s): %s", ref, type(exc).__name__, exc_info=exc)
         view = render.message_view("Quiz", f":x: Sorry, something went wrong on our side while recording your answers "
                                            f"(reference `{ref}`). Please try again in a minute.")
-    ctx.client.views_update(view_id=view_id, view=view)
+    try:
+        ctx.client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:  # the window was closed meanwhile: say it in a DM instead
+        log.info("training: could not show a quiz result in its window (%s)", exc.response.get("error"))
+        if outcome is not None and completion is None:
+            g = outcome.grade
+            ctx.dm(ctx.user_id, f"Your quiz result: {g.score}% ({g.correct} of {g.total}); the pass mark is {g.pass_mark}%. "
+                                f"{'Type `/pacs train me` to try again.' if outcome.attempts_left else 'Your trainer has been told.'}")
     if completion is not None:
         _refresh_home(services, ctx.user_id, ctx.role)
 
