@@ -1,4 +1,4 @@
-"""The ``pacsbot`` command line: ``serve | console | db | audit`` and each feature's commands (features add theirs).
+"""The ``pacsbot`` command line: ``serve | console | db | audit``, and the commands features add.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)``; its function takes
 the parsed arguments and returns an exit status: 0 done, 1 a runtime failure (database or
