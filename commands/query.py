@@ -226,19 +226,32 @@ def parse_locate(text: str, *, today: date | None = None) -> LocateQuery:
             )
         accession = word
         i += 1
+    return make_query(accession=accession, patient=patient, dates=dates, nodes=nodes, today=today)
+
+
+def make_query(
+    *,
+    accession: str | None = None,
+    patient: str | None = None,
+    dates: str | None = None,
+    nodes: list[str] | tuple[str, ...] = (),
+    today: date | None = None,
+    usage: str = LOCATE_USAGE,
+) -> LocateQuery:
+    """Validate the parts of a locate request (from chat or the command line)."""
     if accession is not None and patient is not None:
         raise UserError("Give either an accession number or --patient, not both.")
     if accession is None and patient is None:
-        raise UserError(f"What should I look for? Usage: `{LOCATE_USAGE}`")
+        raise UserError(f"What should I look for? Usage: `{usage}`")
     if accession is not None and dates is not None:
         raise UserError("--date goes with --patient (an accession number is already one study).")
     if accession is not None:
-        return LocateQuery(accession=validate_accession(accession), nodes=_node_names(nodes))
+        return LocateQuery(accession=validate_accession(accession), nodes=_node_names(list(nodes)))
     assert patient is not None
     return LocateQuery(
         patient_id=validate_patient_id(patient),
         dates=parse_dates(dates, today=today) if dates is not None else None,
-        nodes=_node_names(nodes),
+        nodes=_node_names(list(nodes)),
     )
 
 
@@ -250,11 +263,12 @@ def parse_echo(text: str) -> EchoRequest:
     return EchoRequest(names)
 
 
-def resolve_nodes(requested: tuple[str, ...], known: list[str], *, command: str) -> list[str]:
+def resolve_nodes(requested: tuple[str, ...], known: list[str], *, command: str, prefix: str = "/pacs") -> list[str]:
     """The configured node names asked for (all when none), or a clear refusal."""
     if not known:
         raise UserError(
-            "No DICOM nodes are configured yet. A PACS admin adds them under `dicom: nodes:` in the pacsbot configuration."
+            "No DICOM nodes are configured yet. A PACS admin adds them under `dicom: nodes:` in the pacsbot "
+            "configuration (or sets `dicom: demo: true` to try the demo nodes)."
         )
     if not requested:
         return list(known)
@@ -262,6 +276,6 @@ def resolve_nodes(requested: tuple[str, ...], known: list[str], *, command: str)
     if unknown:
         raise UserError(
             f"There is no node called “{unknown[0][:32]}”. Configured nodes: {', '.join(known)}. "
-            f"Example: `/pacs {command} {known[0]}`."
+            f"Example: `{prefix} {command} {known[0]}`."
         )
     return [n for n in known if n in requested]

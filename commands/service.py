@@ -123,9 +123,9 @@ class Diagnostics:
     def node_refs(self) -> list[NodeRef]:
         return [self._targets[n.name].ref for n in self.nodes]
 
-    def select(self, requested: Sequence[str], *, command: str) -> list[Target]:
+    def select(self, requested: Sequence[str], *, command: str, prefix: str = "/pacs") -> list[Target]:
         """The targets asked for (all when none); unknown names are a clear UserError."""
-        names = resolve_nodes(tuple(requested), self.node_names(), command=command)
+        names = resolve_nodes(tuple(requested), self.node_names(), command=command, prefix=prefix)
         return [self._targets[n] for n in names]
 
     # operations -------------------------------------------------------------------------
