@@ -315,6 +315,7 @@ class DemoNode:
         ae = AE(ae_title=self.ae_title)
         ae.add_supported_context(Verification)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        ae.require_called_aet = True  # like most archives: a wrong called AE title is rejected
         if self.allowed_callers is not None:
             ae.require_calling_aet = self.allowed_callers
         ae.maximum_associations = 20

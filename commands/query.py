@@ -162,6 +162,10 @@ def parse_dates(raw: str, *, today: date | None = None) -> DateRange:
 def _words(text: str) -> list[str]:
     for dash in _DASHES:
         text = text.replace(dash + "-", "--").replace(dash, "--")
+    # Before tokenising: shlex would read a backslash as an escape and drop it, turning the
+    # multi-value "A1\A2" into "A1A2". No value pacsbot accepts contains one.
+    if "\\" in text:
+        raise UserError("A backslash is not allowed (it would ask for several values at once). Give one exact value.")
     # Slack escapes & < > (should_escape); keep them escaped so they are refused as characters.
     try:
         return shlex.split(text)

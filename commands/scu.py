@@ -445,6 +445,7 @@ def _new_ae(target: Target, probe: _Probe, contexts: list[Any]) -> AE:
 @contextmanager
 def open_session(target: Target, *, contexts: list[Any], deadline: float | None = None) -> Iterator[Session]:
     """Associate with ``target`` requesting only ``contexts``; release (or abort) afterwards."""
+    keep_phi_out_of_pynetdicom_logs()
     probe = _Probe()
     ae = _new_ae(target, probe, contexts)
     tls_args = None
@@ -499,11 +500,20 @@ def _ms(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
 
-# pynetdicom's own messages duplicate ours ("Association request failed: unable to connect")
-# and, below WARNING, would dump identifiers (PHI). Keep them quiet unless asked for.
+# pynetdicom logs every C-FIND identifier it sends and receives at INFO level: patient
+# names, IDs and birth dates. Those records must never reach a log. ``bot.logs`` keeps
+# pynetdicom at WARNING or above; this makes sure of it wherever diagnostics run.
 _quiet_lock = threading.Lock()
 
 
+def keep_phi_out_of_pynetdicom_logs() -> None:
+    with _quiet_lock:
+        logger = logging.getLogger("pynetdicom")
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
+    """At a terminal, pynetdicom's own error lines only repeat what we print in plain words."""
     with _quiet_lock:
         logging.getLogger("pynetdicom").setLevel(level)

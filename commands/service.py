@@ -9,11 +9,11 @@ its timeout while the others have already answered.
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -46,43 +46,55 @@ def run_concurrently(
 ) -> list[T]:
     """``work(target)`` for every target at once; results in the targets' order.
 
-    A target whose work has not finished ``timeouts.total`` (+ a small grace) after the start
-    gets ``on_timeout(target, ms)`` instead; its thread is left to end on its own network
-    timeouts. ``on_interim(done, pending)`` is called once, ``interim_after`` seconds in, if
-    some targets have answered and some have not (to show the answers that are in).
+    A target whose work has not finished ``timeouts.total`` (+ a small grace) after it
+    started gets ``on_timeout(target, ms)`` instead; its thread (a daemon, so it never holds
+    up the process's exit) is left to end on its own network timeouts. ``on_interim(done,
+    pending)`` is called once, ``interim_after`` seconds in, if some targets have answered
+    and some have not (to show the answers that are in).
     """
     if not targets:
         return []
     started = time.monotonic()
-    pool = ThreadPoolExecutor(max_workers=min(len(targets), MAX_THREADS), thread_name_prefix="pacsbot-dicom")
+    answers: queue.Queue[tuple[int, Any]] = queue.Queue()
+    began: dict[int, float] = {}
+    slots = threading.BoundedSemaphore(MAX_THREADS)
+
+    def run(index: int, target: Target) -> None:
+        with slots:
+            began[index] = time.monotonic()
+            answers.put((index, _guarded(work, target)))
+
+    for index, target in enumerate(targets):
+        threading.Thread(target=run, args=(index, target), name=f"pacsbot-dicom-{target.name}", daemon=True).start()
     results: dict[int, T] = {}
-    try:
-        futures: dict[Future[T], int] = {pool.submit(_guarded, work, target): i for i, target in enumerate(targets)}
-        deadline = {f: started + targets[i].total_timeout + GRACE_SECONDS for f, i in futures.items()}
-        pending = set(futures)
-        interim_due = started + interim_after if (on_interim and interim_after is not None) else None
-        while pending:
-            wake = min(deadline[f] for f in pending)
-            if interim_due is not None:
-                wake = min(wake, interim_due)
-            done, pending = wait(pending, timeout=max(0.0, wake - time.monotonic()), return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                results[futures[future]] = outcome if not isinstance(outcome, _Crash) else on_timeout(targets[futures[future]], -1)
-            now = time.monotonic()
-            for future in [f for f in pending if now >= deadline[f]]:
-                pending.discard(future)
-                index = futures[future]
-                results[index] = on_timeout(targets[index], _ms(started))
-            if interim_due is not None and now >= interim_due:
-                interim_due = None
-                if pending and results and on_interim is not None:
-                    try:
-                        on_interim([results[i] for i in sorted(results)], [targets[futures[f]] for f in pending])
-                    except Exception:  # noqa: BLE001 - a failed progress message must not lose the answer
-                        log.exception("dicom: the interim report failed")
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    interim_due = started + interim_after if (on_interim is not None and interim_after is not None) else None
+
+    def deadline(index: int) -> float:
+        # Not started yet (waiting for a thread slot): its clock has not started either.
+        return began.get(index, time.monotonic()) + targets[index].total_timeout + GRACE_SECONDS
+
+    while len(results) < len(targets):
+        pending = [i for i in range(len(targets)) if i not in results]
+        wake = min(deadline(i) for i in pending)
+        if interim_due is not None:
+            wake = min(wake, interim_due)
+        try:
+            index, outcome = answers.get(timeout=max(0.0, wake - time.monotonic()))
+            if index not in results:
+                results[index] = on_timeout(targets[index], -1) if isinstance(outcome, _Crash) else outcome
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        for index in [i for i in range(len(targets)) if i not in results and i in began and now >= deadline(i)]:
+            results[index] = on_timeout(targets[index], int(round((now - began[index]) * 1000)))
+        if interim_due is not None and now >= interim_due:
+            interim_due = None
+            waiting = [targets[i] for i in range(len(targets)) if i not in results]
+            if waiting and results and on_interim is not None:
+                try:
+                    on_interim([results[i] for i in sorted(results)], waiting)
+                except Exception:  # noqa: BLE001 - a failed progress message must not lose the answer
+                    log.exception("dicom: the interim report failed")
     return [results[i] for i in range(len(targets))]
 
 
