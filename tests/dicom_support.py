@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from commands.config import DicomSettings
-from commands.demo import DemoNetwork
+from commands.demo import UID_PREFIX, DemoNetwork, DemoSeries, DemoStudy
 
 
 @pytest.fixture
@@ -60,6 +60,20 @@ def node_dicts(network: DemoNetwork, **extra: Any) -> list[dict[str, Any]]:
 
 def dicom_settings(nodes: list[dict[str, Any]], **extra: Any) -> DicomSettings:
     return DicomSettings.model_validate({"nodes": nodes, **extra})
+
+
+def tiny_studies(patient: str, count: int, *, prefix: str = "M") -> list[DemoStudy]:
+    """``count`` one-image studies of one patient (a frequent flyer, for caps and limits)."""
+    return [
+        DemoStudy(patient, "DEMO^MANY", "19700101", "F", f"{prefix}{i:03d}", f"{UID_PREFIX}9.{prefix_number(prefix)}.{i}",
+                  "20250101", "100000", "XR",
+                  (DemoSeries(f"{UID_PREFIX}9.{prefix_number(prefix)}.{i}.1", 1, "CR", "PA", 1),))
+        for i in range(count)
+    ]
+
+
+def prefix_number(prefix: str) -> int:
+    return sum(ord(c) for c in prefix)
 
 
 def closed_port() -> int:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 from pydicom.dataset import Dataset
 
-from commands.demo import DemoNetwork, DemoNode, DemoSeries, DemoStudy, demo_studies
+from commands.demo import DemoNetwork, DemoNode, DemoStudy, demo_studies
 from commands.locate import LocateOptions, locate_on_node, series_identifier
 from commands.query import parse_locate
 from commands.scu import FIND_MODEL, NodeError, Target, _new_ae, _Probe, echo, open_session, target_for
@@ -28,6 +28,7 @@ from tests.dicom_support import (  # noqa: F401 - fixtures
     demo_network,
     dicom_settings,
     node_dicts,
+    tiny_studies,
     tls_files,
 )
 
@@ -35,14 +36,6 @@ from tests.dicom_support import (  # noqa: F401 - fixtures
 def target(port: int, *, ae: str = "DEMO_PACS", calling: str = "PACSBOT", host: str = "127.0.0.1", **node: object) -> Target:
     settings = dicom_settings([{"name": "n", "ae_title": ae, "host": host, "port": port, **node}], ae_title=calling)
     return target_for(settings, settings.nodes[0])
-
-
-def tiny_studies(patient: str, count: int) -> list[DemoStudy]:
-    return [
-        DemoStudy(patient, "DEMO^MANY", "19700101", "F", f"M{i:03d}", f"1.2.826.0.1.3680043.8.498.9.{i}", "20250101",
-                  "100000", "XR", (DemoSeries(f"1.2.826.0.1.3680043.8.498.9.{i}.1", 1, "CR", "PA", 1),))
-        for i in range(count)
-    ]
 
 
 @pytest.fixture
