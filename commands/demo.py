@@ -37,6 +37,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 
 from commands.config import DicomSettings, NodeConfig
+from commands.scu import keep_phi_out_of_pynetdicom_logs
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +313,7 @@ class DemoNode:
 
     # life -------------------------------------------------------------------------------
     def start(self) -> "DemoNode":
+        keep_phi_out_of_pynetdicom_logs()  # the queries it answers carry patient IDs
         ae = AE(ae_title=self.ae_title)
         ae.add_supported_context(Verification)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
