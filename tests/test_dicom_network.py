@@ -54,6 +54,8 @@ def test_echo_ok_with_tcp_nodelay(demo: DemoNetwork) -> None:
         assert session.probe.nodelay is True
         sock = session.assoc.dul.socket.socket
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        if hasattr(socket, "TCP_QUICKACK"):  # Linux: no delayed ACKs against the node's Nagle
+            assert session.probe.quickack is True
 
 
 def test_only_echo_and_find_are_ever_requested(demo: DemoNetwork) -> None:
