@@ -521,14 +521,20 @@ def open_session(target: Target, *, contexts: list[Any], deadline: float | None 
 
 
 def echo(target: Target) -> EchoResult:
-    """C-ECHO one node: ok and the time of the whole exchange, or the failure in plain words."""
+    """C-ECHO one node: ok and the time to its answer (connect, associate, echo), or why not.
+
+    The release that follows is housekeeping (pynetdicom spends ~10 ms on it) and is not
+    counted: "ok in 12 ms" is how long the node took to answer.
+    """
     started = time.monotonic()
+    answered = 0
     try:
         with open_session(target, contexts=[Verification]) as session:
             session.echo()
+            answered = _ms(started)
     except NodeError as exc:
         return EchoResult(target.ref, False, _ms(started), exc.failure)
-    return EchoResult(target.ref, True, _ms(started))
+    return EchoResult(target.ref, True, answered)
 
 
 def _ms(started: float) -> int:

@@ -226,3 +226,31 @@ class TestSlowNode:
         rows = audit_rows(harness)
         assert [(r.target, r.outcome) for r in rows] == [("node:vna", "ok"), ("node:pacs", "ok"), ("node:stuck", "failed")]
         assert rows[2].details["failure"] == "timeout"
+
+
+def test_app_home_shows_node_health_to_admins(harness: Harness) -> None:
+    from bot.features.home import home_view
+
+    view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
+    assert "*DICOM nodes* — 2 nodes\n:white_circle: not checked yet: vna, pacs" in texts_of(view["blocks"])
+    harness.command(ADMIN, "echo all")
+    harness.drain()
+    view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
+    assert "every node answered its last echo" in texts_of(view["blocks"])
+    clinician = home_view(harness.services, CLINICIAN, harness.services.access.role_of(CLINICIAN))
+    assert "DICOM nodes" not in texts_of(clinician["blocks"])
+
+
+def test_housekeeping_forgets_old_rate_limit_entries(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from commands.models import DicomRun
+
+    harness.command(ADMIN, "echo vna")
+    harness.drain()
+    job = harness.services.registry.jobs["dicom-housekeeping"]
+    assert job.run(harness.services) == 0  # still fresh
+    with harness.db.session() as session:
+        for run in session.scalars(select(DicomRun)):
+            run.at = run.at - timedelta(days=3)
+    assert job.run(harness.services) == 1
