@@ -561,6 +561,27 @@ def keep_phi_out_of_pynetdicom_logs() -> None:
         logger = logging.getLogger("pynetdicom")
         if logger.getEffectiveLevel() < logging.WARNING:
             logger.setLevel(logging.WARNING)
+        transport = logging.getLogger("pynetdicom.transport")
+        if not any(isinstance(f, _ReportedConnectFailures) for f in transport.filters):
+            transport.addFilter(_ReportedConnectFailures())
+
+
+class _ReportedConnectFailures(logging.Filter):
+    """Drop pynetdicom's ERROR lines (and TLS traceback) for a failed connect.
+
+    We report exactly that failure ourselves, in plain words, to the person who asked, and
+    log one line for it (``dicom: <node> refused (...)``). Every other pynetdicom warning or
+    error still gets through.
+    """
+
+    _PREFIXES = ("Association request failed: unable to connect to remote", "TCP Initialisation Error:")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self._PREFIXES):
+            return False
+        if record.exc_info and isinstance(record.exc_info[1], ssl.SSLError):
+            return False
+        return True
 
 
 def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:

@@ -48,8 +48,12 @@ def echo_line(result: EchoResult) -> str:
 
 def echo_blocks(results: Sequence[EchoResult], *, calling_ae: str) -> tuple[str, list[Block]]:
     ok = sum(1 for r in results if r.ok)
-    summary = (f"All {plural(len(results), 'node')} answered." if ok == len(results) and len(results) > 1
-               else f"{ok} of {plural(len(results), 'node')} answered." if len(results) > 1 else "")
+    if len(results) < 2:
+        summary = ""
+    elif ok == len(results):
+        summary = "Both nodes answered." if ok == 2 else f"All {ok} nodes answered."
+    else:
+        summary = f"{ok} of {len(results)} nodes answered."
     text = "Echo: " + "; ".join(
         f"{r.node.name} ok ({_seconds(r.ms)})" if r.ok else f"{r.node.name} failed: {r.failure.message if r.failure else ''}"
         for r in results
