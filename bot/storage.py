@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class Database:
         if self.backend == "sqlite":
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
 
     @property
     def display_url(self) -> str:
@@ -98,9 +100,21 @@ class Database:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed when the block ends, rolled back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        """A session in a transaction: committed when the block ends, rolled back on error.
+
+        Do not open a second session inside one in the same thread: on SQLite the second
+        waits for the first one's write lock forever (here: a clear error at once); pass the
+        session down instead.
+        """
+        depth = getattr(self._local, "depth", 0)
+        if depth and self.backend == "sqlite":
+            raise RuntimeError("a database session was opened inside another in the same thread; pass the session down")
+        self._local.depth = depth + 1
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        finally:
+            self._local.depth = depth
 
     def check(self) -> None:
         """Raise :class:`StorageError` if the database cannot be reached."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -83,3 +84,13 @@ def test_database_errors_never_show_the_values(db: Database) -> None:
         with db.session() as s:
             s.execute(text("UPDATE audit_log SET target = :t"), {"t": "DOE^JANE 19610304"})
     assert "DOE^JANE" not in str(info.value) and "hidden" in str(info.value)
+
+
+def test_a_nested_session_is_a_clear_error_not_a_hang_on_sqlite(tmp_path: Any) -> None:
+    db = Database(f"sqlite:///{tmp_path}/nested.db")
+    with db.session():
+        with pytest.raises(RuntimeError, match="inside another"):
+            with db.session():
+                pass
+    with db.session():  # still usable afterwards
+        pass
