@@ -183,8 +183,9 @@ class TicketService:
                        modality=modality.upper()[:8] if modality else None, location=location[:100] if location else None)
 
     def find_duplicate(self, session: Session, report: Report, now: datetime) -> Ticket | None:
-        """An open ticket this report repeats: same category, and the same accession, or
-        similar text (and a similar place, where both name one) within the window."""
+        """An open ticket this report repeats: same category, and the same accession, or a
+        declared outage in that category, or similar text (and a similar place, where both
+        name one) within the window."""
         since = now - timedelta(minutes=self.settings.duplicates.window_minutes)
         candidates = session.scalars(
             select(Ticket).where(
@@ -196,6 +197,11 @@ class TicketService:
             for t in candidates:
                 if t.accession and t.accession == report.accession:
                     return t
+        incident = session.scalar(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None),
+                                                       Ticket.category == report.category, Ticket.is_incident.is_(True))
+                                  .order_by(Ticket.id).limit(1))
+        if incident is not None:
+            return incident  # during a declared outage, every report in its category joins it
         threshold = self.settings.duplicates.text_similarity
         best, best_score = None, 0.0
         for t in candidates:
@@ -264,6 +270,8 @@ class TicketService:
     def _already_filed(self, session: Session, existing: Ticket, report: Report, now: datetime) -> Filed:
         root = session.get(Ticket, existing.parent_id) if existing.parent_id else existing
         assert root is not None
+        if report.reporter != existing.reporter:
+            self._follow(session, root.id, report.reporter, now)  # someone else flagged the same message
         shown = self.view(session, root)
         return Filed(ticket=shown, own=self.view(session, existing), created=False, linked=existing.parent_id is not None,
                      position=shown.reports, route=Route(shown.queue, shown.channel, shown.priority, self._oncall(shown.queue), None),
