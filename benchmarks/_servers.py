@@ -20,17 +20,22 @@ from bot.server import run_gunicorn
 SLOW_SECONDS = 2.0
 
 
+_executors: list[ThreadPoolExecutor] = []
+
+
 def bare(slow: bool) -> Any:
     from slack_bolt import App
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     from bot.slack_client import make_web_client
 
+    executor = ThreadPoolExecutor(max_workers=8)
+    _executors.append(executor)
     app = App(
         client=make_web_client(os.environ["SLACK_BOT_TOKEN"], os.environ["SLACK_API_URL"]),
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(max_workers=8),
+        listener_executor=executor,
     )
 
     def ack_only(ack: Any) -> None:
@@ -63,8 +68,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
+    from bot.cli.serve import stop_worker
+
+    def stop() -> None:
+        stop_worker()
+        for executor in _executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
     factory = {"bare": lambda: bare(False), "bare-slow": lambda: bare(True), "pacsbot-slow": pacsbot_slow}[args.kind]
-    run_gunicorn(factory, host="127.0.0.1", port=args.port, workers=args.workers, threads=args.threads)
+    run_gunicorn(factory, host="127.0.0.1", port=args.port, workers=args.workers, threads=args.threads, on_worker_exit=stop)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,14 @@ class Background:
             return self._cond.wait_for(lambda: self._pending == 0, timeout=timeout)
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work and drop what has not started; with ``wait``, let running work end.
+
+        Work that must survive a restart (messages to many people, webhooks) is kept in an
+        outbox table, not only here, so dropping the queue loses nothing that matters.
+        """
         with self._cond:
             self._closed = True
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            dropped = self._pending
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        if dropped:
+            log.info("background: shut down with %d task(s) queued or running", dropped)

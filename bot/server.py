@@ -100,6 +100,7 @@ def run_gunicorn(
     workers: int,
     threads: int,
     on_worker_start: Callable[[], None] | None = None,
+    on_worker_exit: Callable[[], None] | None = None,
 ) -> None:
     """Serve the WSGI app made by ``factory`` (called in each worker) with gunicorn gthread."""
     from gunicorn.app.base import BaseApplication
@@ -121,6 +122,9 @@ def run_gunicorn(
             self.cfg.set("proc_name", "pacsbot")
             if on_worker_start is not None:
                 self.cfg.set("post_worker_init", lambda worker: on_worker_start())
+            if on_worker_exit is not None:
+                # in the worker, before the interpreter joins its thread pools: stop queued work now
+                self.cfg.set("worker_exit", lambda server, worker: on_worker_exit())
 
         def load(self) -> Callable[..., Iterable[bytes]]:
             return factory()

@@ -14,6 +14,9 @@ from bot.settings import Secrets, Settings
 
 log = logging.getLogger("pacsbot")
 
+# This worker process's services and scheduler, stopped by gunicorn's worker_exit hook.
+_worker: dict[str, Any] = {}
+
 
 def add_parser(sub: Any) -> None:
     parser = subparser(
@@ -58,9 +61,22 @@ def make_worker(settings: Settings, secrets: Secrets, extend: Callable[[Any], No
     if extend is not None:
         extend(services)
     app = build_app(services)
-    Scheduler(services).start()
-    services.access.directory.warm(services.access.group_refs()) if services.access.directory else None
+    scheduler = Scheduler(services)
+    scheduler.start()
+    _worker.update(services=services, scheduler=scheduler)
+    if services.access.directory is not None:
+        services.access.directory.warm(services.access.group_refs())
     return wsgi_app(app, services)
+
+
+def stop_worker() -> None:
+    """Stop this worker's scheduler and background work (queued work is dropped)."""
+    if "scheduler" in _worker:
+        _worker.pop("scheduler").stop(timeout=2)
+    if "services" in _worker:
+        services = _worker.pop("services")
+        services.background.shutdown(wait=False)
+        services.db.dispose()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,5 +123,6 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or settings.server.workers
     threads = args.threads or settings.server.threads
     log.warning("pacsbot: HTTP mode on http://%s:%s/slack/events (%d workers x %d threads)", host, port, workers, threads)
-    run_gunicorn(lambda: make_worker(settings, secrets), host=host, port=port, workers=workers, threads=threads)
+    run_gunicorn(lambda: make_worker(settings, secrets), host=host, port=port, workers=workers, threads=threads,
+                 on_worker_exit=stop_worker)
     return 0
