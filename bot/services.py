@@ -53,7 +53,10 @@ def build_services(
     clock = clock or SystemClock()
     db = db or Database(settings.database_url, pool_size=settings.database.pool_size)
     client = client or make_web_client(secrets.bot_token, secrets.api_url)
-    directory = GroupDirectory(client, refresh_seconds=settings.roles.group_refresh_seconds)
+    # Role checks may have to read a user group before an ack: a quick client that never
+    # sleeps through a rate limit (the cached membership is kept when it fails).
+    quick = make_web_client(secrets.bot_token, secrets.api_url, timeout=3, patient=False) if client is None else client
+    directory = GroupDirectory(quick, refresh_seconds=settings.roles.group_refresh_seconds)
     access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides)
     services = Services(
         settings=settings,

@@ -27,12 +27,14 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def make_web_client(token: str | None, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT) -> WebClient:
+def make_web_client(token: str | None, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT, patient: bool = True) -> WebClient:
+    """A Web API client. ``patient=False`` is for calls that someone is waiting on (before an
+    ack): a short timeout and one retry on a dropped connection, never a wait for Retry-After."""
     return WebClient(
         token=token,
         base_url=base_url or WebClient.BASE_URL,
         timeout=timeout,
-        retry_handlers=retry_handlers(),
+        retry_handlers=retry_handlers() if patient else [ConnectionErrorRetryHandler(max_retry_count=1)],
     )
 
 

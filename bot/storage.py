@@ -77,7 +77,8 @@ class Database:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # hide_parameters: SQL errors and echo never show bound values (which may be PHI).
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
         if self.backend == "sqlite":
             database = parsed.database
             if database and database != ":memory:" and not database.startswith("file:"):

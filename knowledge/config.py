@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from core.config import Section, resolve_paths
+from core.config import Section, resolve_path, resolve_paths
 
 BUNDLED_MANUALS = Path(__file__).resolve().parent / "manuals"
+
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 
 
 class KnowledgeSettings(Section):
     manuals: list[Path] = Field(default_factory=list, description="Directories of the site's own manuals.")
     include_bundled: bool = Field(default=True, description="Also search the manuals shipped with pacsbot.")
     base_url: str | None = Field(default=None, description="Where `pacsbot kb html` output is published.")
+    answer_channels: list[str] = Field(
+        default_factory=list,
+        description="Channel ids where the bot answers questions people ask without mentioning it.",
+    )
+    min_confidence: float = Field(default=0.55, ge=0.0, le=1.0,
+                                  description="Below this confidence the bot says it doesn't know.")
+    answer_chars: int = Field(default=1200, ge=200, le=2800, description="How much of a section an answer shows.")
+    review_max_age_days: int = Field(default=365, ge=1, le=3650,
+                                     description="`kb check` flags manuals reviewed longer ago than this.")
+    reload_seconds: int = Field(default=10, ge=0, le=86400,
+                                description="How often to look for changed manual files; 0 turns it off.")
+    synonyms_file: Path | None = Field(default=None, description="Your own synonyms file (default: the bundled one).")
 
     @field_validator("manuals")
     @classmethod
     def _resolve(cls, values: list[Path], info: ValidationInfo) -> list[Path]:
         return resolve_paths(values, info)
+
+    @field_validator("synonyms_file")
+    @classmethod
+    def _resolve_one(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return resolve_path(value, info)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not a web address (it should start with https://)")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("answer_channels")
+    @classmethod
+    def _channels(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _CHANNEL_ID.match(value.strip()):
+                raise ValueError(f"{value!r} is not a channel id (like C0123ABC, from the channel's details)")
+        return [v.strip() for v in values]
 
     def manual_dirs(self) -> list[Path]:
         return ([BUNDLED_MANUALS] if self.include_bundled else []) + list(self.manuals)

@@ -74,3 +74,12 @@ def test_postgres_urls_use_psycopg3() -> None:
 
 def test_current_revisions_empty_before_upgrade(db: Database) -> None:
     assert current_revisions(db) == []
+
+
+def test_database_errors_never_show_the_values(db: Database) -> None:
+    upgrade(db)
+    Audit(db).record("U1", "x.y")
+    with pytest.raises(DBAPIError) as info:
+        with db.session() as s:
+            s.execute(text("UPDATE audit_log SET target = :t"), {"t": "DOE^JANE 19610304"})
+    assert "DOE^JANE" not in str(info.value) and "hidden" in str(info.value)

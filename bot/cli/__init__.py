@@ -1,4 +1,4 @@
-"""The ``pacsbot`` command line: ``serve | console | db | audit`` (features add theirs).
+"""The ``pacsbot`` command line: ``serve | console | db | audit | kb`` (features add theirs).
 
 Each subcommand lives in its own module with ``add_parser(subparsers)``; its function takes
 the parsed arguments and returns an exit status: 0 done, 1 a runtime failure (database or
@@ -21,6 +21,7 @@ SUBCOMMANDS = (
     "bot.cli.console",
     "bot.cli.db",
     "bot.cli.audit",
+    "bot.cli.kb",
     "bot.cli.tickets",
 )
 

@@ -1,7 +1,11 @@
 """Mentions and direct messages.
 
-Until a feature answers questions, a mention or a DM gets a pointer to ``/pacs help``. The bot
-never answers unprompted channel chatter: only mentions, and messages in its own DMs.
+The listeners for ``app_mention`` and ``message`` are registered here, once. A feature that
+answers messages registers a callable under ``services.features["answer_message"]``
+(``answer(ctx, event, surface)``, with surface ``mention``, ``dm`` or ``channel``); the
+knowledge feature does, and answers from the manuals. Without one, a mention or a DM gets a
+pointer to ``/pacs help``. Unprompted channel chatter is handed over only so the answering
+feature can check its own list of channels; it never gets the pointer.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 POINTER = "Hi! Type `/pacs help` to see what I can do for you."
+HOOK = "answer_message"
 
 # Message subtypes that are not a person writing to the bot (edits, joins, bot posts...).
 IGNORED_SUBTYPES = {
@@ -35,11 +40,23 @@ def register(services: "Services") -> None:
         event = ctx.body.get("event") or {}
         if not is_person_writing(event):
             return
+        answer = ctx.services.features.get(HOOK)
+        if answer is not None:
+            answer(ctx, event, "mention")
+            return
         ctx.post(event["channel"], POINTER, thread_ts=event.get("thread_ts") or event.get("ts"))
 
     @registry.event("message")
     def direct_message(ctx: Ctx) -> None:
         event = ctx.body.get("event") or {}
-        if event.get("channel_type") != "im" or not is_person_writing(event):
+        if not is_person_writing(event):
+            return
+        answer = ctx.services.features.get(HOOK)
+        if event.get("channel_type") != "im":
+            if answer is not None and event.get("channel_type") in ("channel", "group"):
+                answer(ctx, event, "channel")
+            return
+        if answer is not None:
+            answer(ctx, event, "dm")
             return
         ctx.post(event["channel"], POINTER)

@@ -1,0 +1,209 @@
+"""Answers from the manuals -> Block Kit: the answer, "I don't know", full sections, gap reports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from bot.render.blocks import Block, actions, button, clip, context, escape, section
+from bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
+from knowledge.base import Answer
+from knowledge.manuals import Manual, Problem, Section
+from knowledge.site import page_url
+from knowledge.store import REASONS, GapsReport
+
+# action ids (declared in bot/features/knowledge.py)
+HELPFUL = "kb_helpful"
+NOT_HELPFUL = "kb_not_helpful"
+OPEN_TICKET = "kb_open_ticket"
+SHARE = "kb_share"
+MORE = "kb_more"
+REASON_VIEW = "kb_feedback_reason"
+
+MAX_QUESTION_IN_VALUE = 900
+
+
+def button_value(question: str, key: str | None, surface: str) -> str:
+    """What a button carries: the question (shortened) and the section, as compact JSON."""
+    return json.dumps({"q": question[:MAX_QUESTION_IN_VALUE], "s": key or "", "v": surface}, separators=(",", ":"))
+
+
+def parse_value(value: str | None) -> dict[str, str]:
+    try:
+        data = json.loads(value or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: str(v) for k, v in data.items() if k in ("q", "s", "v")}
+
+
+def human_date(day: date) -> str:
+    return f"{day.day} {day.strftime('%b %Y')}"
+
+
+def section_url(base_url: str | None, s: Section) -> str | None:
+    return page_url(base_url, s.file, s.anchor) if base_url else None
+
+
+def source_line(s: Section, manual: Manual | None, base_url: str | None) -> str:
+    crumb = escape(s.breadcrumb.replace(" > ", " › "))
+    url = section_url(base_url, s)
+    text = f"From <{url}|{crumb}>" if url else f"From *{crumb}*"
+    if manual is not None and manual.reviewed:
+        text += f" · last reviewed {human_date(manual.reviewed)}"
+    return text
+
+
+def _body(s: Section, base_url: str | None, limit: int | None) -> tuple[str, bool]:
+    markdown = s.markdown
+    cut = False
+    if limit is not None:
+        markdown, cut = trim(markdown, limit)
+    resolve = relative_resolver(base_url, s.file, page_url)
+    text = to_mrkdwn(markdown, resolve)
+    if not text.strip():
+        text = "_This section has no text of its own; open the manual for the details._"
+    return text, cut
+
+
+def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: int, shareable: bool = False,
+                  shared_by: str | None = None) -> tuple[str, list[Block]]:
+    """An answer: the section (trimmed), its source, see-also, and what to do next."""
+    s = answer.section
+    assert s is not None
+    question = answer.question
+    body, cut = _body(s, base_url, limit)
+    title = escape(s.heading if s.level else s.manual_title)
+    blocks: list[Block] = []
+    chunks = split_for_blocks(f"*{title}*\n{body}")
+    blocks.extend(section(chunk) for chunk in chunks[:4])
+    blocks.append(context(source_line(s, answer.manual, base_url)))
+    value = button_value(question, s.key, surface)
+    url = section_url(base_url, s)
+    see_also = list(answer.see_also[:2])
+    if see_also:
+        if base_url:
+            links = ", ".join(f"<{section_url(base_url, x)}|{escape(x.breadcrumb.replace(' > ', ' › '))}>" for x in see_also)
+            blocks.append(context(f"See also: {links}"))
+        else:
+            blocks.append(context("See also:"))
+            blocks.append(actions(*[
+                button(clip(x.heading if x.level else x.manual_title, 70), f"{MORE}:see{i}", button_value(question, x.key, surface))
+                for i, x in enumerate(see_also, 1)
+            ]))
+    row: list[Block] = []
+    if url:
+        row.append(button("Read more", f"{MORE}:link", url=url))
+    elif cut:
+        row.append(button("Read more", f"{MORE}:full", value))
+    row.append(button("Helpful", HELPFUL, value, style="primary"))
+    row.append(button("Not helpful", NOT_HELPFUL, value))
+    row.append(button("Open a ticket", OPEN_TICKET, value))
+    if shareable:
+        row.append(button("Share in channel", SHARE, value))
+    blocks.append(actions(*row, block_id="kb_answer_actions"))
+    if shared_by:
+        blocks.append(context(f"Shared by <@{shared_by}> · asked: “{escape(clip(question, 200))}”"))
+    text = f"{s.breadcrumb}: {_plain_preview(body)}"
+    return clip(text, 2900), blocks
+
+
+def _plain_preview(mrkdwn: str, limit: int = 300) -> str:
+    flat = " ".join(mrkdwn.replace("*", "").replace("_", "").split())
+    return clip(flat, limit)
+
+
+def unknown_blocks(answer: Answer, *, surface: str, help_channel: str | None, base_url: str | None) -> tuple[str, list[Block]]:
+    """The honest "I don't know": say so, offer a ticket, point at people."""
+    question = answer.question
+    lines = [
+        ":mag: I couldn't find an answer to that in the PACS manuals.",
+        f"> {escape(clip(' '.join(question.split()), 300))}",
+    ]
+    best = answer.section
+    if best is not None and answer.confidence >= 0.35:
+        where = escape(best.breadcrumb.replace(" > ", " › "))
+        url = section_url(base_url, best)
+        lines.append(f"The closest I found was {'<' + url + '|' + where + '>' if url else '*' + where + '*'}, but it may not answer your question.")
+    blocks: list[Block] = [section("\n".join(lines))]
+    row = [button("Open a ticket", OPEN_TICKET, button_value(question, best.key if best else None, surface), style="primary")]
+    if best is not None and answer.confidence >= 0.35 and not base_url:
+        row.append(button("Show the closest section", f"{MORE}:closest", button_value(question, best.key, surface)))
+    blocks.append(actions(*row, block_id="kb_unknown_actions"))
+    where = f"ask in {help_channel}" if help_channel else "ask the PACS team"
+    blocks.append(context(f"I've noted the question so the PACS team can add it to the manuals. Try other words, {where}, "
+                          "or if patient care is waiting, call the PACS on-call."))
+    return "I couldn't find an answer to that in the PACS manuals.", blocks
+
+
+def full_section_blocks(s: Section, manual: Manual | None, *, base_url: str | None) -> tuple[str, list[Block]]:
+    body, _ = _body(s, base_url, None)
+    title = escape(s.heading if s.level else s.manual_title)
+    chunks = split_for_blocks(f"*{title}*\n{body}")
+    blocks: list[Block] = [section(c) for c in chunks[:40]]
+    if len(chunks) > 40:
+        blocks.append(context("_The rest of this section is too long for Slack; open the manual._"))
+    blocks.append(context(source_line(s, manual, base_url)))
+    return clip(f"{s.breadcrumb}: {_plain_preview(body)}", 2900), blocks
+
+
+def reason_modal(feedback_id: int, channel: str | None, section_name: str) -> dict[str, Any]:
+    options = [{"text": {"type": "plain_text", "text": label}, "value": code} for code, label in REASONS.items()]
+    return {
+        "type": "modal",
+        "callback_id": REASON_VIEW,
+        "title": {"type": "plain_text", "text": "What was wrong?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "private_metadata": json.dumps({"id": feedback_id, "c": channel or ""}),
+        "blocks": [
+            section(f"Thanks — your “not helpful” is recorded for *{escape(clip(section_name, 200))}*. "
+                    "A word on what was wrong helps the PACS team fix the manual."),
+            {
+                "type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "The answer was"},
+                "element": {"type": "radio_buttons", "action_id": "reason", "options": options},
+            },
+            {
+                "type": "input", "block_id": "comment", "optional": True,
+                "label": {"type": "plain_text", "text": "Anything else? (no patient details, please)"},
+                "element": {"type": "plain_text_input", "action_id": "comment", "multiline": True, "max_length": 1000},
+            },
+        ],
+    }
+
+
+def gaps_blocks(report: GapsReport, *, base_url: str | None) -> tuple[str, list[Block]]:
+    since = f" since {report.since:%Y-%m-%d}" if report.since else ""
+    head = (f"*Knowledge gaps{since}* — {report.gap_count} unanswered question(s), "
+            f"{report.unhelpful_count} “not helpful” and {report.helpful_count} “helpful” click(s).")
+    blocks: list[Block] = [section(head)]
+    if report.gaps:
+        lines = [f"{i}. ×{g.count} “{escape(clip(g.question, 150))}” — last {g.last_at:%Y-%m-%d}"
+                 for i, g in enumerate(report.gaps, 1)]
+        blocks.extend(section(c) for c in split_for_blocks("*Most asked, not answered*\n" + "\n".join(lines)))
+    else:
+        blocks.append(section("_No unanswered questions recorded._"))
+    if report.unhelpful:
+        lines = []
+        for u in report.unhelpful:
+            reasons = ", ".join(f"{_reason_label(k)} ×{v}" for k, v in sorted(u.reasons.items(), key=lambda kv: -kv[1]))
+            label = escape(f"{u.manual_title} › {u.heading}" if u.heading else u.section)
+            lines.append(f"• ×{u.count} *{label}* (`{escape(u.section)}`) — {reasons or 'no reason given'}; last asked “{escape(clip(u.last_question, 100))}”")
+            for c in u.comments[:2]:
+                lines.append(f"    ◦ “{escape(clip(c, 150))}”")
+        blocks.extend(section(c) for c in split_for_blocks("*Answers marked not helpful*\n" + "\n".join(lines)))
+    blocks.append(context("Questions are stored with record numbers, dates and names masked. Write or fix a manual, then `/pacs kb reload`."))
+    return clip(head.replace("*", ""), 2900), blocks[:50]
+
+
+def _reason_label(code: str) -> str:
+    return "no reason given" if code == "none" else REASONS.get(code, code).split(" —")[0].lower()
+
+
+def problems_text(problems: list[Problem] | tuple[Problem, ...], limit: int = 20) -> str:
+    lines = [f"• `{escape(str(p))}`" for p in list(problems)[:limit]]
+    if len(problems) > limit:
+        lines.append(f"… and {len(problems) - limit} more: run `pacsbot kb check` on the server.")
+    return "\n".join(lines)

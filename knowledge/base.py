@@ -1,0 +1,205 @@
+"""The knowledge base a running bot holds: manuals + index, reloaded without dropping requests.
+
+Requests read :attr:`KnowledgeBase.snapshot` once and use that immutable snapshot to the end,
+so a reload never changes an index under a search. A reload builds a complete new snapshot
+off to the side and then swaps one reference (atomic in Python). Reloads happen:
+
+* on demand (``/pacs kb reload``, :meth:`KnowledgeBase.reload`), and
+* when files change: at most every ``reload_seconds``, a search checks the files' sizes and
+  modification times (cheap); if they changed, one background thread rebuilds while
+  searches go on with the old snapshot.
+
+A file that cannot be parsed is reported in ``snapshot.problems`` and left out; the rest of
+the manuals still load. If a rebuild fails as a whole, the old snapshot stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from knowledge.manuals import Library, Manual, Problem, Section, load_library, signature
+from knowledge.search import Index, Ranking, SearchResult
+from knowledge.text import SYNONYMS_FILE, Synonyms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    library: Library
+    index: Index
+    built_at: float                 # time.monotonic()
+    synonyms_signature: Any
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return self.library.problems
+
+    def manual(self, file: str) -> Manual | None:
+        for m in self.library.manuals:
+            if m.file == file:
+                return m
+        return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the bot says to a question: the best section, or an honest "I don't know"."""
+
+    question: str
+    answered: bool
+    confidence: float
+    section: Section | None
+    manual: Manual | None
+    see_also: tuple[Section, ...]
+    result: SearchResult
+
+    @property
+    def key(self) -> str | None:
+        return self.section.key if self.section else None
+
+
+@dataclass(frozen=True)
+class ReloadReport:
+    manuals: int
+    sections: int
+    problems: tuple[Problem, ...]
+    changed: bool
+    took_ms: float
+
+
+_INDEX_CACHE: dict[tuple[Any, ...], Index] = {}
+_INDEX_CACHE_LOCK = threading.Lock()
+
+
+def _synonyms_signature(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+        return (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (str(path), 0, 0)
+
+
+def build_snapshot(directories: Sequence[Path], *, synonyms_path: Path | None = None, ranking: Ranking | None = None) -> Snapshot:
+    library = load_library(directories)
+    synonyms_path = synonyms_path or SYNONYMS_FILE
+    syn_sig = _synonyms_signature(synonyms_path)
+    ranking = ranking or Ranking()
+    key = (library.signature, syn_sig, ranking)
+    with _INDEX_CACHE_LOCK:
+        index = _INDEX_CACHE.get(key)
+    if index is None:
+        try:
+            synonyms = Synonyms.load(synonyms_path)
+        except Exception as exc:  # noqa: BLE001 - a broken synonyms file must not stop answers
+            log.error("knowledge: synonyms file %s is unusable (%s); searching without synonyms", synonyms_path, type(exc).__name__)
+            synonyms = Synonyms.empty()
+            library = Library(library.manuals, library.problems + (Problem(str(synonyms_path), None, f"synonyms file is unusable: {exc}"),), library.signature)
+        tags = {m.file: m.tags for m in library.manuals}
+        index = Index.build(library.sections, synonyms, ranking, tags_of=tags)
+        with _INDEX_CACHE_LOCK:
+            if len(_INDEX_CACHE) > 8:
+                _INDEX_CACHE.clear()
+            _INDEX_CACHE[key] = index
+    return Snapshot(library, index, time.monotonic(), syn_sig)
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        directories: Sequence[Path],
+        *,
+        synonyms_path: Path | None = None,
+        ranking: Ranking | None = None,
+        reload_seconds: float = 10.0,
+    ):
+        self.directories = list(directories)
+        self.synonyms_path = synonyms_path or SYNONYMS_FILE
+        self.ranking = ranking or Ranking()
+        self.reload_seconds = reload_seconds
+        self._rebuild_lock = threading.Lock()
+        self._checked_at = time.monotonic()
+        self.rebuilding: threading.Thread | None = None
+        self._snapshot = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=self.ranking)
+        self._report_problems(self._snapshot.problems)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    # reloading ----------------------------------------------------------------------------
+    def changed(self) -> bool:
+        snap = self._snapshot
+        return (signature(self.directories) != snap.library.signature
+                or _synonyms_signature(self.synonyms_path) != snap.synonyms_signature)
+
+    def reload(self, *, force: bool = False) -> ReloadReport:
+        """Rebuild now (in this thread) if the files changed, or always with ``force``."""
+        started = time.perf_counter()
+        with self._rebuild_lock:
+            changed = force or self.changed()
+            if changed:
+                new = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=self.ranking)
+                self._snapshot = new  # the swap: one reference assignment
+                self._report_problems(new.problems)
+            self._checked_at = time.monotonic()
+        snap = self._snapshot
+        return ReloadReport(len(snap.library.manuals), len(snap.index), snap.problems, changed,
+                            (time.perf_counter() - started) * 1000)
+
+    def maybe_reload(self) -> None:
+        """If it is time to look, check the files in the background and rebuild if they changed.
+
+        Never blocks the search that triggers it: looking at a large manuals tree, and
+        rebuilding, both happen on one background thread at a time.
+        """
+        if self.reload_seconds <= 0 or time.monotonic() - self._checked_at < self.reload_seconds:
+            return
+        if self._rebuild_lock.locked() or (self.rebuilding is not None and self.rebuilding.is_alive()):
+            return
+        self._checked_at = time.monotonic()
+
+        def check_and_rebuild() -> None:
+            try:
+                if not self.changed():
+                    return
+                report = self.reload()
+                log.info("knowledge: manuals changed; reloaded %d manuals, %d sections in %.0f ms",
+                         report.manuals, report.sections, report.took_ms)
+            except Exception:  # noqa: BLE001 - keep answering from the old snapshot
+                log.exception("knowledge: reload failed; still answering from the previous manuals")
+
+        self.rebuilding = threading.Thread(target=check_and_rebuild, name="kb-reload", daemon=True)
+        self.rebuilding.start()
+
+    def _report_problems(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            log.warning("knowledge: %s (file skipped or partly read)", problem)
+
+    # answering ----------------------------------------------------------------------------
+    def search(self, question: str, *, audience: Iterable[str] = (), limit: int = 10) -> SearchResult:
+        self.maybe_reload()
+        return self._snapshot.index.search(question, audience=audience, limit=limit)
+
+    def answer(self, question: str, *, audience: Iterable[str] = ()) -> Answer:
+        self.maybe_reload()
+        snap = self._snapshot
+        result = snap.index.search(question, audience=audience, limit=10)
+        best = result.best
+        if best is None:
+            return Answer(question, False, 0.0, None, None, (), result)
+        see_also = tuple(h.section for h in result.see_also(snap.index.ranking)) if result.answered else ()
+        return Answer(question, result.answered, result.confidence, best.section, snap.manual(best.section.file), see_also, result)
+
+    def section(self, key: str) -> tuple[Section, Manual | None] | None:
+        snap = self._snapshot
+        section = snap.index.section(key)
+        if section is None:
+            return None
+        return section, snap.manual(section.file)

@@ -1,0 +1,338 @@
+"""The search index: BM25F over manual sections, synonyms, typo tolerance, and a confidence.
+
+Ranking (chosen by measuring, see ``benchmarks/knowledge.py`` and the admin guide):
+
+1. **BM25F** over five fields of a section with their own weights and length normalisation:
+   its heading, the headings above it, the manual's title, the manual's tags, and its body.
+   Term statistics are precomputed at build time, so a query only adds up posting weights.
+2. **Synonyms**: every synonym group found in a section or question adds a *concept* term
+   (``knowledge/synonyms.yml``), weighted below the literal word.
+3. **Typos**: a question word that is not in the manuals' vocabulary is matched with
+   rapidfuzz against words of similar length that start with the same letter.
+4. **Coverage**: the share of the question's meaning (its words weighted by how rare they
+   are in the manuals) that a section contains. Words the manuals never use ("cafeteria")
+   weigh as much as the rarest word, so a question about something else has low coverage
+   even when its common words match. The final score is BM25F scaled by coverage, and the
+   **confidence** of an answer is the coverage of the best section; below the threshold the
+   bot says it does not know.
+5. **Audience**: sections whose manual is written for the asker's role get a small boost.
+
+An :class:`Index` is immutable once built; the knowledge base swaps a new one in atomically.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from knowledge.manuals import Section
+from knowledge.text import STOPWORDS, Synonyms, content_stems, is_content, stem, words
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Tunable parameters of the ranking. The defaults are what the benchmark chose."""
+
+    k1: float = 1.2
+    weights: tuple[tuple[str, float], ...] = (("heading", 3.0), ("path", 1.0), ("title", 1.5), ("tags", 1.0), ("body", 1.0))
+    b: tuple[tuple[str, float], ...] = (("heading", 0.4), ("path", 0.4), ("title", 0.3), ("tags", 0.3), ("body", 0.75))
+    concept_weight: float = 0.6
+    fuzzy_weight: float = 0.85
+    typos: bool = True               # correct misspelt words with rapidfuzz
+    unknown_weight: float = 0.7      # importance of a word the manuals never use, relative to the rarest
+    coverage_power: float = 1.0      # final = bm25 * coverage ** power
+    heading_bonus: float = 0.5       # final *= 1 + bonus * (share of the question found in the headings)
+    audience_boost: float = 1.15
+    min_confidence: float = 0.55     # below this the answer is "I don't know"
+    see_also_ratio: float = 0.5      # a "see also" must score at least this share of the best
+    model: str = "bm25f"             # bm25f | bm25 (one field) | tfidf (for the benchmark)
+
+
+FIELDS = ("heading", "path", "title", "tags", "body")
+
+
+@dataclass(frozen=True)
+class Hit:
+    section: Section
+    score: float
+    confidence: float
+    bm25: float
+
+    @property
+    def key(self) -> str:
+        return self.section.key
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    question: str
+    hits: tuple[Hit, ...]
+    answered: bool
+    confidence: float
+    took_ms: float
+    unknown_words: tuple[str, ...] = ()
+    corrections: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+    def see_also(self, ranking: Ranking, limit: int = 2) -> list[Hit]:
+        """Up to ``limit`` further sections worth a look (other sections, decent scores)."""
+        if not self.hits:
+            return []
+        top = self.hits[0]
+        out: list[Hit] = []
+        for hit in self.hits[1:]:
+            if len(out) >= limit:
+                break
+            if hit.key == top.key or hit.confidence < ranking.min_confidence * 0.8:
+                continue
+            if hit.score < top.score * ranking.see_also_ratio:
+                break
+            out.append(hit)
+        return out
+
+
+@dataclass
+class _Query:
+    weights: dict[str, float]                    # term -> query weight
+    units: list[tuple[float, frozenset[str]]]    # (importance, terms that satisfy this word)
+    unknown: list[str]
+    corrections: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Index:
+    sections: tuple[Section, ...]
+    ranking: Ranking
+    synonyms: Synonyms
+    postings: dict[str, tuple[tuple[int, float], ...]]
+    idf: dict[str, float]
+    doc_terms: tuple[frozenset[str], ...]
+    head_terms: tuple[frozenset[str], ...]                # terms of heading + headings above
+    surface: dict[str, str]                              # word as written -> its stem
+    by_shape: dict[tuple[str, int], tuple[str, ...]]     # (first letter, length) -> words
+    unknown_idf: float
+    build_ms: float = 0.0
+    _by_key: dict[str, int] = field(default_factory=dict, repr=False)
+
+    # building -----------------------------------------------------------------------------
+    @classmethod
+    def build(cls, sections: Sequence[Section], synonyms: Synonyms | None = None, ranking: Ranking | None = None,
+              *, tags_of: dict[str, tuple[str, ...]] | None = None) -> "Index":
+        started = time.perf_counter()
+        synonyms = synonyms or Synonyms.empty()
+        ranking = ranking or Ranking()
+        tags_of = tags_of or {}
+        weights = dict(ranking.weights)
+        bs = dict(ranking.b)
+        n = len(sections)
+        field_tfs: list[dict[str, Counter[str]]] = []
+        lengths: dict[str, list[int]] = {f: [] for f in FIELDS}
+        surface: dict[str, str] = {}
+        df: Counter[str] = Counter()
+        doc_terms: list[frozenset[str]] = []
+        head_terms: list[frozenset[str]] = []
+        analysed_cache: dict[str, tuple[list[str], list[str]]] = {}
+
+        def analyse(text: str) -> list[str]:
+            cached = analysed_cache.get(text)
+            if cached is None:
+                pairs = content_stems(synonyms.expand_abbreviations(text))
+                stems = [s for _, s in pairs]
+                for w, s in pairs:
+                    if w not in surface:
+                        surface[w] = s
+                cached = (stems, synonyms.concepts(stems))
+                if len(text) < 400:
+                    analysed_cache[text] = cached
+            stems, concepts = cached
+            return stems + concepts
+
+        sections = [s for s in sections if s.text.strip()]  # nothing to show: not an answer
+        n = len(sections)
+        for section in sections:
+            texts = {
+                # a page's opening section is headed by the page title, which the title field
+                # already holds: counting it twice would make every intro outrank its sections
+                "heading": section.heading if section.level and section.heading != section.manual_title else "",
+                "path": " ".join(section.path),
+                "title": section.manual_title,
+                "tags": " ".join(tags_of.get(section.file, ())),
+                "body": section.text,
+            }
+            if ranking.model != "bm25f":
+                texts = {"heading": "", "path": "", "title": "", "tags": "",
+                         "body": " ".join(v for v in texts.values() if v)}
+            tfs = {f: Counter(analyse(texts[f])) for f in FIELDS}
+            field_tfs.append(tfs)
+            terms: set[str] = set()
+            for f in FIELDS:
+                lengths[f].append(sum(tfs[f].values()))
+                terms.update(tfs[f])
+            doc_terms.append(frozenset(terms))
+            head_terms.append(frozenset(tfs["heading"]) | frozenset(tfs["path"]))
+            df.update(terms)
+
+        avg = {f: (sum(lengths[f]) / n if n else 0.0) or 1.0 for f in FIELDS}
+        idf = {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        plists: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        k1 = ranking.k1
+        for doc, tfs in enumerate(field_tfs):
+            if ranking.model == "tfidf":
+                body = tfs["body"]
+                norm = math.sqrt(sum((1 + math.log(c)) ** 2 * idf[t] ** 2 for t, c in body.items())) or 1.0
+                for t, c in body.items():
+                    plists[t].append((doc, (1 + math.log(c)) * idf[t] / norm))
+                continue
+            pseudo: dict[str, float] = {}
+            for f in FIELDS:
+                tf = tfs[f]
+                if not tf:
+                    continue
+                w = weights.get(f, 1.0) if ranking.model == "bm25f" else 1.0
+                b = bs.get(f, 0.75)
+                scale = w / (1.0 - b + b * lengths[f][doc] / avg[f])
+                get = pseudo.get
+                for t, c in tf.items():
+                    pseudo[t] = get(t, 0.0) + c * scale
+            for t, value in pseudo.items():
+                plists[t].append((doc, idf[t] * value / (k1 + value)))
+        by_shape: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for w in surface:
+            if len(w) >= 5 and w.isalpha():
+                by_shape[(w[0], len(w))].append(w)
+        index = cls(
+            sections=tuple(sections),
+            ranking=ranking,
+            synonyms=synonyms,
+            postings={t: tuple(p) for t, p in plists.items()},
+            idf=idf,
+            doc_terms=tuple(doc_terms),
+            head_terms=tuple(head_terms),
+            surface=surface,
+            by_shape={k: tuple(v) for k, v in by_shape.items()},
+            unknown_idf=math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0,
+        )
+        object.__setattr__(index, "build_ms", (time.perf_counter() - started) * 1000)
+        object.__setattr__(index, "_by_key", {s.key: i for i, s in enumerate(sections)})
+        return index
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def section(self, key: str) -> Section | None:
+        i = self._by_key.get(key)
+        return self.sections[i] if i is not None else None
+
+    # querying -----------------------------------------------------------------------------
+    def _correct(self, word: str) -> tuple[str, float] | None:
+        """A vocabulary word close to a misspelt one, and how close (0..1)."""
+        if not self.ranking.typos or len(word) < 5 or not word.isalpha():
+            return None
+        candidates: list[str] = []
+        for length in range(len(word) - 2, len(word) + 3):
+            candidates.extend(self.by_shape.get((word[0], length), ()))
+        if not candidates:
+            return None
+        cutoff = 84 if len(word) <= 6 else 80
+        match = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if match is None:
+            return None
+        return match[0], match[1] / 100.0
+
+    def _query(self, question: str) -> _Query:
+        text = self.synonyms.expand_abbreviations(question)
+        surface = [w for w in words(text) if is_content(w)]
+        weights: dict[str, float] = defaultdict(float)
+        corrections: list[tuple[str, str]] = []
+        unknown: list[str] = []
+        stems: list[str] = []
+        per_word: list[tuple[str, str | None, float]] = []   # (word, stem used, match quality)
+        for w in surface:
+            s = stem(w)
+            if s in self.idf:
+                stems.append(s)
+                per_word.append((w, s, 1.0))
+                continue
+            fixed = self._correct(w)
+            if fixed is not None:
+                fixed_stem = self.surface[fixed[0]]
+                corrections.append((w, fixed[0]))
+                stems.append(fixed_stem)
+                per_word.append((w, fixed_stem, self.ranking.fuzzy_weight))
+                continue
+            stems.append(s)
+            per_word.append((w, None, 0.0))
+            unknown.append(w)
+        concepts = self.synonyms.concepts(stems)
+        concept_set = set(concepts)
+        # a word may appear twice ("side by side"): count each stem once in the query
+        seen: set[str] = set()
+        units: list[tuple[float, frozenset[str]]] = []
+        for (w, s, quality), raw_stem in zip(per_word, stems):
+            key = s or raw_stem
+            if key in seen:
+                continue
+            seen.add(key)
+            # the synonym groups this word belongs to also satisfy it ("pt" -> patient)
+            related = {c for c in concept_set if any(key in phrase for phrase in self.synonyms.concept_members(c))}
+            related = {c for c in related if c in self.idf}
+            if s is None:
+                if related:
+                    unknown.remove(w)
+                    importance = max(self.idf[c] for c in related)
+                else:
+                    importance = self.unknown_idf * self.ranking.unknown_weight
+                units.append((importance, frozenset(related)))
+                continue
+            weights[s] += quality
+            units.append((self.idf.get(s, self.unknown_idf), frozenset({s} | related)))
+        for c in concept_set:
+            if c in self.idf:
+                weights[c] += self.ranking.concept_weight
+        return _Query(dict(weights), units, unknown, corrections)
+
+    def search(self, question: str, *, audience: Iterable[str] = (), limit: int = 10) -> SearchResult:
+        started = time.perf_counter()
+        q = self._query(question)
+        scores: dict[int, float] = defaultdict(float)
+        for term, qw in q.weights.items():
+            for doc, w in self.postings.get(term, ()):
+                scores[doc] += qw * w
+        pool = heapq.nlargest(max(limit * 4, 40), scores.items(), key=lambda item: item[1])
+        wanted = {a.lower() for a in audience}
+        total = sum(u[0] for u in q.units) or 1.0
+        ranked: list[Hit] = []
+        for doc, bm25 in pool:
+            terms = self.doc_terms[doc]
+            covered = 0.0
+            for importance, satisfied in q.units:
+                if satisfied & terms:
+                    covered += importance
+            coverage = covered / total
+            heads = self.head_terms[doc]
+            in_heading = sum(importance for importance, satisfied in q.units if satisfied & heads) / total
+            score = bm25 * (coverage ** self.ranking.coverage_power if self.ranking.coverage_power else 1.0)
+            score *= 1.0 + self.ranking.heading_bonus * in_heading
+            section = self.sections[doc]
+            if wanted and section.audience and (wanted & set(section.audience)):
+                score *= self.ranking.audience_boost
+            ranked.append(Hit(section, score, coverage, bm25))
+        ranked.sort(key=lambda h: (-h.score, h.section.key))
+        hits = tuple(ranked[:limit])
+        confidence = hits[0].confidence if hits else 0.0
+        answered = bool(hits) and confidence >= self.ranking.min_confidence
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(question, hits, answered, confidence, took, tuple(q.unknown), tuple(q.corrections))
+
+
+def content_words(question: str) -> list[str]:
+    return [w for w in words(question) if w not in STOPWORDS]

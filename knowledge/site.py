@@ -1,0 +1,143 @@
+"""``kb html``: the manuals as a static web site (the ``markdown`` package).
+
+One page per manual at the same relative path with ``.html``, an index page, a table of
+contents on every page, heading anchors identical to the bot's (so answer links land on the
+right heading), relative links between manuals rewritten from ``.md`` to ``.html``, and every
+non-markdown file (images...) in the manuals directories copied alongside, so relative images
+keep working. ``knowledge.base_url`` then points answer links at the published copy.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import markdown
+
+from knowledge.manuals import MANUAL_SUFFIXES, Library, Manual, load_library
+
+_MD_LINK = re.compile(r"(\]\(\s*<?)([^)\s>#?]+?)\.(?:md|markdown)((?:#[^)\s>]*)?>?(?:\s+\"[^\"]*\")?\s*\))")
+
+CSS = """
+body{font:16px/1.55 -apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d2430;background:#fff}
+header{background:#1d3557;color:#fff;padding:.7em 1.5em}header a{color:#fff;text-decoration:none}
+.wrap{display:flex;max-width:1200px;margin:0 auto}
+nav.toc{flex:0 0 260px;padding:1.5em 1em;border-right:1px solid #e3e7ee;font-size:.9em;position:sticky;top:0;align-self:flex-start;max-height:100vh;overflow:auto}
+nav.toc ul{list-style:none;padding-left:1em;margin:.2em 0}nav.toc>div>ul{padding-left:0}
+main{flex:1;padding:1.5em 2.5em;min-width:0}
+h1,h2,h3,h4{line-height:1.25;scroll-margin-top:1em}h1{margin-top:0}
+a.headerlink{opacity:0;margin-left:.3em;text-decoration:none;color:#888}h2:hover a.headerlink,h3:hover a.headerlink,h4:hover a.headerlink{opacity:1}
+code{background:#f2f4f8;padding:.1em .3em;border-radius:3px}pre{background:#f2f4f8;padding:.8em;overflow:auto;border-radius:4px}pre code{padding:0}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #d6dbe3;padding:.35em .6em;text-align:left}th{background:#f2f4f8}
+blockquote{margin:1em 0;padding:.5em 1em;border-left:4px solid #e9a23b;background:#fdf6ea}
+img{max-width:100%}.meta{color:#5b6575;font-size:.9em}
+"""
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    pages: int
+    assets: int
+    out: Path
+
+
+def html_path(file: str) -> str:
+    """``viewer/hanging-priors.md`` -> ``viewer/hanging-priors.html``."""
+    for suffix in MANUAL_SUFFIXES:
+        if file.endswith(suffix):
+            return file[: -len(suffix)] + ".html"
+    return file + ".html"
+
+
+def page_url(base_url: str, file: str, anchor: str = "") -> str:
+    url = base_url.rstrip("/") + "/" + quote(html_path(file))
+    return f"{url}#{quote(anchor)}" if anchor else url
+
+
+def page_markdown(manual: Manual) -> str:
+    """The manual as one cleaned markdown page, every heading carrying the bot's anchor."""
+    parts: list[str] = []
+    if not any(s.level == 1 for s in manual.sections):
+        parts.append(f"# {manual.title}\n")
+    for section in manual.sections:
+        if section.level:
+            parts.append(f"{'#' * section.level} {section.heading} {{#{section.anchor}}}\n")
+        if section.markdown:
+            parts.append(section.markdown + "\n")
+    text = "\n".join(parts)
+    return _MD_LINK.sub(lambda m: f"{m.group(1)}{m.group(2)}.html{m.group(3)}", text)
+
+
+def render_page(manual: Manual, *, depth: int) -> str:
+    md = markdown.Markdown(
+        extensions=["tables", "fenced_code", "attr_list", "sane_lists", "toc"],
+        extension_configs={"toc": {"permalink": "¶", "toc_depth": "2-4"}},
+        output_format="html",
+    )
+    body = md.convert(page_markdown(manual))
+    toc = getattr(md, "toc", "")
+    up = "../" * depth
+    meta = []
+    if manual.reviewed:
+        meta.append(f"Last reviewed {manual.reviewed.isoformat()}")
+    if manual.owner:
+        meta.append(f"Owner: {html.escape(manual.owner)}")
+    meta_html = f'<p class="meta">{" · ".join(meta)}</p>' if meta else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(manual.title)} — PACS manuals</title><link rel="stylesheet" href="{up}style.css"></head>
+<body><header><a href="{up}index.html">PACS manuals</a></header>
+<div class="wrap"><nav class="toc"><strong>On this page</strong>{toc}</nav>
+<main>{meta_html}{body}</main></div></body></html>
+"""
+
+
+def render_index(manuals: Sequence[Manual]) -> str:
+    groups: dict[str, list[Manual]] = {}
+    for m in manuals:
+        group = m.file.split("/", 1)[0] if "/" in m.file else "General"
+        groups.setdefault(group, []).append(m)
+    items = []
+    for group in sorted(groups):
+        links = "".join(
+            f'<li><a href="{quote(html_path(m.file))}">{html.escape(m.title)}</a>'
+            + (f' — <span class="meta">{html.escape(m.description)}</span>' if m.description else "")
+            + "</li>"
+            for m in sorted(groups[group], key=lambda x: x.title.lower())
+        )
+        items.append(f"<h2>{html.escape(group.replace('-', ' ').capitalize())}</h2><ul>{links}</ul>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PACS manuals</title><link rel="stylesheet" href="style.css"></head>
+<body><header><a href="index.html">PACS manuals</a></header>
+<div class="wrap"><main><h1>PACS manuals</h1>{''.join(items)}</main></div></body></html>
+"""
+
+
+def build_site(directories: Sequence[Path], out: Path, *, library: Library | None = None) -> SiteReport:
+    library = library or load_library(directories)
+    out.mkdir(parents=True, exist_ok=True)
+    assets = 0
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for f in directory.rglob("*"):
+            rel = f.relative_to(directory)
+            if not f.is_file() or f.suffix.lower() in MANUAL_SUFFIXES or any(p.startswith(".") for p in rel.parts):
+                continue
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+            assets += 1
+    for manual in library.manuals:
+        target = out / html_path(manual.file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_page(manual, depth=manual.file.count("/")), encoding="utf-8")
+    (out / "index.html").write_text(render_index(library.manuals), encoding="utf-8")
+    (out / "style.css").write_text(CSS.strip() + "\n", encoding="utf-8")
+    return SiteReport(len(library.manuals), assets, out)
