@@ -271,3 +271,34 @@ def test_sla_reminders_escalate_once(harness: Harness) -> None:
     reminders = [p for p in posts(h, QUEUE) if ":alarm_clock:" in p["text"]]
     assert len(reminders) == 2 and "<!subteam^S0ONCALL1>" in reminders[0]["text"] and "subteam" not in reminders[1]["text"]
     assert reminders[0]["reply_broadcast"] is True
+
+
+def test_open_a_ticket_from_an_answer_carries_the_question(harness: Harness) -> None:
+    h = harness
+    value = json.dumps({"q": "why is the worklist empty on CT1", "s": "viewer/worklist.md#why-a-study-isnt-on-the-worklist", "v": "ask"})
+    h.send(h.sim.block_action(CLINICIAN, {"action_id": "kb_open_ticket", "value": value}, channel_id="C0GENERAL"))
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    description = next(b for b in view["blocks"] if b["block_id"] == "description")["element"]["initial_value"]
+    assert description.startswith("why is the worklist empty on CT1")
+    assert json.loads(view["private_metadata"])["source"] == "answer"
+
+
+def test_the_form_offers_manual_sections_before_filing(harness: Harness) -> None:
+    h = harness
+    h.command(CLINICIAN, "report")
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {
+        "category": {"category": {"type": "static_select", "selected_option": {"value": "viewer"}}},
+        "urgency": {"urgency": {"type": "radio_buttons", "selected_option": {"value": "routine"}}},
+        "description": {"description": {"type": "plain_text_input", "value": "how do I hang a prior for comparison"}},
+    }
+    body = h.send(h.sim.view_submission(CLINICIAN, {**view, "id": "V0SUG0001"}, values)).json()
+    assert body["response_action"] == "update"
+    text = texts_of(body["view"]["blocks"])
+    assert "Does this solve it?" in text and "prior" in text.lower()
+    assert tickets(h) == []  # nothing filed until they press File the ticket
+    h.send(h.sim.view_submission(CLINICIAN, {**body["view"], "id": "V0SUG0001"}, {}))
+    h.drain()
+    assert len(tickets(h)) == 1 and tickets(h)[0].description == "how do I hang a prior for comparison"

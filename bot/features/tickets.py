@@ -44,6 +44,13 @@ class TicketsFeature:
     def open_form(self, ctx: Ctx, initial: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
         ctx.open_modal(render.report_form(initial, meta=meta))
 
+    def open_from_question(self, ctx: Ctx, question: str, section_key: str | None = None) -> None:
+        """The "Open a ticket" button under an answer: the form, with the question carried over."""
+        text = question.strip()
+        if section_key:
+            text += f"\n\n(The manuals did not solve it: {section_key})"
+        self.open_form(ctx, initial={"description": text[:3000]}, meta={"source": "answer"})
+
     # -- filing -------------------------------------------------------------------------
     def file(self, ctx: Ctx, report: Report) -> Filed:
         now = self.services.clock.now()
@@ -413,13 +420,25 @@ def _fetch_message(ctx: Ctx, channel: str | None, ts: str | None) -> dict[str, A
     return next((m for m in response.get("messages", []) if m.get("ts") == ts), None)
 
 
-def _suggestions(services: "Services", values: dict[str, Any], role: Role) -> list[tuple[str, str, str]]:
-    """Manual sections that may answer the report, from the knowledge feature (if present)."""
-    knowledge = services.features.get("knowledge")
-    if knowledge is None or not hasattr(knowledge, "suggest"):
+def _suggestions(services: "Services", values: dict[str, Any], role: Role) -> list[tuple[str, str | None, str]]:
+    """Manual sections that may solve the report: ``(title, link or None, short excerpt)``."""
+    if services.features.get("knowledge") is None:
         return []
+    from bot.features.knowledge import ask
+    from bot.render.knowledge import section_url
+    from bot.render.mrkdwn import to_mrkdwn, trim
+
+    text = values.get("description") or ""
     try:
-        return list(knowledge.suggest(values.get("description") or "", role, limit=3))
+        answer = ask(services, text, role)
     except Exception:  # noqa: BLE001 - suggestions are a help, never a reason to fail filing
         log.exception("tickets: manual suggestions failed")
         return []
+    if not answer.answered or answer.section is None:
+        return []
+    base_url = services.settings.knowledge.base_url
+    out = []
+    for s in (answer.section, *answer.see_also[:1]):
+        excerpt = to_mrkdwn(trim(s.markdown, 350)[0])
+        out.append((s.breadcrumb.replace(" > ", " › "), section_url(base_url, s), excerpt))
+    return out

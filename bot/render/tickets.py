@@ -95,7 +95,7 @@ def report_form(initial: dict[str, Any] | None = None, *, meta: dict[str, Any] |
                  private_metadata=json.dumps(meta or {})[:3000])
 
 
-def confirm_view(values: dict[str, Any], suggestions: list[tuple[str, str, str]], outages: list[TicketView], meta: dict[str, Any]) -> dict[str, Any]:
+def confirm_view(values: dict[str, Any], suggestions: list[tuple[str, str | None, str]], outages: list[TicketView], meta: dict[str, Any]) -> dict[str, Any]:
     """Before filing: manual sections that may solve it, and an outage already being handled."""
     blocks: list[Block] = []
     for outage in outages:
@@ -104,8 +104,10 @@ def confirm_view(values: dict[str, Any], suggestions: list[tuple[str, str, str]]
             f"problem* ({outage.ref}, {outage.reports} reports, since {when(outage.created_at)}). "
             f"If yours is the same, you can stop here — or file it and it will be linked to {outage.ref} so you get its updates."))
     if suggestions:
-        lines = "\n".join(f"• <{url}|{escape(title)}>" for title, url, _ in suggestions)
-        blocks.append(section(f":books: *Does one of these solve it?*\n{lines}"))
+        blocks.append(section(":books: *Does this solve it?* From the PACS manuals:"))
+        for title, url, excerpt in suggestions:
+            name = f"<{url}|{escape(title)}>" if url else f"*{escape(title)}*"
+            blocks.append(section(f"{name}\n{excerpt}"))
     blocks.append(divider())
     blocks.append(context("Press *File the ticket* to send your report to the PACS team, or *Cancel* if it's solved."))
     return modal("Before you file", blocks, callback_id=REPORT_CONFIRM, submit="File the ticket", close="Cancel",
