@@ -1,11 +1,11 @@
-"""Tables owned by ``bot``: the audit log, Slack event receipts, scheduler claims."""
+"""Tables owned by ``bot``: the audit log, Slack event receipts, scheduler claims, the outbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, MetaData, String
+from sqlalchemy import Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.db import NAMING_CONVENTION, BigId, Json, UTCDateTime
@@ -53,3 +53,35 @@ class SchedulerClaim(Base):
     slot: Mapped[str] = mapped_column(String(64), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     claimed_by: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
+class OutboxMessage(Base):
+    """A Slack Web API call to make later, durably (see ``bot.outbox``).
+
+    Written in the same transaction as the change it announces; sent after the commit by
+    whichever replica claims it. ``key`` makes enqueueing idempotent; ``lease_until`` and
+    ``claimed_by`` let exactly one replica send a message at a time.
+    """
+
+    __tablename__ = "slack_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), nullable=False)
+    origin: Mapped[str] = mapped_column(String(32), nullable=False)
+    method: Mapped[str] = mapped_column(String(40), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_slack_outbox_key"),
+        Index("ix_slack_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_slack_outbox_created_at", "created_at"),
+    )

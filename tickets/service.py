@@ -118,6 +118,7 @@ class Change:
     event: str  # acknowledged | assigned | resolved | reopened | note | note_public
     notify: tuple[str, ...] = ()  # followers to DM (public changes only)
     text: str = ""
+    event_id: int | None = None  # the history row of this change (a unique key for its messages)
 
 
 @dataclass
@@ -365,22 +366,22 @@ class TicketService:
 
     def _changed(self, session: Session, ticket: Ticket, now: datetime, actor: str, kind: str, text: str, *, public: bool) -> Change:
         ticket.updated_at = now
-        self._event(session, ticket.id, now, actor, kind, text, {}, public=public)
-        self.enqueue_webhook(session, ticket, kind, now)
+        event_id = self._event(session, ticket.id, now, actor, kind, text, {}, public=public)
+        self.enqueue_webhook(session, ticket, kind, now, event_id=str(event_id))
         followers = tuple(self.followers(session, ticket.id)) if public else ()
         messages = {
             "acknowledged": f"{self.ref(ticket.id)} acknowledged.", "assigned": f"{self.ref(ticket.id)} assigned to <@{ticket.assignee}>.",
             "resolved": f"{self.ref(ticket.id)} resolved.", "reopened": f"{self.ref(ticket.id)} reopened.",
             "note": "Private note added (the team only).", "note_public": "Note added and sent to the reporter.",
         }
-        return Change(self.view(session, ticket), True, messages[kind], kind, followers, text)
+        return Change(self.view(session, ticket), True, messages[kind], kind, followers, text, event_id)
 
     def add_reply(self, session: Session, channel: str, thread_ts: str, user: str, text: str, ts: str, now: datetime) -> TicketView | None:
         """A reply in a ticket card's thread becomes part of the ticket's history (once)."""
         ticket = session.scalar(select(Ticket).where(Ticket.channel == channel, Ticket.card_ts == thread_ts))
         if ticket is None or not text.strip():
             return None
-        if not self._event(session, ticket.id, now, user, "reply", text.strip()[:MAX_DESCRIPTION], {"ts": ts}, dedupe_key=f"reply:{channel}:{ts}"):
+        if self._event(session, ticket.id, now, user, "reply", text.strip()[:MAX_DESCRIPTION], {"ts": ts}, dedupe_key=f"reply:{channel}:{ts}") is None:
             return None
         ticket.updated_at = now
         return self.view(session, ticket)
@@ -451,7 +452,7 @@ class TicketService:
                 continue
             step = int((now - deadline) / every)
             if self._event(session, ticket.id, now, "pacsbot", "reminder", f"{kind} target passed", {"kind": kind, "step": step},
-                           dedupe_key=f"sla:{ticket.id}:{kind}:{ticket.reopen_count}:{step}"):
+                           dedupe_key=f"sla:{ticket.id}:{kind}:{ticket.reopen_count}:{step}") is not None:
                 out.append((self.view(session, ticket), kind, step))
         return out
 
@@ -488,17 +489,19 @@ class TicketService:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def _event(self, session: Session, ticket_id: int, now: datetime, actor: str, kind: str, text: str, details: dict[str, Any],
-               *, public: bool = False, dedupe_key: str | None = None) -> bool:
+               *, public: bool = False, dedupe_key: str | None = None) -> int | None:
+        """Add a history row; its id, or None when ``dedupe_key`` says it was already added."""
+        event = TicketEvent(ticket_id=ticket_id, at=now, actor=actor, kind=kind, public=public, text=text,
+                            details=details, dedupe_key=dedupe_key)
         try:
             with session.begin_nested():
-                session.add(TicketEvent(ticket_id=ticket_id, at=now, actor=actor, kind=kind, public=public, text=text,
-                                        details=details, dedupe_key=dedupe_key))
+                session.add(event)
                 session.flush()
         except IntegrityError:
             if dedupe_key is None:
                 raise
-            return False
-        return True
+            return None
+        return event.id
 
     def _follow(self, session: Session, ticket_id: int, user: str, now: datetime) -> None:
         exists = session.scalar(select(TicketFollower.user_id).where(and_(TicketFollower.ticket_id == ticket_id, TicketFollower.user_id == user)))

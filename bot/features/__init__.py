@@ -19,6 +19,8 @@ FEATURES = (
     "bot.features.messages",
     "bot.features.admin",
     "bot.features.knowledge",
+    "bot.outbox",
+    "bot.features.training",
     "bot.features.tickets",
 )
 

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.outbox import get_outbox
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, UserError
@@ -115,17 +116,21 @@ class TicketsFeature:
             log.warning("tickets: could not post in %s (%s)", channel, exc.response.get("error"))
             return None
 
-    def notify(self, users: tuple[str, ...], text: str, blocks: list[Block] | None = None) -> None:
-        for user in users:
-            self._safe_post(user, text, blocks)
-
     # -- lifecycle ----------------------------------------------------------------------
     def act(self, ctx: Ctx, number: int, action: str, *, note: str | None = None) -> Change:
         now = self.services.clock.now()
+        outbox = get_outbox(self.services)
         with self.services.db.session() as session:
             change = self.svc.act(session, number, action, ctx.user_id, now, note=note)
             ctx.audit(f"ticket.{change.event}", target=change.ticket.ref, session=session,
                       outcome="ok" if change.changed else "refused", details={"changed": change.changed})
+            dm = _follower_message(change, ctx.user_id) if change.changed else None
+            if dm:
+                # written with the change itself: the reporter hears of it if and only if it happened
+                for user in change.notify:
+                    if user != ctx.user_id:
+                        outbox.enqueue(session, f"ticket:{change.ticket.id}:{change.event_id}:{user}", channel=user, text=dm, origin="tickets")
+        outbox.kick()
         if not change.changed:
             ctx.reply(f":information_source: {change.message}")
             return change
@@ -141,15 +146,18 @@ class TicketsFeature:
         if ticket.channel and ticket.card_ts:
             self._safe_post(ticket.channel, thread, thread_ts=ticket.card_ts)
         self.refresh_card(ticket.id)
-        dm = {
-            "acknowledged": f":eyes: *{ticket.ref}* — <@{ctx.user_id}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_",
-            "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it isn't fixed for you, reply here or report it again.",
-            "reopened": f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again.",
-            "note_public": f":speech_balloon: *{ticket.ref}* — note from <@{ctx.user_id}>: {escape(change.text)}",
-        }.get(change.event)
-        if dm and change.notify:
-            self.notify(tuple(u for u in change.notify if u != ctx.user_id), dm)
         return change
+
+
+def _follower_message(change: Change, actor: str) -> str | None:
+    """What the reporter and followers are told, for the changes they are told about."""
+    ticket = change.ticket
+    return {
+        "acknowledged": f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_",
+        "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it isn't fixed for you, reply here or report it again.",
+        "reopened": f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again.",
+        "note_public": f":speech_balloon: *{ticket.ref}* — note from <@{actor}>: {escape(change.text)}",
+    }.get(change.event)
 
 
 def _number_from(ctx: Ctx, svc: TicketService) -> int:

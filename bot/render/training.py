@@ -1,0 +1,579 @@
+"""Training as Block Kit: invitations, module pages, the quiz window, results, lists, reports.
+
+Pure functions: plain values from ``training`` in, blocks and fallback text out. Text is for a
+learner between two patients or a trainer at the end of a shift: short, and always saying
+what to do next.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.render.blocks import (
+    MAX_SECTION_TEXT,
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    divider,
+    escape,
+    header,
+    modal,
+    plain,
+    section,
+)
+from training.catalog import Catalog
+from training.content import SLACK_OPTION_TEXT, Module, Question
+from training.models import ASSIGNED, COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
+from training.quiz import ATTESTATION, letters
+from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
+
+QUIZ_CALLBACK = "train_quiz"
+PAGES_CALLBACK = "train_pages"
+ATTEST_BLOCK = "attest"
+ATTEST_VALUE = "understood"
+
+
+# --------------------------------------------------------------------------------------
+# markdown -> Slack mrkdwn
+
+_LINK = re.compile(r"!?\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+")
+_CODE_SPAN = re.compile(r"`[^`\n]+`")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_ANCHOR = re.compile(r"\s*\{#[^}]*\}\s*$")
+_TASK = re.compile(r"^(\s*)[-*+]\s+\[([ xX])\]\s+")
+
+
+def _inline(text: str) -> str:
+    """Inline markdown of one line -> mrkdwn (code spans left alone)."""
+    parts = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        parts.append(_inline_plain(text[last:match.start()]))
+        parts.append(match.group(0))
+        last = match.end()
+    parts.append(_inline_plain(text[last:]))
+    return "".join(parts)
+
+
+def _inline_plain(text: str) -> str:
+    links: list[str] = []
+
+    def keep_link(match: re.Match[str]) -> str:
+        label, url = match.group(1), match.group(2)
+        if url.startswith(("http://", "https://", "mailto:")):
+            links.append(f"<{url}|{escape(label)}>")
+        else:
+            links.append(escape(label))  # a relative link means nothing in Slack
+        return f"\x00{len(links) - 1}\x00"
+
+    text = _LINK.sub(keep_link, text)
+    text = escape(text)
+    text = _BOLD.sub(lambda m: f"\x01{m.group(2)}\x01", text)
+    text = _ITALIC_STAR.sub(lambda m: f"_{m.group(1)}_", text)
+    text = text.replace("\x01", "*")
+    return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m.group(1))], text)
+
+
+_ORDERED = re.compile(r"^(\s*)(\d+)[.)]\s+")
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown (as trainers and manual writers write it) -> Slack mrkdwn.
+
+    Lines wrapped inside a paragraph, list item or quote are joined first (markdown's soft
+    breaks; Slack keeps every newline), then inline markup is converted; headings become bold
+    lines; tables become monospace.
+    """
+    lines: list[list[str]] = []   # [prefix, raw text, kind]; kind "raw" is emitted as is
+    fence = None
+    table: list[str] = []
+    joinable = None  # what a wrapped line continues: para | item | quote
+
+    def flush_table() -> None:
+        if table:
+            lines.append(["", "```\n" + "\n".join(table) + "\n```", "raw"])
+            table.clear()
+
+    for line in _COMMENT.sub("", markdown).splitlines():
+        stripped = line.strip()
+        if fence is not None:
+            lines.append(["", line, "raw"])
+            if stripped.startswith(fence):
+                fence = None
+            continue
+        if stripped.startswith(("```", "~~~")):
+            flush_table()
+            fence = stripped[:3]
+            lines.append(["", "```", "raw"])
+            joinable = None
+            continue
+        if stripped.startswith("|") and stripped.endswith("|"):
+            if not re.match(r"^\|[\s:|-]+\|$", stripped):
+                table.append(stripped)
+            joinable = None
+            continue
+        flush_table()
+        if not stripped:
+            lines.append(["", "", "raw"])
+            joinable = None
+            continue
+        hard = line.endswith("  ") or line.endswith("\\")
+        heading = _HEADING.match(line)
+        task = _TASK.match(line)
+        bullet = _BULLET.match(line)
+        ordered = _ORDERED.match(line)
+        if heading:
+            lines.append(["", _ANCHOR.sub("", heading.group(1)), "heading"])
+            joinable = None
+            continue
+        if task:
+            mark = "☑" if task.group(2) in "xX" else "☐"
+            lines.append([f"{'    ' * (len(task.group(1)) // 2)}{mark} ", line[task.end():].strip(), "item"])
+            joinable = "item"
+        elif bullet:
+            lines.append([f"{'    ' * (len(bullet.group(1)) // 2)}• ", line[bullet.end():].strip(), "item"])
+            joinable = "item"
+        elif ordered:
+            lines.append([f"{'    ' * (len(ordered.group(1)) // 2)}{ordered.group(2)}. ", line[ordered.end():].strip(), "item"])
+            joinable = "item"
+        elif stripped.startswith(">"):
+            text = re.sub(r"^\s*>\s?", "", line).strip()
+            if joinable == "quote" and text:
+                lines[-1][1] += " " + text
+            else:
+                lines.append(["> ", text, "quote"])
+            joinable = "quote" if text else None
+        elif joinable in ("para", "item") and lines:
+            lines[-1][1] += " " + stripped
+        else:
+            lines.append(["", stripped, "para"])
+            joinable = "para"
+        if hard:
+            joinable = None
+    flush_table()
+    if fence is not None:
+        lines.append(["", "```", "raw"])
+    out = []
+    for prefix, text, kind in lines:
+        if kind == "raw":
+            out.append(text)
+        elif kind == "heading":
+            out.append(f"*{_inline(text)}*")
+        else:
+            out.append(prefix + _inline(text))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
+
+def chunks(text: str, limit: int = MAX_SECTION_TEXT - 100) -> list[str]:
+    """Split mrkdwn at paragraph breaks into pieces that fit a section block."""
+    pieces: list[str] = []
+    current = ""
+    for para in text.split("\n\n"):
+        candidate = f"{current}\n\n{para}" if current else para
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(para) > limit:
+            cut = para.rfind("\n", 0, limit)
+            cut = cut if cut > limit // 2 else limit
+            pieces.append(para[:cut])
+            para = para[cut:].lstrip("\n")
+        current = para
+    if current:
+        pieces.append(current)
+    return pieces or [""]
+
+
+def text_sections(markdown: str) -> list[Block]:
+    return [section(piece) for piece in chunks(to_mrkdwn(markdown)) if piece.strip()]
+
+
+# --------------------------------------------------------------------------------------
+# dates
+
+def fmt_date(d: date | None) -> str:
+    return f"{d:%a} {d.day} {d:%b %Y}" if d else "no due date"
+
+
+def fmt_when(dt: datetime | None, tz: ZoneInfo) -> str:
+    if dt is None:
+        return ""
+    local = dt.astimezone(tz)
+    return f"{local.day} {local:%b %Y %H:%M} {local.tzname()}"
+
+
+def fmt_day(dt: datetime | None, tz: ZoneInfo) -> str:
+    if dt is None:
+        return ""
+    local = dt.astimezone(tz)
+    return f"{local.day} {local:%b %Y}"
+
+
+def due_phrase(due: date | None, today: date) -> str:
+    if due is None:
+        return "no due date"
+    days = (due - today).days
+    if days > 1:
+        return f"due {fmt_date(due)} (in {days} days)"
+    if days == 1:
+        return f"due tomorrow, {fmt_date(due)}"
+    if days == 0:
+        return f"due *today*, {fmt_date(due)}"
+    return f"*overdue* since {fmt_date(due)} ({-days} day{'s' if days != -1 else ''})"
+
+
+def who(user_or_actor: str) -> str:
+    if re.match(r"^[UW][A-Z0-9]+$", user_or_actor):
+        return f"<@{user_or_actor}>"
+    if user_or_actor == "pacsbot":
+        return "pacsbot (automatic)"
+    return escape(user_or_actor)
+
+
+# --------------------------------------------------------------------------------------
+# invitations and reminders (DMs)
+
+def reason_line(reason: str, *, version: str, renewal: tuple[datetime, datetime] | None = None,
+                old_version: str | None = None, tz: ZoneInfo | None = None) -> str | None:
+    if reason == RENEWAL and renewal is not None and tz is not None:
+        completed, expires = renewal
+        return (f"*Why you're getting this:* this training must be repeated regularly. You completed it on "
+                f"{fmt_day(completed, tz)}, and that completion runs out on {fmt_day(expires, tz)}.")
+    if reason == RETRAIN:
+        was = f" (you completed version {escape(old_version)})" if old_version else ""
+        return f"*Why you're getting this:* the module has been updated to version {escape(version)}{was}, and your trainer asked everyone to take the new version."
+    return None
+
+
+def invitation(module: Module, a: AssignmentInfo, *, today: date, why: str | None = None) -> tuple[str, list[Block]]:
+    text = f"New training for you: {module.title} (about {module.minutes} min, {due_phrase(a.due_date, today).replace('*', '')})."
+    fields = [
+        f"*Time*\nabout {module.minutes} minutes",
+        f"*Due*\n{fmt_date(a.due_date)}",
+        f"*To pass*\n{module.pass_mark}% in the quiz ({module.attempts} attempt{'s' if module.attempts != 1 else ''})",
+        f"*Assigned by*\n{who(a.assigned_by)}",
+    ]
+    blocks: list[Block] = [header(f"📚 {module.title}")]
+    blocks.append(section(escape(module.summary) if module.summary else f"You have been assigned *{escape(module.title)}*.", fields=fields))
+    if why:
+        blocks.append(context(why))
+    blocks.append(actions(button("Start", f"train_start:{a.id}", str(a.id), style="primary")))
+    blocks.append(context("Read it page by page, then take a short quiz. You can stop and continue later from pacsbot's "
+                          "*Home* tab or with `/pacs train me`."))
+    return text, blocks
+
+
+def reminder(module: Module, a: AssignmentInfo, step: str, *, today: date) -> tuple[str, list[Block]]:
+    started = a.started_at is not None
+    verb = "Continue" if started else "Start"
+    if step.startswith("overdue"):
+        lead = f":warning: *{escape(module.title)}* is {due_phrase(a.due_date, today)}. Please do it as soon as you can — it takes about {module.minutes} minutes."
+    elif step.startswith("manual"):
+        lead = f":wave: A reminder from your trainer: *{escape(module.title)}* is {due_phrase(a.due_date, today)}. It takes about {module.minutes} minutes."
+    else:
+        lead = f":alarm_clock: Reminder: *{escape(module.title)}* is {due_phrase(a.due_date, today)}. It takes about {module.minutes} minutes."
+    text = re.sub(r"[*_]", "", re.sub(r":[a-z_]+: ", "", lead))
+    return text, [section(lead, accessory=button(verb, f"train_start:{a.id}", str(a.id), style="primary"))]
+
+
+def withdrawn(module_title: str, by: str) -> tuple[str, list[Block]]:
+    text = f"{module_title} has been withdrawn by {who(by)}; you don't need to do it."
+    return text, [section(f":information_source: *{escape(module_title)}* has been withdrawn by {who(by)}. You don't need to do it any more.")]
+
+
+def completed_dm(module_title: str, c: CompletionInfo, tz: ZoneInfo) -> tuple[str, list[Block]]:
+    valid = f" It is valid until {fmt_day(c.expires_at, tz)}." if c.expires_at else ""
+    line = (f":white_check_mark: Training complete: *{escape(module_title)}* (version {escape(c.version)}), "
+            f"{c.score}%, on {fmt_when(c.completed_at, tz)}.{valid} Thank you!")
+    return re.sub(r"[*_]|:[a-z_]+: ", "", line), [section(line)]
+
+
+def invitation_done(module: Module, a: AssignmentInfo, c: CompletionInfo, tz: ZoneInfo) -> tuple[str, list[Block]]:
+    """The invitation message, updated once the module is completed (its Start button goes)."""
+    line = f":white_check_mark: *{escape(module.title)}* — completed {fmt_when(c.completed_at, tz)} with {c.score}%."
+    return f"{module.title}: completed with {c.score}%.", [header(f"📚 {module.title}"), section(line)]
+
+
+def failed_notice(module: Module, a: AssignmentInfo, best: int | None) -> tuple[str, list[Block]]:
+    line = (f":x: {who(a.user_id)} did not pass *{escape(module.title)}* after {module.attempts} attempt"
+            f"{'s' if module.attempts != 1 else ''} (best score {best if best is not None else 0}%; pass mark {module.pass_mark}%).")
+    text = re.sub(r"[*_]|:[a-z_]+: ", "", line)
+    return text, [section(line), actions(button("Give another go", f"train_reassign:{a.id}", str(a.id)))]
+
+
+# --------------------------------------------------------------------------------------
+# the module, page by page (a modal)
+
+def page_view(module: Module, a: AssignmentInfo, number: int, *, today: date) -> dict[str, Any]:
+    page = module.page(number)
+    n, total = page.number, module.page_count
+    blocks: list[Block] = [
+        header(module.title),
+        context(f"Page {n} of {total} · {due_phrase(a.due_date, today)}"),
+        section(f"*{escape(page.title)}*"),
+        *text_sections(page.body),
+        divider(),
+    ]
+    buttons = []
+    if n > 1:
+        buttons.append(button("← Back", f"train_page:{a.id}:{n - 1}", f"{a.id}:{n - 1}"))
+    if n < total:
+        buttons.append(button("Next →", f"train_page:{a.id}:{n + 1}", f"{a.id}:{n + 1}", style="primary"))
+    else:
+        buttons.append(button("Take the quiz", f"train_quiz_open:{a.id}", str(a.id), style="primary"))
+    blocks = blocks[:98]
+    blocks.append(actions(*buttons))
+    return modal(_title(module), blocks, callback_id=PAGES_CALLBACK, submit=None, close="Close",
+                 private_metadata=json.dumps({"a": a.id}))
+
+
+def _title(module: Module) -> str:
+    return clip(module.title, 24)
+
+
+# --------------------------------------------------------------------------------------
+# the quiz (a modal submitted as a view_submission)
+
+def option_value(index: int) -> str:
+    return f"o{index}"
+
+
+def parse_option(value: str) -> int | None:
+    return int(value[1:]) if value and value[0] == "o" and value[1:].isdigit() else None
+
+
+def quiz_view(module: Module, a: AssignmentInfo, attempt: int) -> dict[str, Any]:
+    blocks: list[Block] = [
+        section(f"*{escape(module.title)}* — quiz\nAnswer every question. You need *{module.pass_mark}%* to pass. "
+                f"This is attempt {attempt} of {module.attempts}."),
+    ]
+    if module.quiz_intro:
+        blocks.extend(text_sections(module.quiz_intro))
+    for q in module.questions:
+        blocks.extend(_question_blocks(q, len(module.questions)))
+    blocks.append(divider())
+    blocks.append({
+        "type": "input",
+        "block_id": ATTEST_BLOCK,
+        "label": plain("Attestation"),
+        "element": {
+            "type": "checkboxes",
+            "action_id": ATTEST_BLOCK,
+            "options": [{"text": {"type": "mrkdwn", "text": ATTESTATION}, "value": ATTEST_VALUE}],
+        },
+        "hint": plain("Your answers and this statement are kept with the time you submit, as your training record."),
+    })
+    meta = json.dumps({"a": a.id, "m": module.id, "n": attempt, "h": module.content_hash[:16]})
+    return modal("Quiz", blocks, callback_id=QUIZ_CALLBACK, submit="Submit answers", close="Later", private_metadata=meta)
+
+
+def _question_blocks(q: Question, total: int) -> list[Block]:
+    head = f"*{q.number}. {_inline(q.text)}*"
+    if q.body:
+        head += "\n" + to_mrkdwn(q.body)
+    long = q.long_options
+    if long:
+        head += "\n" + "\n".join(f"*{letter}.* {_inline(o.text)}" for letter, o in zip(letters(len(q.options)), q.options))
+    options = []
+    for i, (letter, o) in enumerate(zip(letters(len(q.options)), q.options)):
+        label = letter if long else clip(_inline(o.text), SLACK_OPTION_TEXT)
+        options.append({"text": {"type": "mrkdwn", "text": label}, "value": option_value(i)})
+    element = {"type": "checkboxes" if q.multiple else "radio_buttons", "action_id": f"q{q.number}", "options": options}
+    return [
+        section(clip(head, MAX_SECTION_TEXT)),
+        {
+            "type": "input",
+            "block_id": f"q{q.number}",
+            "label": plain("Choose all that apply" if q.multiple else "Choose one"),
+            "element": element,
+        },
+    ]
+
+
+def saving_view() -> dict[str, Any]:
+    return modal("Quiz", [section(":hourglass_flowing_sand: Checking and recording your answers…")],
+                 callback_id="train_result", submit=None, close="Close")
+
+
+def message_view(title: str, text: str) -> dict[str, Any]:
+    return modal(clip(title, 24), [section(text)], callback_id="train_result", submit=None, close="Close")
+
+
+def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz: ZoneInfo,
+                trainer: str | None) -> dict[str, Any]:
+    g = outcome.grade
+    blocks: list[Block] = []
+    if g.passed:
+        blocks.append(header(f"✅ Passed — {g.score}%"))
+        c = outcome.completion
+        lines = [f"You passed *{escape(module.title)}* with {g.correct} of {g.total} right (the pass mark is {g.pass_mark}%). "
+                 "Your completion is recorded — nothing more to do."]
+        blocks.append(section(lines[0]))
+        if c is not None:
+            facts = [f"Version {escape(c.version)}", f"completed {fmt_when(c.completed_at, tz)}"]
+            if c.attested_at:
+                facts.append(f"you attested “{escape(c.statement or ATTESTATION)}” at {fmt_when(c.attested_at, tz)}")
+            if c.expires_at:
+                facts.append(f"valid until {fmt_day(c.expires_at, tz)}")
+            blocks.append(context(" · ".join(facts)))
+    elif outcome.attempts_left > 0:
+        blocks.append(header(f"Not passed yet — {g.score}%"))
+        blocks.append(section(
+            f"You got {g.correct} of {g.total} right; you need {g.pass_mark}%. You have *{outcome.attempts_left}* "
+            f"attempt{'s' if outcome.attempts_left != 1 else ''} left. Read the explanations below, look back at the module if you "
+            "like, then try again."))
+        blocks.append(actions(button("Review the module", f"train_page:{a.id}:1", f"{a.id}:1"),
+                              button("Try again", f"train_quiz_open:{a.id}", str(a.id), style="primary")))
+    else:
+        blocks.append(header(f"Not passed — {g.score}%"))
+        tell = f"Your trainer {who(trainer)} has been told" if trainer else "Your trainer has been told"
+        blocks.append(section(f"You got {g.correct} of {g.total} right; the pass mark is {g.pass_mark}%. That was your last attempt. "
+                              f"{tell} and can give you another go."))
+    if outcome.duplicate:
+        blocks.append(context("These answers had already been recorded; nothing was recorded twice."))
+    blocks.append(divider())
+    for q, r in zip(module.questions, g.results):
+        mark = "✅" if r.correct else "❌"
+        chosen = ", ".join(_option_name(q, i) for i in r.chosen) or "no answer"
+        text = f"{mark} *{q.number}. {_inline(q.text)}*\nYour answer: {chosen}"
+        if g.passed and not r.correct:
+            text += "\nCorrect: " + ", ".join(_option_name(q, i) for i in sorted(q.correct))
+        text += "\n" + "\n".join("> " + line for line in to_mrkdwn(q.explanation).splitlines())
+        blocks.append(section(clip(text, MAX_SECTION_TEXT)))
+    return modal("Quiz result", blocks[:100], callback_id="train_result", submit=None, close="Done")
+
+
+def _option_name(q: Question, index: int) -> str:
+    letter = letters(len(q.options))[index]
+    text = q.options[index].text
+    return f"{letter}. {_inline(clip(text, 120))}"
+
+
+# --------------------------------------------------------------------------------------
+# lists: the learner's own, App Home, modules
+
+def learner_blocks(items: list[LearnerItem], modules: dict[str, Module], *, today: date, tz: ZoneInfo,
+                   heading: str = "Your training", limit: int = 10) -> list[Block]:
+    blocks: list[Block] = [section(f"*{heading}*")]
+    if not items:
+        blocks.append(context("Nothing is assigned to you right now."))
+        return blocks
+    for item in items[:limit]:
+        a = item.assignment
+        module = modules.get(a.module_id)
+        title = escape(module.title) if module else f"`{escape(a.module_id)}` (no longer offered)"
+        if a.status == OPEN:
+            progress = "not started" if a.started_at is None else (
+                f"{item.attempts_used} attempt{'s' if item.attempts_used != 1 else ''} so far" if item.attempts_used else "in progress")
+            minutes = f" · about {module.minutes} min" if module else ""
+            line = f"*{title}* — {due_phrase(a.due_date, today)} · {progress}{minutes}"
+            accessory = button("Continue" if a.started_at else "Start", f"train_start:{a.id}", str(a.id), style="primary") if module else None
+            blocks.append(section(line, accessory=accessory))
+        elif a.status == COMPLETED and item.completion is not None:
+            c = item.completion
+            valid = f" · valid until {fmt_day(c.expires_at, tz)}" if c.expires_at else ""
+            blocks.append(section(f":white_check_mark: *{title}* — completed {fmt_day(c.completed_at, tz)} "
+                                  f"with {c.score}% (version {escape(c.version)}){valid}"))
+        elif a.status == FAILED:
+            blocks.append(section(f":x: *{title}* — not passed (best {item.best_score or 0}%). Your trainer has been told."))
+    if len(items) > limit:
+        blocks.append(context(f"…and {len(items) - limit} more. Type `/pacs train me` to see them all."))
+    return blocks
+
+
+def modules_blocks(catalog: Catalog, versions: dict[str, str]) -> tuple[str, list[Block]]:
+    mods = catalog.sorted()
+    blocks: list[Block] = [section(f"*Training modules* ({len(mods)})")]
+    for m in mods:
+        every = f" · every {m.recurrence_days} days" if m.recurrence_days else ""
+        blocks.append(section(
+            f"*{escape(m.title)}* `{m.id}`\nversion {escape(versions.get(m.id, m.version or '?'))} · {m.minutes} min · "
+            f"{len(m.pages)} pages · {len(m.questions)} questions · pass {m.pass_mark}% · {m.attempts} attempts{every} · for {escape(', '.join(m.audience))}"))
+    if catalog.skipped:
+        blocks.append(context(f":warning: {len(catalog.skipped)} module file(s) have errors and are not offered. "
+                              "Run `pacsbot training check` on the server to see what to fix."))
+    blocks.append(context("Assign one: `/pacs train assign <module> @person @group #channel due YYYY-MM-DD`"))
+    text = "Training modules: " + ", ".join(m.id for m in mods)
+    return text, blocks[:50]
+
+
+# --------------------------------------------------------------------------------------
+# trainer results
+
+def _names(users: list[str], limit: int = 25) -> str:
+    shown = " ".join(f"<@{u}>" for u in users[:limit])
+    return shown + (f" and {len(users) - limit} more" if len(users) > limit else "")
+
+
+def assign_result(module: Module, outcome: AssignOutcome, sources: list[str], *, due: date | None, verb: str = "Assigned") -> tuple[str, list[Block]]:
+    created, already_open, done = outcome.created, outcome.already_open, outcome.already_done
+    where = f" ({', '.join(sources)})" if sources else ""
+    if created:
+        lead = (f":white_check_mark: {verb} *{escape(module.title)}* (version {escape(outcome.version)}) to *{len(created)}* "
+                f"{'person' if len(created) == 1 else 'people'}{where}, {'due ' + fmt_date(due) if due else 'with no due date'}. "
+                "Their invitations are being sent now.")
+    else:
+        lead = f":information_source: Nothing changed: everyone{where} already has *{escape(module.title)}* open or completed."
+    lines = [lead]
+    if already_open:
+        lines.append(f"• {len(already_open)} already had it open — left as it was: {_names([a.user_id for a in already_open], 10)}")
+    if done:
+        lines.append(f"• {len(done)} already completed this version — not assigned again: {_names([u for u, _, _ in done], 10)}")
+    text = re.sub(r":[a-z_]+: |\*", "", "\n".join(lines))
+    return text, [section("\n".join(lines)), context(f"Track it with `/pacs train status {module.id}`. Batch `{outcome.batch}`.")]
+
+
+def status_blocks(module: Module, st: ModuleStatus, version: str) -> tuple[str, list[Block]]:
+    lines = [
+        f"*{escape(module.title)}* `{module.id}` — version {escape(version)}",
+        f"Assigned {st.assigned} · completed {st.completed} ({st.completion_rate}%) · open {st.open} "
+        f"({st.not_started} not started) · overdue {st.overdue} · out of attempts {st.failed} · withdrawn {st.cancelled}",
+    ]
+    if st.completed_old_version:
+        lines.append(f":arrows_counterclockwise: {st.completed_old_version} people last completed an older version. "
+                     f"To ask them to take this one: `/pacs train retrain {module.id}`")
+    if st.overdue_users:
+        lines.append(f"*Overdue:* {_names(st.overdue_users)}")
+    if st.failed_users:
+        lines.append(f"*Out of attempts:* {_names(st.failed_users)}")
+    blocks: list[Block] = [section("\n".join(lines))]
+    buttons = []
+    if st.open:
+        buttons.append(button("Remind everyone not done", f"train_remind_open:{module.id}", module.id))
+    buttons.append(button("Download CSV", f"train_report_csv:{module.id}", module.id))
+    blocks.append(actions(*buttons))
+    return re.sub(r"\*|:[a-z_]+: ", "", "\n".join(lines[:2])), blocks
+
+
+def report_blocks(rows: list[tuple[Module | None, str, ModuleStatus]], *, module_id: str | None) -> tuple[str, list[Block]]:
+    lines = ["*Training report*" + (f" — `{module_id}`" if module_id else "")]
+    text_lines = ["Training report"]
+    for module, version, st in rows:
+        title = escape(module.title) if module else f"`{escape(st.module_id)}`"
+        lines.append(f"• *{title}* (v{escape(version)}): {st.completed}/{st.open + st.completed + st.failed} completed "
+                     f"({st.completion_rate}%), {st.overdue} overdue, {st.failed} out of attempts")
+        text_lines.append(f"{st.module_id}: {st.completed} completed, {st.overdue} overdue")
+    if len(rows) == 0:
+        lines.append("No training has been assigned yet.")
+    blocks = [section("\n".join(lines[:60])),
+              actions(button("Download CSV", f"train_report_csv:{module_id or 'all'}", module_id or "all")),
+              context("The CSV has one row per assignment: who, which version, when assigned and completed, score, attempts "
+                      "and the attestation. For everything since a date: `pacsbot training export --csv --since DATE`.")]
+    return "\n".join(text_lines), blocks
+
+
+def usage_text(verbs: list[tuple[str, str]]) -> tuple[str, list[Block]]:
+    lines = "\n".join(f"• `{escape(u)}` — {s}" for u, s in verbs)
+    return "Training commands:\n" + lines, [section(f"*Training commands you can use*\n{lines}")]
