@@ -107,6 +107,7 @@ class Console:
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self.services: Any = None
+        self.demo: Any = None  # demo DICOM nodes this console started (dicom.demo: auto)
         self.app: Any = None
         self.scheduler: Any = None
         self.sim: Simulator | None = None
@@ -127,6 +128,7 @@ class Console:
             self.mock.add_channel(channel_id, name, [u.id for u in DEMO_USERS])
         for group_id, handle, members in DEMO_GROUPS:
             self.mock.add_usergroup(group_id, handle, members)
+        self._start_demo_nodes()
         secrets_ = Secrets(bot_token=CONSOLE_TOKEN, app_token=None, signing_secret=self.signing_secret, api_url=self.mock.api_url)
         self.services = build_services(
             self.settings,
@@ -148,7 +150,28 @@ class Console:
             self.scheduler.stop()
         if self.services is not None:
             self.services.close()
+        demo = self.demo_network
+        if demo is not None:
+            demo.stop()
         self.mock.stop()
+
+    def _start_demo_nodes(self) -> None:
+        """``dicom.demo: auto`` and no nodes configured: run the demo nodes for this console."""
+        from commands.demo import DemoNetwork, demo_wanted
+
+        dicom = self.settings.dicom
+        if dicom.demo == "auto" and demo_wanted(dicom, interactive=True):
+            self.demo = DemoNetwork().start()
+            dicom = dicom.model_copy(update={"nodes": self.demo.node_configs(), "demo": "false"})
+            self.settings = self.settings.model_copy(update={"dicom": dicom})
+
+    @property
+    def demo_network(self) -> Any:
+        """The demo DICOM nodes this console runs (``auto``), or that the bot started (``true``)."""
+        demo = self.demo
+        if demo is None and self.services is not None:
+            demo = self.services.features.get("dicom_demo")
+        return demo
 
     def __enter__(self) -> "Console":
         return self.start()
@@ -573,6 +596,10 @@ class Console:
             "pacsbot console — you are talking to the real bot with a pretend Slack.",
             f"Database: {self.services.db.display_url}. Type :help for console commands, /pacs help for the bot's.",
         )
+        if self.demo_network is not None:
+            from commands.demo import banner_lines
+
+            self.say(*banner_lines(self.demo_network))
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
         while True:

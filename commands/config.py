@@ -1,19 +1,34 @@
-"""The ``dicom:`` section of the configuration: the bot's own AE title and the node registry."""
+"""The ``dicom:`` section of the configuration: the bot's own AE title, the node registry,
+and the safety knobs of the diagnostics (result cap, rate limit, PHI, who may locate).
+
+Everything about a node (AE title, host, port, TLS files) comes from here and only from
+here: nothing a user types in chat is ever used as an address.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.config import Section
+from core.config import Section, resolve_path
 
 # DICOM PS3.5 AE title (VR "AE"): up to 16 characters of the default repertoire, no backslash
 # or control characters; leading/trailing spaces are not significant. We are stricter: letters,
 # digits, and - _ . (what sites actually use), so that a title is always safe to show and log.
 AE_TITLE_RE = re.compile(r"^[A-Za-z0-9_.\-][A-Za-z0-9_.\- ]{0,14}[A-Za-z0-9_.\-]?$")
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+NodeKind = Literal["pacs", "vna", "modality", "router", "other"]
+NODE_KINDS: tuple[str, ...] = ("pacs", "vna", "modality", "router", "other")
+
+# Names the demo nodes take (``dicom.demo``); a configured node may not use them when the
+# demo runs next to configured nodes.
+DEMO_NODE_NAMES = ("vna", "pacs")
 
 
 def check_ae_title(value: str) -> str:
@@ -31,6 +46,73 @@ def check_ae_title(value: str) -> str:
     return stripped
 
 
+def _check_readable(path: Path, what: str) -> Path:
+    """A TLS file must exist and be readable by this process *now*, not at 3 a.m."""
+    if not path.exists():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} is not a file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{what} {str(path)!r} is not readable by this user (check its permissions)")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise ValueError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if b"-----BEGIN" not in head:
+        raise ValueError(f"{what} {str(path)!r} is not a PEM file (it should contain '-----BEGIN ...')")
+    return path
+
+
+class TimeoutSettings(Section):
+    """How long to wait for a node, in seconds. ``None`` at node level means "use dicom.timeouts"."""
+
+    connect: float | None = Field(default=None, gt=0, le=120, description="TCP connect (and TLS handshake).")
+    association: float | None = Field(default=None, gt=0, le=300, description="Answer to the association request.")
+    dimse: float | None = Field(default=None, gt=0, le=600, description="Each response to a C-ECHO / C-FIND.")
+    total: float | None = Field(default=None, gt=0, le=1800, description="Everything for one node in one command.")
+
+
+DEFAULT_TIMEOUTS = {"connect": 5.0, "association": 10.0, "dimse": 30.0, "total": 60.0}
+
+
+class TlsSettings(Section):
+    """DICOM TLS for one node. Files are PEM; relative paths are relative to the config file."""
+
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the node's certificate (default: the system's CAs).")
+    cert_file: Path | None = Field(default=None, description="pacsbot's client certificate, if the node asks for one.")
+    key_file: Path | None = Field(default=None, description="The private key of cert_file.")
+    check_hostname: bool = Field(default=True, description="Check that the node's certificate names its host.")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        value = resolve_path(value, info)
+        if value is None:
+            return None
+        what = {"ca_file": "CA file", "cert_file": "certificate file", "key_file": "key file"}[str(info.field_name)]
+        return _check_readable(value, what)
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TlsSettings":
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file is set but cert_file is not; give both (or neither)")
+        if self.cert_file is not None and self.key_file is None:
+            # A combined PEM (certificate and key in one file) is fine.
+            if b"PRIVATE KEY-----" not in self.cert_file.read_bytes():
+                raise ValueError("cert_file is set but key_file is not, and cert_file holds no private key")
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None, password=lambda: b"")
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"the TLS files cannot be used ({exc.reason or exc}): the CA file must hold PEM certificates, "
+                "key_file must be the key of cert_file, and the key must not need a password"
+            ) from None
+        return self
+
+
 class NodeConfig(Section):
     """One DICOM node the bot may query. Nothing about a node is ever taken from chat."""
 
@@ -38,7 +120,10 @@ class NodeConfig(Section):
     ae_title: str
     host: str
     port: int = Field(ge=1, le=65535)
-    kind: Literal["pacs", "vna", "modality", "router", "other"] = "other"
+    kind: NodeKind = "other"
+    description: str = Field(default="", max_length=80, description="Shown in /pacs nodes, e.g. 'Main PACS, data centre A'.")
+    tls: TlsSettings | None = None
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
 
     @field_validator("name")
     @classmethod
@@ -63,17 +148,53 @@ class NodeConfig(Section):
         value = value.strip()
         if not value or len(value) > 253 or not re.match(r"^[A-Za-z0-9.:\-\[\]]+$", value):
             raise ValueError(f"{value!r} is not a host name or IP address")
+        return value.strip("[]")
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if any(ch in value for ch in "<>&`*_~"):
+            raise ValueError("a node description is plain text: no < > & ` * _ ~")
         return value
+
+
+class RateLimitSettings(Section):
+    """Per Slack user: at most ``runs`` echo/locate commands in any ``per_seconds`` window."""
+
+    runs: int = Field(default=10, ge=1, le=1000)
+    per_seconds: int = Field(default=60, ge=1, le=86400)
 
 
 class DicomSettings(Section):
     ae_title: str = "PACSBOT"
     nodes: list[NodeConfig] = Field(default_factory=list)
+    timeouts: TimeoutSettings = Field(default_factory=lambda: TimeoutSettings(**DEFAULT_TIMEOUTS))
+    max_matches: int = Field(default=25, ge=1, le=500, description="Studies per node per query; past it the query is cancelled.")
+    show_phi: Literal["ephemeral", "never"] = "ephemeral"
+    accession_locate_role: Literal["admin", "trainer", "clinician"] = "admin"
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    demo: Literal["auto", "true", "false"] = "auto"
 
     @field_validator("ae_title")
     @classmethod
     def _ae(cls, value: str) -> str:
         return check_ae_title(value)
+
+    @field_validator("demo", mode="before")
+    @classmethod
+    def _demo(cls, value: object) -> object:
+        # YAML reads true/false as booleans; accept them as the words.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("timeouts")
+    @classmethod
+    def _complete(cls, value: TimeoutSettings) -> TimeoutSettings:
+        # dicom.timeouts is the default for every node, so every value must be set.
+        filled = {k: (getattr(value, k) if getattr(value, k) is not None else v) for k, v in DEFAULT_TIMEOUTS.items()}
+        return TimeoutSettings(**filled)
 
     @model_validator(mode="after")
     def _unique(self) -> "DicomSettings":
@@ -82,4 +203,14 @@ class DicomSettings(Section):
             if node.name in seen:
                 raise ValueError(f"two nodes are named {node.name!r}; node names must be unique")
             seen.add(node.name)
+        if self.demo == "true":
+            clash = sorted(seen & set(DEMO_NODE_NAMES))
+            if clash:
+                raise ValueError(
+                    f"demo: true adds demo nodes named {' and '.join(DEMO_NODE_NAMES)}; rename the configured node {clash[0]!r}"
+                )
         return self
+
+    def timeout_for(self, node: NodeConfig, which: str) -> float:
+        value = getattr(node.timeouts, which)
+        return float(value if value is not None else getattr(self.timeouts, which))

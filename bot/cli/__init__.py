@@ -21,6 +21,7 @@ SUBCOMMANDS = (
     "bot.cli.console",
     "bot.cli.db",
     "bot.cli.audit",
+    "bot.cli.dicom",
     "bot.cli.kb",
     "bot.cli.training",
     "bot.cli.tickets",

@@ -18,6 +18,7 @@ FEATURES = (
     "bot.features.home",
     "bot.features.messages",
     "bot.features.admin",
+    "bot.features.diagnostics",
     "bot.features.knowledge",
     "bot.outbox",
     "bot.features.training",

@@ -1,0 +1,151 @@
+"""``pacsbot echo NODE|all`` and ``pacsbot locate ACCESSION | --patient ID [...]``.
+
+The same read-only checks as ``/pacs echo`` and ``/pacs locate``, for an admin at a
+terminal on the pacsbot server. Every run is audited as ``cli:<login>``. Exit status: 0 when
+every node answered, 1 when a node could not be asked, 2 when the input is refused.
+Patient name and birth date are printed only with ``--show-phi`` (and never when
+``dicom.show_phi`` is ``never``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bot.audit import Audit
+from bot.cli.common import cli_actor, open_database, settings_from, subparser
+from bot.render.diagnostics_text import echo_lines, locate_lines
+from bot.settings import Settings
+from bot.storage import Database
+from commands.demo import DemoNetwork, demo_wanted
+from commands.query import make_query, parse_echo
+from commands.results import to_public_dict
+from commands.scu import quiet_pynetdicom
+from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
+from commands.store import pseudonym, pseudonym_key, record_echoes
+from core.errors import Refused, UserError
+
+LOCATE_CLI_USAGE = "pacsbot locate ACCESSION | --patient ID [--date YYYYMMDD[-YYYYMMDD]] [--node NAME]"
+
+
+def add_parser(sub: Any) -> None:
+    echo = subparser(
+        sub, "echo", "C-ECHO DICOM nodes (read-only): ok in N ms, or why not.",
+        "Send a DICOM C-ECHO to configured nodes, all at once. Exit 1 if a node does not answer.",
+    )
+    echo.add_argument("nodes", nargs="*", metavar="NODE", help="node names from dicom.nodes, or all (the default)")
+    echo.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    echo.set_defaults(func=run_echo)
+
+    locate = subparser(
+        sub, "locate", "Find a study on the DICOM nodes and compare them (read-only C-FIND).",
+        "Search every configured node at once by accession number, or by patient ID (and date), and say what to "
+        "act on: images missing on a node, not found anywhere, another accession, a split study. "
+        "Exit 1 if a node could not be asked, 2 if the input is refused.",
+    )
+    locate.add_argument("accession", nargs="?", metavar="ACCESSION", help="exact accession number (case-sensitive)")
+    locate.add_argument("--patient", metavar="ID", help="exact patient ID instead of an accession number")
+    locate.add_argument("--date", metavar="YYYYMMDD[-YYYYMMDD]", help="with --patient: the study date or a range")
+    locate.add_argument("--node", action="append", default=[], metavar="NAME", help="only this node (repeatable)")
+    locate.add_argument("--json", action="store_true", help="JSON on stdout instead of text")
+    locate.add_argument("--show-phi", action="store_true",
+                        help="also print patient name and birth date (not allowed when dicom.show_phi is never)")
+    locate.add_argument("--pseudonym", action="store_true",
+                        help="with --patient: print the pseudonym the audit log uses for that ID, and query nothing")
+    locate.set_defaults(func=run_locate)
+
+
+@contextlib.contextmanager
+def _diagnostics(settings: Settings) -> Iterator[Diagnostics]:
+    """The configured nodes, plus the demo nodes for this command when ``dicom.demo: true``."""
+    quiet_pynetdicom()  # its own log lines repeat ours; we print the failure in plain words
+    network = DemoNetwork().start() if demo_wanted(settings.dicom, interactive=False) else None
+    try:
+        yield Diagnostics(settings.dicom, extra_nodes=network.node_configs() if network else ())
+    finally:
+        if network is not None:
+            network.stop()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run_echo(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    request = parse_echo(" ".join(args.nodes))
+    db = open_database(settings)  # audit first: no unaudited checks
+    try:
+        with _diagnostics(settings) as diag:
+            targets = diag.select(request.nodes, command="echo", prefix="pacsbot")
+            if not args.json:
+                print(f"Checking {', '.join(t.name for t in targets)}…", file=sys.stderr, flush=True)
+            results = diag.echo(targets)
+        actor, run = cli_actor(), new_run_id()
+        audit = Audit(db)
+        with db.session() as session:
+            record_echoes(session, results, actor=actor, at=_now())
+            for item in echo_audit(results, run=run, via="cli"):
+                audit.record(actor, "dicom.echo", target=item.target, outcome=item.outcome, details=item.details, session=session)
+        if args.json:
+            print(json.dumps({"calling_ae": settings.dicom.ae_title, "results": to_public_dict(results)}, indent=2))
+        else:
+            print("\n".join(echo_lines(results, calling_ae=settings.dicom.ae_title)))
+        return 0 if all(r.ok for r in results) else 1
+    finally:
+        db.dispose()
+
+
+def _audit_refusal(db: Database, command: str, reason: str) -> None:
+    Audit(db).record(cli_actor(), f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "cli"})
+
+
+def run_locate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    db = open_database(settings)
+    try:
+        try:
+            query = make_query(accession=args.accession, patient=args.patient, dates=args.date, nodes=args.node,
+                               today=_now().date() + timedelta(days=1), usage=LOCATE_CLI_USAGE)
+            if args.show_phi and settings.dicom.show_phi == "never":
+                raise Refused("Patient details are switched off here (dicom.show_phi: never); run without --show-phi.")
+            if args.pseudonym and query.patient_id is None:
+                raise UserError("--pseudonym goes with --patient ID.")
+        except UserError:
+            _audit_refusal(db, "locate", "bad input")
+            raise
+        if args.pseudonym:
+            assert query.patient_id is not None
+            with db.session() as session:
+                value = pseudonym(query.patient_id, pseudonym_key(session, now=_now()))
+            Audit(db).record(cli_actor(), "dicom.pseudonym", details={"via": "cli"})
+            print(value)
+            return 0
+        with _diagnostics(settings) as diag:
+            try:
+                targets = diag.select(query.nodes, command="locate", prefix="pacsbot")
+            except UserError:
+                _audit_refusal(db, "locate", "unknown node")
+                raise
+            if not args.json:
+                print(f"Checking {', '.join(t.name for t in targets)} for {query.describe()}…", file=sys.stderr, flush=True)
+            report = diag.locate(query, targets, want_phi=bool(args.show_phi))
+        actor, run = cli_actor(), new_run_id()
+        audit = Audit(db)
+        with db.session() as session:
+            pid = pseudonym(query.patient_id, pseudonym_key(session, now=_now())) if query.patient_id is not None else None
+            for item in locate_audit(report, query, run=run, via="cli", pid_pseudonym=pid, phi_shown=bool(args.show_phi)):
+                audit.record(actor, "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+        if args.json:
+            print(json.dumps(to_public_dict(report, include_phi=bool(args.show_phi)), indent=2))
+        else:
+            print("\n".join(locate_lines(report, calling_ae=settings.dicom.ae_title, phi=bool(args.show_phi),
+                                         patient_id=query.patient_id if args.show_phi else None)))
+        return 0 if report.all_answered else 1
+    finally:
+        db.dispose()

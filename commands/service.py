@@ -1,0 +1,264 @@
+"""The diagnostics as one object: the node registry, echo and locate across nodes at once.
+
+``bot`` keeps one :class:`Diagnostics` per process (``services.features["dicom"]``) and the
+command line builds its own. Every selected node is asked concurrently, each on its own
+thread with its own deadline (``timeouts.total``), so a dead node answers "timed out" within
+its timeout while the others have already answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from commands.config import DicomSettings, NodeConfig
+from commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
+from commands.query import LocateQuery, resolve_nodes
+from commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
+from commands.scu import Target, echo, target_for
+from commands.verdict import locate_verdict, total_images
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_THREADS = 16
+GRACE_SECONDS = 2.0  # past a node's own total timeout, before we stop waiting for its thread
+
+
+def _ms(started: float) -> int:
+    return int(round((time.monotonic() - started) * 1000))
+
+
+def run_concurrently(
+    targets: Sequence[Target],
+    work: Callable[[Target], T],
+    on_timeout: Callable[[Target, int], T],
+    *,
+    interim_after: float | None = None,
+    on_interim: Callable[[list[T], list[Target]], None] | None = None,
+) -> list[T]:
+    """``work(target)`` for every target at once; results in the targets' order.
+
+    A target whose work has not finished ``timeouts.total`` (+ a small grace) after it
+    started gets ``on_timeout(target, ms)`` instead; its thread (a daemon, so it never holds
+    up the process's exit) is left to end on its own network timeouts. ``on_interim(done,
+    pending)`` is called once, ``interim_after`` seconds in, if some targets have answered
+    and some have not (to show the answers that are in).
+    """
+    if not targets:
+        return []
+    started = time.monotonic()
+    answers: queue.Queue[tuple[int, Any]] = queue.Queue()
+    began: dict[int, float] = {}
+    slots = threading.BoundedSemaphore(MAX_THREADS)
+
+    def run(index: int, target: Target) -> None:
+        with slots:
+            began[index] = time.monotonic()
+            answers.put((index, _guarded(work, target)))
+
+    for index, target in enumerate(targets):
+        threading.Thread(target=run, args=(index, target), name=f"pacsbot-dicom-{target.name}", daemon=True).start()
+    results: dict[int, T] = {}
+    interim_due = started + interim_after if (on_interim is not None and interim_after is not None) else None
+
+    def deadline(index: int) -> float:
+        # Not started yet (waiting for a thread slot): its clock has not started either.
+        return began.get(index, time.monotonic()) + targets[index].total_timeout + GRACE_SECONDS
+
+    while len(results) < len(targets):
+        pending = [i for i in range(len(targets)) if i not in results]
+        wake = min(deadline(i) for i in pending)
+        if interim_due is not None:
+            wake = min(wake, interim_due)
+        try:
+            index, outcome = answers.get(timeout=max(0.0, wake - time.monotonic()))
+            if index not in results:
+                results[index] = on_timeout(targets[index], -1) if isinstance(outcome, _Crash) else outcome
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        for index in [i for i in range(len(targets)) if i not in results and i in began and now >= deadline(i)]:
+            results[index] = on_timeout(targets[index], int(round((now - began[index]) * 1000)))
+        if interim_due is not None and now >= interim_due:
+            interim_due = None
+            waiting = [targets[i] for i in range(len(targets)) if i not in results]
+            if waiting and results and on_interim is not None:
+                try:
+                    on_interim([results[i] for i in sorted(results)], waiting)
+                except Exception:  # noqa: BLE001 - a failed progress message must not lose the answer
+                    log.exception("dicom: the interim report failed")
+    return [results[i] for i in range(len(targets))]
+
+
+class _Crash:
+    pass
+
+
+def _guarded(work: Callable[[Target], T], target: Target) -> T | _Crash:
+    try:
+        return work(target)
+    except Exception:  # noqa: BLE001 - one node's bug must not lose the other nodes' answers
+        log.exception("dicom: unexpected error while asking %s", target.name)
+        return _Crash()
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """One audit row to write: ``target`` is ``node:<name>``; ``details`` are PHI-free."""
+
+    target: str
+    outcome: str
+    details: dict[str, Any]
+
+
+class Diagnostics:
+    """The node registry (configured nodes, plus demo nodes when they run) and its operations."""
+
+    def __init__(self, settings: DicomSettings, *, extra_nodes: Sequence[NodeConfig] = ()):
+        self.settings = settings
+        self.nodes: list[NodeConfig] = [*settings.nodes, *extra_nodes]
+        self._targets = {n.name: target_for(settings, n) for n in self.nodes}
+        self._lock = threading.Lock()
+
+    # registry ---------------------------------------------------------------------------
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def node_refs(self) -> list[NodeRef]:
+        return [self._targets[n.name].ref for n in self.nodes]
+
+    def select(self, requested: Sequence[str], *, command: str, prefix: str = "/pacs") -> list[Target]:
+        """The targets asked for (all when none); unknown names are a clear UserError."""
+        names = resolve_nodes(tuple(requested), self.node_names(), command=command, prefix=prefix)
+        return [self._targets[n] for n in names]
+
+    # operations -------------------------------------------------------------------------
+    def echo(
+        self,
+        targets: Sequence[Target],
+        *,
+        interim_after: float | None = None,
+        on_interim: Callable[[list[EchoResult], list[Target]], None] | None = None,
+    ) -> list[EchoResult]:
+        def gave_up(target: Target, ms: int) -> EchoResult:
+            return EchoResult(target.ref, False, max(ms, 0), _gave_up(target, ms))
+
+        return run_concurrently(targets, echo, gave_up, interim_after=interim_after, on_interim=on_interim)
+
+    def locate(
+        self,
+        query: LocateQuery,
+        targets: Sequence[Target],
+        *,
+        want_phi: bool = False,
+        count_mode: CountMode = "auto",
+        interim_after: float | None = None,
+        on_interim: Callable[[list[NodeLocate], list[Target]], None] | None = None,
+    ) -> LocateReport:
+        started = time.monotonic()
+        options = LocateOptions(cap=self.settings.max_matches, want_phi=want_phi, count_mode=count_mode)
+
+        def gave_up(target: Target, ms: int) -> NodeLocate:
+            return NodeLocate(target.ref, max(ms, 0), failure=_gave_up(target, ms))
+
+        results = run_concurrently(
+            targets, lambda t: locate_on_node(t, query, options), gave_up,
+            interim_after=interim_after, on_interim=on_interim,
+        )
+        if query.accession is not None:
+            results = self._with_siblings(query.accession, list(targets), results, options)
+        verdict = locate_verdict(query, results, cap=options.cap)
+        return LocateReport(query.describe(), query.by_patient, tuple(results), verdict, options.cap, _ms(started))
+
+    def _with_siblings(self, accession: str, targets: list[Target], results: list[NodeLocate], options: LocateOptions) -> list[NodeLocate]:
+        """Where the accession is missing or short, look for the same patient and date under another one."""
+        holders = [r for r in results if r.found]
+        if not holders:
+            return results
+
+        def size(r: NodeLocate) -> int:
+            total = total_images(r.studies)
+            return total if total is not None else -1
+
+        best = max(holders, key=size)
+        reference = max(best.studies, key=lambda s: s.instance_count or 0)
+        if not reference.patient_id or not reference.study_date:
+            return results
+        best_size = size(best)
+        needy = [i for i, r in enumerate(results) if r.ok and (not r.studies or 0 <= size(r) < best_size)]
+        if not needy:
+            return results
+
+        def gave_up(target: Target, ms: int) -> tuple[tuple[Any, ...], Failure | None]:
+            return (), _gave_up(target, ms)
+
+        found = run_concurrently(
+            [targets[i] for i in needy],
+            lambda t: siblings_on_node(t, reference.patient_id, reference.study_date, accession, options),
+            gave_up,
+        )
+        out = list(results)
+        for i, (studies, failure) in zip(needy, found):
+            if failure is not None:
+                log.info("dicom: sibling check on %s failed: %s", targets[i].name, failure.code)
+            out[i] = replace(out[i], siblings=tuple(studies))
+        return out
+
+
+def _gave_up(target: Target, ms: int) -> Failure:
+    if ms < 0:
+        return Failure("internal", "something went wrong on our side while asking this node (it has been logged)")
+    return Failure(
+        "timeout", f"no complete answer within {target.total_timeout:g} s; gave up",
+        "The node is down or very slow. The other nodes were not held up.",
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# audit rows: who asked which node what, with what outcome, how long — never PHI
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def echo_audit(results: Sequence[EchoResult], *, run: str, via: str) -> list[AuditItem]:
+    return [
+        AuditItem(
+            f"node:{r.node.name}", "ok" if r.ok else "failed",
+            {"run": run, "via": via, "ms": r.ms, "node_ae": r.node.ae_title,
+             **({"failure": r.failure.code, "reason": r.failure.message} if r.failure else {})},
+        )
+        for r in results
+    ]
+
+
+def locate_audit(report: LocateReport, query: LocateQuery, *, run: str, via: str, pid_pseudonym: str | None, phi_shown: bool) -> list[AuditItem]:
+    keys: dict[str, Any] = {}
+    if query.accession is not None:
+        keys["accession"] = query.accession
+    else:
+        keys["pid_pseudonym"] = pid_pseudonym
+        if query.dates is not None:
+            keys["study_date"] = query.dates.dicom
+    items = []
+    for node in report.nodes:
+        details: dict[str, Any] = {
+            "run": run, "via": via, "query": keys, "ms": node.ms,
+            "studies": len(node.studies), "images": total_images(node.studies) if node.studies else 0,
+            "truncated": node.truncated, "verdict": report.verdict.severity, "phi_shown": phi_shown,
+        }
+        if node.siblings:
+            details["other_accessions"] = sorted({s.accession for s in node.siblings if s.accession})[:10]
+        if node.failure is not None:
+            details.update(failure=node.failure.code, reason=node.failure.message)
+        items.append(AuditItem(f"node:{node.node.name}", "ok" if node.ok else "failed", details))
+    return items

@@ -1,0 +1,118 @@
+"""What the diagnostics keep in the database (see :mod:`commands.models`). Functions take a
+SQLAlchemy ``Session`` from the caller, so the caller decides the transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from commands.config import RateLimitSettings
+from commands.models import DicomKey, DicomRun, NodeStatus
+from commands.results import EchoResult
+from core.errors import Refused
+
+PSEUDONYM_KEY = "audit-pseudonym-key"
+RUN_RETENTION = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class LastEcho:
+    node: str
+    checked_at: datetime
+    ok: bool
+    elapsed_ms: int
+    failure_code: str | None
+    message: str
+    checked_by: str
+
+
+def _upsert(session: Session, model: type, values: dict[str, object], key: str) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(model).values(**values)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(model).values(**values)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = stmt.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})
+    session.execute(stmt)
+
+
+def record_echoes(session: Session, results: Sequence[EchoResult], *, actor: str, at: datetime) -> None:
+    for result in results:
+        _upsert(session, NodeStatus, {
+            "node": result.node.name,
+            "checked_at": at,
+            "ok": result.ok,
+            "elapsed_ms": result.ms,
+            "failure_code": result.failure.code if result.failure else None,
+            "message": (result.failure.message if result.failure else "ok")[:300],
+            "checked_by": actor[:64],
+        }, "node")
+
+
+def last_echoes(session: Session) -> dict[str, LastEcho]:
+    rows = session.scalars(select(NodeStatus)).all()
+    return {r.node: LastEcho(r.node, r.checked_at, r.ok, r.elapsed_ms, r.failure_code, r.message, r.checked_by) for r in rows}
+
+
+def take_run(session: Session, *, actor: str, command: str, now: datetime, limit: RateLimitSettings) -> None:
+    """Count this run against ``actor``'s rate limit, or refuse it with when to try again.
+
+    Several replicas share the ledger, so the limit holds across them (two requests racing
+    in the same instant may both pass: it is a brake, not a lock).
+    """
+    window_start = now - timedelta(seconds=limit.per_seconds)
+    recent = session.scalars(
+        select(DicomRun.at).where(DicomRun.actor == actor, DicomRun.at > window_start).order_by(DicomRun.at.desc()).limit(limit.runs)
+    ).all()
+    if len(recent) >= limit.runs:
+        oldest = min(recent)
+        wait = max(1, math.ceil((oldest + timedelta(seconds=limit.per_seconds) - now).total_seconds()))
+        window = f"{limit.per_seconds} s" if limit.per_seconds < 120 else f"{round(limit.per_seconds / 60)} min"
+        raise Refused(
+            f"You have run {limit.runs} DICOM checks in the last {window}, the most allowed. "
+            f"Try again in {wait} s."
+        )
+    session.add(DicomRun(actor=actor[:64], command=command[:16], at=now))
+
+
+def prune_runs(session: Session, *, now: datetime) -> int:
+    result = session.execute(delete(DicomRun).where(DicomRun.at < now - RUN_RETENTION))
+    return int(result.rowcount or 0)
+
+
+def runs_of(session: Session, actor: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(DicomRun).where(DicomRun.actor == actor)) or 0)
+
+
+def pseudonym_key(session: Session, *, now: datetime) -> bytes:
+    """The installation's key for audit pseudonyms, created once (safe with several replicas)."""
+    value = session.scalar(select(DicomKey.value).where(DicomKey.name == PSEUDONYM_KEY))
+    if value is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(DicomKey).values(name=PSEUDONYM_KEY, value=secrets.token_hex(32), created_at=now)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        value = session.scalar(select(DicomKey.value).where(DicomKey.name == PSEUDONYM_KEY))
+    assert value is not None
+    return bytes.fromhex(value)
+
+
+def pseudonym(patient_id: str, key: bytes) -> str:
+    """What the audit log stores instead of a patient ID: a keyed hash (HMAC-SHA-256, 16 hex).
+
+    The same ID always gives the same pseudonym in one installation, so an auditor can ask
+    "who looked this patient up?" (``pacsbot locate --patient ID --pseudonym``) — but the ID
+    cannot be recovered from the log by trying every possible MRN without the key.
+    """
+    return "pid:" + hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
