@@ -302,3 +302,44 @@ def test_the_form_offers_manual_sections_before_filing(harness: Harness) -> None
     h.send(h.sim.view_submission(CLINICIAN, {**body["view"], "id": "V0SUG0001"}, {}))
     h.drain()
     assert len(tickets(h)) == 1 and tickets(h)[0].description == "how do I hang a prior for comparison"
+
+
+class TestDiagnosticsAtIntake:
+    """A missing-images report with an accession number: the locate verdict lands in the thread."""
+
+    @pytest.fixture
+    def settings_overrides(self, demo_network: Any) -> dict[str, Any]:
+        from tests.dicom_support import node_dicts
+
+        return {
+            "tickets": {"default_queue": QUEUE, "queues": [{"name": "pacs", "channel": QUEUE}],
+                        "rules": [{"name": "images", "match": {"category": ["missing_images"]}, "queue": "pacs"}]},
+            "dicom": {"nodes": node_dicts(demo_network) + [{"name": "old-pacs", "ae_title": "OLDPACS", "host": "127.0.0.1", "port": 1}]},
+        }
+
+    def test_locate_verdict_in_the_thread(self, harness: Harness) -> None:
+        h = harness
+        h.command(TECH, "report CT images not in PACS, acc A1002")
+        h.drain()
+        [ticket] = tickets(h)
+        thread = [p for p in posts(h, QUEUE) if p.get("thread_ts") == ticket.card_ts]
+        assert thread, "no diagnostics in the card's thread"
+        shown = texts_of(thread[-1]["blocks"])
+        assert "A1002: on vna with 412 images, on pacs with 300 — 112 missing on pacs" in shown
+        assert "old-pacs* fails C-ECHO" in shown  # a node that cannot be reached is named
+        dumped = json.dumps(thread)
+        assert "BRAVO" not in dumped and "DEMO-0002" not in dumped and "1957" not in dumped  # no patient details in the channel
+        with h.services.db.session() as s:
+            kinds = [e.kind for e in h.services.features["tickets"].svc.history(s, ticket.id)]
+        actors = {a.actor for a in audit(h, "dicom.locate")}
+        assert "diagnostics" in kinds and actors == {"pacsbot"}
+
+    def test_no_locate_without_an_accession_or_for_other_problems(self, harness: Harness) -> None:
+        h = harness
+        h.command(TECH, "report viewer frozen, acc A1002")
+        h.command(TECH, "report images missing on PACS from this morning")
+        h.drain()
+        assert audit(h, "dicom.locate") == []
+
+
+from tests.dicom_support import demo_network  # noqa: E402,F401 - the session fixture for the class above

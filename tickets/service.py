@@ -387,7 +387,7 @@ class TicketService:
         return self.view(session, ticket)
 
     def add_diagnostics(self, session: Session, number: int, text: str, details: dict[str, Any], now: datetime) -> None:
-        self._event(session, number, now, "pacsbot", "diagnostics", text, details, dedupe_key=f"diag:{number}")
+        self._event(session, number, now, "pacsbot", "diagnostics", text, details)
 
     def set_card(self, session: Session, number: int, channel: str, ts: str) -> None:
         ticket = self.get(session, number)

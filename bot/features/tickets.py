@@ -79,8 +79,50 @@ class TicketsFeature:
             if response:
                 with self.services.db.session() as session:
                     self.svc.set_card(session, ticket.id, response["channel"], response["ts"])
+        if not filed.linked and self._wants_diagnostics(ticket):
+            self.services.background.submit(self.diagnose, ticket.id)
         if filed.incident is not None:
             self._incident_alert(filed.incident)
+
+    def _wants_diagnostics(self, ticket: TicketView) -> bool:
+        diag = self.services.features.get("dicom")
+        return bool(self.svc.settings.locate_on_intake and ticket.category == "missing_images" and ticket.accession
+                    and diag is not None and diag.node_names())
+
+    def diagnose(self, number: int) -> None:
+        """What the archive holds for a missing-images report, in the ticket's thread (PHI-free)."""
+        from bot.render.diagnostics import locate_blocks
+        from commands.query import parse_locate
+        from commands.service import locate_audit, new_run_id
+
+        diag = self.services.features["dicom"]
+        with self.services.db.session() as session:
+            ticket = self.svc.view(session, self.svc.get(session, number))
+        assert ticket.accession is not None
+        query = parse_locate(ticket.accession)
+        targets = diag.select((), command="locate")
+        report = diag.locate(query, targets, want_phi=False)
+        failed = [n.node.name for n in report.nodes if n.failure is not None]
+        echo_lines = []
+        if failed:
+            for result in diag.echo([t for t in targets if t.name in failed]):
+                if result.ok:
+                    echo_lines.append(f"• *{result.node.name}* answers C-ECHO, but could not be searched.")
+                else:
+                    echo_lines.append(f"• *{result.node.name}* fails C-ECHO: {escape(result.failure.message if result.failure else 'no answer')}.")
+        run = new_run_id()
+        with self.services.db.session() as session:
+            for item in locate_audit(report, query, run=run, via=f"ticket:{ticket.ref}", pid_pseudonym=None, phi_shown=False):
+                self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+            self.svc.add_diagnostics(session, number, report.verdict.headline,
+                                     {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
+        if not (ticket.channel and ticket.card_ts):
+            return
+        text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
+        blocks.insert(0, context(":mag: What the archive holds, checked when the report came in:"))
+        if echo_lines:
+            blocks.append(section("\n".join(echo_lines)))
+        self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
 
     def _incident_alert(self, incident: TicketView) -> None:
         channel = self.svc.settings.admin_channel or incident.channel
