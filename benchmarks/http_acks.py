@@ -21,7 +21,6 @@ from pathlib import Path
 
 from benchmarks.loadgen import Result, encode, run
 from bot.simulate import Simulator
-from bot.slackmock import MockSlack
 
 SECRET = "benchmark-signing-secret-0123456789"
 TOKEN = "xoxb-benchmark"
@@ -54,6 +53,27 @@ def start(kind: str, env: dict[str, str], port: int, workers: int, threads: int,
     raise SystemExit(f"{kind} server did not start")
 
 
+class MockSlackProcess:
+    """``with MockSlackProcess(token) as api_url:`` — the mock Slack Web API in its own process."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __enter__(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks._mock_slack", self.token],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -83,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
 
     results: dict[tuple[str, int, str], Result] = {}
-    with MockSlack(token=TOKEN) as mock, tempfile.TemporaryDirectory() as tmp:
+    with MockSlackProcess(TOKEN) as api_url, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "pacsbot.yml"
         config.write_text(f"database:\n  url: sqlite:///{tmp}/bench.db\n")
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock.api_url}
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": api_url}
         env.pop("SLACK_APP_TOKEN", None)
         print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.seconds:.0f} s per row; "
               f"load generator on the same {os.cpu_count()}-core machine\n")

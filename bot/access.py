@@ -80,6 +80,14 @@ class GroupDirectory:
             self._refresh_in_background(ref)
         return entry.members
 
+    def mention(self, ref: str) -> str:
+        """How to @-mention a user group in a message: ``<!subteam^S123>`` (or the handle as text)."""
+        try:
+            group_id = self._group_id(self._client(), ref)
+        except (SlackApiError, SlackClientError, OSError):
+            group_id = None if ref.startswith("@") else ref
+        return f"<!subteam^{group_id}>" if group_id else ref
+
     def warm(self, refs: Iterable[str]) -> None:
         for ref in refs:
             self._refresh_in_background(ref)

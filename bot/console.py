@@ -90,7 +90,7 @@ class Console:
         out: TextIO | None = None,
         wait_seconds: float = 60.0,
     ):
-        self.settings = settings
+        self.settings = _with_demo_channels(settings)
         self.out = out or sys.stdout
         self.wait_seconds = wait_seconds
         self.signing_secret = secrets.token_hex(16)
@@ -617,6 +617,21 @@ class Console:
         while not self._stop.wait(0.5):
             if self.mock.last_seq > self._printed and self.services.background.pending == 0:
                 self._flush_outputs()
+
+
+def _with_demo_channels(settings: Settings) -> Settings:
+    """Point unset channels at the console's demo channels, so tickets have somewhere to go."""
+    tickets = settings.tickets
+    updates: dict[str, Any] = {}
+    if tickets.default_queue is None:
+        updates["default_queue"] = "C0PACSQUE"
+    if tickets.admin_channel is None:
+        updates["admin_channel"] = "C0PACSADM"
+    if updates:
+        settings = settings.model_copy(update={"tickets": tickets.model_copy(update=updates)})
+    if settings.slack.help_channel is None:
+        settings = settings.model_copy(update={"slack": settings.slack.model_copy(update={"help_channel": "#pacs-help"})})
+    return settings
 
 
 def _match_option(options: list[dict[str, Any]], choice: str) -> dict[str, Any]:

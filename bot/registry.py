@@ -75,7 +75,7 @@ class Registry:
     subcommands: dict[str, Subcommand] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     interactions: dict[tuple[str, str], Interaction] = field(default_factory=dict)
-    events: dict[str, EventSpec] = field(default_factory=dict)
+    events: dict[str, list[EventSpec]] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     home_providers: list[tuple[int, HomeProvider]] = field(default_factory=list)
 
@@ -150,10 +150,11 @@ class Registry:
         return self._interaction("message_shortcut", callback_id, role, label, False)
 
     def event(self, event_type: str) -> Callable[[Handler], Handler]:
+        """An Events API handler. Several features may handle one event type (e.g. ``message``);
+        each handler decides whether the event is for it."""
+
         def decorate(fn: Handler) -> Handler:
-            if event_type in self.events:
-                raise ValueError(f"event {event_type!r} is declared twice")
-            self.events[event_type] = EventSpec(event_type, fn)
+            self.events.setdefault(event_type, []).append(EventSpec(event_type, fn))
             return fn
 
         return decorate

@@ -93,7 +93,7 @@ class ServerSettings(Section):
     port: int = Field(default=3000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     threads: int = Field(default=8, ge=1, le=256)
-    background_threads: int = Field(default=8, ge=1, le=256)
+    background_threads: int = Field(default=4, ge=1, le=256)
 
 
 class SlackSettings(Section):

@@ -1,29 +1,215 @@
-"""The ``tickets:`` section of the configuration."""
+"""The ``tickets:`` section of the configuration: queues, routing rules, SLAs, duplicates."""
 
 from __future__ import annotations
 
 import re
+from datetime import time
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.config import Section
 
 CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+GROUP_RE = re.compile(r"^(@[a-z0-9][a-z0-9._-]{0,79}|S[A-Z0-9]{2,20})$")
+QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+
+CATEGORIES = ("missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other")
+URGENCIES = ("stat", "urgent", "routine")
+PRIORITIES = ("P1", "P2", "P3", "P4")
+MODALITIES = ("CT", "MR", "US", "DX", "CR", "MG", "NM", "PT", "XA", "RF", "OT")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+Category = Literal["missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other"]
+Urgency = Literal["stat", "urgent", "routine"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+
+
+def check_channel(value: str) -> str:
+    value = value.strip()
+    if not CHANNEL_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
+    return value
+
+
+class WebhookSettings(Section):
+    """An outbound JSON POST per ticket change (a ServiceNow/Jira inbound endpoint)."""
+
+    url: str
+    token_env: str | None = Field(default=None, description="Environment variable holding a bearer token.")
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (like SERVICENOW_TOKEN)")
+        return value
+
+
+class QueueSettings(Section):
+    name: str
+    channel: str
+    oncall: str | None = Field(default=None, description="User group to mention for STAT/urgent tickets and SLA escalations.")
+    webhook: WebhookSettings | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not QUEUE_NAME_RE.match(value):
+            raise ValueError(f"queue name {value!r} must be 1-32 lower-case letters, digits, - or _")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return check_channel(value)
+
+    @field_validator("oncall")
+    @classmethod
+    def _oncall(cls, value: str | None) -> str | None:
+        if value is not None and not GROUP_RE.match(value.strip()):
+            raise ValueError(f"{value!r} is not a user group handle (like @pacs-oncall) or id (like S0123ABC)")
+        return value.strip() if value else value
+
+
+class RuleMatch(Section):
+    category: list[Category] = Field(default_factory=list)
+    urgency: list[Urgency] = Field(default_factory=list)
+    modality: list[str] = Field(default_factory=list)
+    location: list[str] = Field(default_factory=list, description="Substrings of the location, case-insensitive.")
+    keywords: list[str] = Field(default_factory=list, description="Any of these words in the text, case-insensitive.")
+    after_hours: bool | None = Field(default=None, description="true: only outside working hours; false: only inside.")
+
+    @field_validator("modality")
+    @classmethod
+    def _modality(cls, values: list[str]) -> list[str]:
+        out = []
+        for value in values:
+            upper = value.strip().upper()
+            upper = {"MRI": "MR", "XR": "DX", "PET": "PT", "MAMMO": "MG"}.get(upper, upper)
+            if upper not in MODALITIES:
+                raise ValueError(f"{value!r} is not a modality; use one of {', '.join(MODALITIES)}")
+            out.append(upper)
+        return out
+
+
+class RuleSettings(Section):
+    name: str
+    match: RuleMatch = Field(default_factory=RuleMatch)
+    queue: str
+    priority: Priority | None = Field(default=None, description="Overrides the priority that follows from urgency.")
+
+
+class SlaTarget(Section):
+    acknowledge_minutes: int = Field(ge=1, le=60 * 24 * 30)
+    resolve_minutes: int = Field(ge=1, le=60 * 24 * 90)
+
+
+def _default_sla() -> dict[str, SlaTarget]:
+    return {
+        "P1": SlaTarget(acknowledge_minutes=15, resolve_minutes=240),
+        "P2": SlaTarget(acknowledge_minutes=60, resolve_minutes=24 * 60),
+        "P3": SlaTarget(acknowledge_minutes=4 * 60, resolve_minutes=3 * 24 * 60),
+        "P4": SlaTarget(acknowledge_minutes=24 * 60, resolve_minutes=7 * 24 * 60),
+    }
+
+
+class WorkingHours(Section):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: time = time(7, 0)
+    end: time = time(19, 0)
+
+    @model_validator(mode="after")
+    def _order(self) -> "WorkingHours":
+        if self.end <= self.start:
+            raise ValueError("working_hours.end must be after working_hours.start")
+        return self
+
+
+class DuplicateSettings(Section):
+    window_minutes: int = Field(default=240, ge=1, le=60 * 24 * 14)
+    text_similarity: int = Field(default=75, ge=1, le=100, description="rapidfuzz token_set_ratio (0-100) for similar text.")
+
+
+class OutageSettings(Section):
+    reports: int = Field(default=5, ge=2, le=1000, description="This many reports ...")
+    minutes: int = Field(default=15, ge=1, le=24 * 60, description="... within this many minutes in one category raise an incident.")
+
+
+class PhiSettings(Section):
+    mrn_patterns: list[str] = Field(
+        default_factory=lambda: [r"\b(?:MRN|MR#|medical record(?: number)?)\s*[:#]?\s*\d{5,12}\b"],
+        description="Regular expressions for this site's medical record numbers.",
+    )
+    mask_accession_in_channel: bool = Field(default=False, description="Hide accession numbers in queue channel cards too.")
+
+    @field_validator("mrn_patterns")
+    @classmethod
+    def _compile(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+        return values
 
 
 class TicketSettings(Section):
-    default_queue: str | None = Field(
-        default=None, description="Channel id (like C0123ABC) where tickets go when no rule matches."
-    )
+    default_queue: str | None = Field(default=None, description="Channel id where tickets go when no rule matches.")
+    prefix: str = Field(default="PACS", description="Ticket numbers read PACS-123.")
+    reaction: str = Field(default="ticket", description="Emoji that files a ticket from a message (without colons).")
+    admin_channel: str | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
+    queues: list[QueueSettings] = Field(default_factory=list)
+    rules: list[RuleSettings] = Field(default_factory=list)
+    working_hours: WorkingHours = Field(default_factory=WorkingHours)
+    sla: dict[Priority, SlaTarget] = Field(default_factory=_default_sla)
+    remind_every_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    stale_after_hours: int = Field(default=72, ge=1, le=24 * 90)
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    outage: OutageSettings = Field(default_factory=OutageSettings)
+    phi: PhiSettings = Field(default_factory=PhiSettings)
+    locate_on_intake: bool = Field(default=True, description="Run a locate for missing-image reports with an accession.")
 
-    @field_validator("default_queue")
+    @field_validator("default_queue", "admin_channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not CHANNEL_ID_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)"
-            )
+        return None if value is None else check_channel(value)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.match(r"^[A-Z][A-Z0-9]{0,9}$", value):
+            raise ValueError(f"prefix {value!r} must be 1-10 capital letters or digits, starting with a letter")
         return value
+
+    @field_validator("reaction")
+    @classmethod
+    def _reaction(cls, value: str) -> str:
+        value = value.strip().strip(":")
+        if not re.match(r"^[a-z0-9_+\-']{1,64}$", value):
+            raise ValueError(f"{value!r} is not an emoji name (like ticket or rotating_light)")
+        return value
+
+    @model_validator(mode="after")
+    def _rules_point_at_queues(self) -> "TicketSettings":
+        names = [q.name for q in self.queues]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"queue names must be unique: {', '.join(sorted(dupes))} appears twice")
+        for rule in self.rules:
+            if rule.queue not in names:
+                known = ", ".join(names) or "none are defined"
+                raise ValueError(f"rule {rule.name!r} sends tickets to queue {rule.queue!r}, which is not in tickets.queues ({known})")
+        return self
+
+    def queue(self, name: str) -> QueueSettings | None:
+        return next((q for q in self.queues if q.name == name), None)

@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "bot.cli.dicom",
     "bot.cli.kb",
     "bot.cli.training",
+    "bot.cli.tickets",
 )
 
 

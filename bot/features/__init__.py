@@ -22,6 +22,7 @@ FEATURES = (
     "bot.features.knowledge",
     "bot.outbox",
     "bot.features.training",
+    "bot.features.tickets",
 )
 
 

@@ -39,35 +39,36 @@ def first_delivery(services: "Services", event_id: str | None) -> bool:
 
 
 def register(app: "App", services: "Services") -> None:
-    for spec in services.registry.events.values():
-        app.event(spec.type)(_make_listener(services, spec))
+    for event_type, specs in services.registry.events.items():
+        app.event(event_type)(_make_listener(services, event_type, specs))
 
 
-def _make_listener(services: "Services", spec: EventSpec) -> Any:
+def _make_listener(services: "Services", event_type: str, specs: list[EventSpec]) -> Any:
     def listener(body: dict[str, Any]) -> BoltResponse | None:
         # Events are acked by Bolt when this returns; everything else happens after.
         try:
-            services.background.submit(_handle, services, spec, body)
+            services.background.submit(_handle, services, event_type, specs, body)
         except Busy:
             log.error("events: queue full; asking Slack to redeliver %s later", body.get("event_id"))
             return BoltResponse(status=503, body="busy")
         return None
 
-    listener.__name__ = f"event_{spec.type}"
+    listener.__name__ = f"event_{event_type}"
     return listener
 
 
-def _handle(services: "Services", spec: EventSpec, body: dict[str, Any]) -> None:
+def _handle(services: "Services", event_type: str, specs: list[EventSpec], body: dict[str, Any]) -> None:
     event = body.get("event") or {}
     if not first_delivery(services, body.get("event_id")):
-        log.info("events: skipped a redelivery of %s (%s)", body.get("event_id"), spec.type)
+        log.info("events: skipped a redelivery of %s (%s)", body.get("event_id"), event_type)
         return
     flat = {**body, "user": event.get("user"), "channel": event.get("channel")}
-    ctx = make_ctx(services, "event", spec.type, flat)
-    try:
-        spec.handler(ctx)
-    except Exception as exc:  # noqa: BLE001
-        if event.get("user") and event.get("channel"):
-            ctx.report_error(exc, "your message")
-        else:
-            log.exception("events: %s handler failed", spec.type)
+    ctx = make_ctx(services, "event", event_type, flat)
+    for spec in specs:
+        try:
+            spec.handler(ctx)
+        except Exception as exc:  # noqa: BLE001 - one handler's failure must not stop the others
+            if event.get("user") and event.get("channel") and event_type in ("app_mention", "message"):
+                ctx.report_error(exc, "your message")
+            else:
+                log.exception("events: %s handler failed", event_type)

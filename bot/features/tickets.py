@@ -1,0 +1,494 @@
+"""Tickets in Slack: every way to report, the queue card and its buttons, lists, SLAs.
+
+Intake: the "Report a PACS problem" shortcut and ``/pacs report`` (a form), ``/pacs report
+<text>`` (at once), the "Create PACS ticket" message shortcut, a reaction emoji, and the
+"Open a ticket" button on an answer. The ticket's card goes to the queue channel its route
+names; every change is posted in the card's thread and updates the card; followers (the
+reporter and everyone whose report was linked) are told by DM on acknowledge and resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.access import Role
+from bot.context import Ctx
+from bot.outbox import get_outbox
+from bot.render import tickets as render
+from bot.render.blocks import Block, context, escape, section
+from core.errors import NotFound, UserError
+from tickets.intake import CATEGORY_LABELS, validate_accession
+from tickets.service import Change, Filed, Report, TicketService, TicketView
+from tickets.webhooks import deliver_due
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+LISTS = ("mine", "open", "unassigned", "stale")
+
+
+@dataclass
+class TicketsFeature:
+    """What other features may call: open the report form, or file a report."""
+
+    services: "Services"
+    svc: TicketService
+
+    def open_form(self, ctx: Ctx, initial: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
+        ctx.open_modal(render.report_form(initial, meta=meta))
+
+    def open_from_question(self, ctx: Ctx, question: str, section_key: str | None = None) -> None:
+        """The "Open a ticket" button under an answer: the form, with the question carried over."""
+        text = question.strip()
+        if section_key:
+            text += f"\n\n(The manuals did not solve it: {section_key})"
+        self.open_form(ctx, initial={"description": text[:3000]}, meta={"source": "answer"})
+
+    # -- filing -------------------------------------------------------------------------
+    def file(self, ctx: Ctx, report: Report) -> Filed:
+        now = self.services.clock.now()
+        with self.services.db.session() as session:
+            filed = self.svc.file(session, report, now)
+            if filed.created:
+                ctx.audit("ticket.link" if filed.linked else "ticket.create", target=filed.own.ref, session=session,
+                          details={"ticket": filed.ticket.ref, "category": filed.own.category, "priority": filed.ticket.priority,
+                                   "queue": filed.ticket.queue, "source": report.source, "phi_suspected": filed.phi.found})
+        if filed.created:
+            self._publish(ctx, filed)
+        return filed
+
+    def _publish(self, ctx: Ctx, filed: Filed) -> None:
+        ticket = filed.ticket
+        if filed.linked:
+            if ticket.channel and ticket.card_ts:
+                self._safe_post(ticket.channel, f"Also reported by <@{filed.own.reporter}> ({render.ordinal(filed.position)} report): "
+                                f"{escape(filed.own.masked_summary)}", thread_ts=ticket.card_ts)
+            self.refresh_card(ticket.id)
+        elif ticket.channel:
+            mention = self.services.access.directory.mention(filed.route.oncall) if (filed.route.page_oncall and self.services.access.directory) else None
+            text, blocks = render.card(ticket, self.svc.settings, oncall_mention=mention)
+            response = self._safe_post(ticket.channel, text, blocks)
+            if response:
+                with self.services.db.session() as session:
+                    self.svc.set_card(session, ticket.id, response["channel"], response["ts"])
+        if not filed.linked and self._wants_diagnostics(ticket):
+            self.services.background.submit(self.diagnose, ticket.id)
+        if filed.incident is not None:
+            self._incident_alert(filed.incident)
+
+    def _wants_diagnostics(self, ticket: TicketView) -> bool:
+        diag = self.services.features.get("dicom")
+        return bool(self.svc.settings.locate_on_intake and ticket.category == "missing_images" and ticket.accession
+                    and diag is not None and diag.node_names())
+
+    def diagnose(self, number: int) -> None:
+        """What the archive holds for a missing-images report, in the ticket's thread (PHI-free)."""
+        from bot.render.diagnostics import locate_blocks
+        from commands.query import parse_locate
+        from commands.service import locate_audit, new_run_id
+
+        diag = self.services.features["dicom"]
+        with self.services.db.session() as session:
+            ticket = self.svc.view(session, self.svc.get(session, number))
+        assert ticket.accession is not None
+        query = parse_locate(ticket.accession)
+        targets = diag.select((), command="locate")
+        report = diag.locate(query, targets, want_phi=False)
+        failed = [n.node.name for n in report.nodes if n.failure is not None]
+        echo_lines = []
+        if failed:
+            for result in diag.echo([t for t in targets if t.name in failed]):
+                if result.ok:
+                    echo_lines.append(f"• *{result.node.name}* answers C-ECHO, but could not be searched.")
+                else:
+                    echo_lines.append(f"• *{result.node.name}* fails C-ECHO: {escape(result.failure.message if result.failure else 'no answer')}.")
+        run = new_run_id()
+        with self.services.db.session() as session:
+            for item in locate_audit(report, query, run=run, via=f"ticket:{ticket.ref}", pid_pseudonym=None, phi_shown=False):
+                self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+            self.svc.add_diagnostics(session, number, report.verdict.headline,
+                                     {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
+        if not (ticket.channel and ticket.card_ts):
+            return
+        text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
+        blocks.insert(0, context(":mag: What the archive holds, checked when the report came in:"))
+        if echo_lines:
+            blocks.append(section("\n".join(echo_lines)))
+        self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
+
+    def _incident_alert(self, incident: TicketView) -> None:
+        channel = self.svc.settings.admin_channel or incident.channel
+        if not channel:
+            return
+        queue = self.svc.settings.queue(incident.queue)
+        mention = ""
+        if queue and queue.oncall and self.services.access.directory:
+            mention = self.services.access.directory.mention(queue.oncall) + " "
+        outage = self.svc.settings.outage
+        self._safe_post(channel, f":rotating_light: {mention}Possible outage: {incident.reports} reports of "
+                                 f"*{CATEGORY_LABELS.get(incident.category, incident.category).lower()}* problems in {outage.minutes} minutes — "
+                                 f"*{incident.ref}*. New reports are being linked to it.")
+
+    def refresh_card(self, number: int) -> None:
+        with self.services.db.session() as session:
+            ticket = self.svc.view(session, self.svc.get(session, number))
+        if not (ticket.channel and ticket.card_ts):
+            return
+        text, blocks = render.card(ticket, self.svc.settings)
+        try:
+            self.services.client.chat_update(channel=ticket.channel, ts=ticket.card_ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("tickets: could not update the card of %s (%s)", ticket.ref, exc.response.get("error"))
+
+    def _safe_post(self, channel: str, text: str, blocks: list[Block] | None = None, *, thread_ts: str | None = None, broadcast: bool = False) -> dict[str, Any] | None:
+        try:
+            kwargs: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks, "thread_ts": thread_ts}
+            if broadcast and thread_ts:
+                kwargs["reply_broadcast"] = True
+            return dict(self.services.client.chat_postMessage(**kwargs).data)  # type: ignore[arg-type]
+        except SlackApiError as exc:
+            log.warning("tickets: could not post in %s (%s)", channel, exc.response.get("error"))
+            return None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def act(self, ctx: Ctx, number: int, action: str, *, note: str | None = None) -> Change:
+        now = self.services.clock.now()
+        outbox = get_outbox(self.services)
+        with self.services.db.session() as session:
+            change = self.svc.act(session, number, action, ctx.user_id, now, note=note)
+            ctx.audit(f"ticket.{change.event}", target=change.ticket.ref, session=session,
+                      outcome="ok" if change.changed else "refused", details={"changed": change.changed})
+            dm = _follower_message(change, ctx.user_id) if change.changed else None
+            if dm:
+                # written with the change itself: the reporter hears of it if and only if it happened
+                for user in change.notify:
+                    if user != ctx.user_id:
+                        outbox.enqueue(session, f"ticket:{change.ticket.id}:{change.event_id}:{user}", channel=user, text=dm, origin="tickets")
+        outbox.kick()
+        if not change.changed:
+            ctx.reply(f":information_source: {change.message}")
+            return change
+        ticket = change.ticket
+        thread = {
+            "acknowledged": f":eyes: <@{ctx.user_id}> acknowledged this.",
+            "assigned": f":bust_in_silhouette: <@{ctx.user_id}> assigned this to <@{ticket.assignee}>.",
+            "resolved": f":white_check_mark: <@{ctx.user_id}> resolved this: {escape(change.text)}",
+            "reopened": f":arrows_counterclockwise: <@{ctx.user_id}> reopened this." + (f" {escape(change.text)}" if change.text else ""),
+            "note": f":lock: Team note from <@{ctx.user_id}>: {escape(change.text)}",
+            "note_public": f":speech_balloon: Note from <@{ctx.user_id}> (sent to the reporter): {escape(change.text)}",
+        }[change.event]
+        if ticket.channel and ticket.card_ts:
+            self._safe_post(ticket.channel, thread, thread_ts=ticket.card_ts)
+        self.refresh_card(ticket.id)
+        return change
+
+
+def _follower_message(change: Change, actor: str) -> str | None:
+    """What the reporter and followers are told, for the changes they are told about."""
+    ticket = change.ticket
+    return {
+        "acknowledged": f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_",
+        "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it isn't fixed for you, reply here or report it again.",
+        "reopened": f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again.",
+        "note_public": f":speech_balloon: *{ticket.ref}* — note from <@{actor}>: {escape(change.text)}",
+    }.get(change.event)
+
+
+def _number_from(ctx: Ctx, svc: TicketService) -> int:
+    raw = ctx.action_suffix or ctx.action_value or (ctx.view or {}).get("private_metadata") or ""
+    return svc.parse_number(str(raw))
+
+
+def _report_from_values(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> Report:
+    source = meta.get("source") or "modal"
+    if source == "message":
+        ref = f"message:{meta.get('channel')}:{meta.get('ts')}"
+    else:
+        ref = f"{source}:{(ctx.view or {}).get('id') or ctx.trigger_id}"
+    return Report(
+        reporter=ctx.user_id, description=values.get("description") or "", source=source, source_ref=ref,
+        category=values.get("category"), urgency=values.get("urgency"), accession=values.get("accession"),
+        modality=values.get("modality"), location=values.get("location"), source_channel=meta.get("channel"),
+        source_ts=meta.get("ts"), permalink=meta.get("permalink"), original_author=meta.get("author"),
+    )
+
+
+def register(services: "Services") -> None:
+    registry = services.registry
+    svc = TicketService(services.settings.tickets, timezone=services.settings.timezone)
+    feature = TicketsFeature(services, svc)
+    services.features["tickets"] = feature
+
+    def reply_filed(ctx: Ctx, filed: Filed, *, dm: bool = False) -> None:
+        text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position,
+                                          phi_kinds=filed.phi.kinds)
+        if dm:
+            ctx.dm(ctx.user_id, text, blocks)
+        else:
+            ctx.reply(text, blocks)
+
+    # -- intake -----------------------------------------------------------------------------
+    @registry.subcommand("report", role=Role.CLINICIAN, group="Tickets",
+                         summary="Report a PACS problem (a form, or `/pacs report <what happened>` to file at once).",
+                         usage="/pacs report [what happened]")
+    def report_cmd(ctx: Ctx) -> None:
+        """With no text, opens the report form. With text, files it at once and guesses the
+        category, urgency and accession number from what you wrote."""
+        if not ctx.args.strip():
+            feature.open_form(ctx, meta={"source": "modal"})
+            return
+        filed = feature.file(ctx, Report(reporter=ctx.user_id, description=ctx.args, source="command",
+                                         source_ref=f"command:{ctx.trigger_id}", source_channel=ctx.channel_id))
+        reply_filed(ctx, filed)
+
+    @registry.shortcut("report_problem", role=Role.CLINICIAN, label="Report a PACS problem")
+    def report_shortcut(ctx: Ctx) -> None:
+        feature.open_form(ctx, meta={"source": "modal"})
+
+    @registry.message_shortcut("ticket_from_message", role=Role.CLINICIAN, label="Create PACS ticket")
+    def from_message(ctx: Ctx) -> None:
+        message = ctx.message or {}
+        channel = ctx.channel_id or ""
+        permalink = None
+        try:
+            permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=message.get("ts"))["permalink"]
+        except SlackApiError:
+            pass
+        author = message.get("user") or message.get("bot_id") or ""
+        text = message.get("text") or ""
+        quoted = f"Reported from a message by <@{author}>:\n{text}" if author and author != ctx.user_id else text
+        feature.open_form(ctx, initial={"description": quoted[:3000]},
+                          meta={"source": "message", "channel": channel, "ts": message.get("ts"), "author": author, "permalink": permalink})
+
+    @registry.view(render.REPORT_FORM, role=Role.CLINICIAN, label="Report a PACS problem", inline=True)
+    def report_form_submitted(ctx: Ctx) -> None:
+        values = ctx.view_values()
+        meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
+        errors = {}
+        try:
+            values["accession"] = validate_accession(values.get("accession"))
+        except UserError as exc:
+            errors["accession"] = str(exc)
+        if not (values.get("description") or "").strip():
+            errors["description"] = "Please describe the problem in a few words."
+        if errors:
+            ctx.ack_errors(errors)
+            return
+        suggestions = _suggestions(services, values, ctx.role)
+        with services.db.session() as session:
+            outages = svc.open_incidents(session, values.get("category"))
+        if suggestions or outages:
+            ctx.ack_update(render.confirm_view(values, suggestions, outages, meta))
+            return
+        ctx.defer(_file_from_form, ctx, values, meta, what="filing your report")
+
+    @registry.view(render.REPORT_CONFIRM, role=Role.CLINICIAN, label="File the ticket")
+    def report_confirmed(ctx: Ctx) -> None:
+        meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
+        _file_from_form(ctx, meta.pop("values", {}), meta)
+
+    def _file_from_form(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> None:
+        filed = feature.file(ctx, _report_from_values(ctx, values, meta))
+        reply_filed(ctx, filed, dm=True)
+
+    @registry.event("reaction_added")
+    def reaction(ctx: Ctx) -> None:
+        event = ctx.body.get("event") or {}
+        item = event.get("item") or {}
+        if event.get("reaction") != svc.settings.reaction or item.get("type") != "message" or not event.get("user"):
+            return
+        channel, ts = item.get("channel"), item.get("ts")
+        message = _fetch_message(ctx, channel, ts)
+        ctx.channel_id = channel
+        if message is None:
+            ctx.reply("I could not read that message to file a ticket from it. Use the message's ⋮ menu → *Create PACS ticket* instead.")
+            return
+        permalink = None
+        try:
+            permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        except SlackApiError:
+            pass
+        author = message.get("user") or ""
+        filed = feature.file(ctx, Report(reporter=event["user"], description=message.get("text") or "", source="reaction",
+                                         source_ref=f"message:{channel}:{ts}", source_channel=channel, source_ts=ts,
+                                         permalink=permalink, original_author=author))
+        text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position, phi_kinds=filed.phi.kinds)
+        ctx.channel_id = channel  # answer privately where the reaction was
+        ctx.reply(text, blocks)
+
+    @registry.event("message")
+    def thread_reply(ctx: Ctx) -> None:
+        event = ctx.body.get("event") or {}
+        if event.get("channel_type") not in ("channel", "group") or not event.get("thread_ts") or event.get("thread_ts") == event.get("ts"):
+            return
+        if not event.get("user") or event.get("bot_id") or event.get("subtype"):
+            return
+        with services.db.session() as session:
+            svc.add_reply(session, event["channel"], event["thread_ts"], event["user"], event.get("text") or "", event["ts"], services.clock.now())
+
+    # -- the card's buttons ------------------------------------------------------------------
+    @registry.action("ticket_ack", role=Role.ADMIN, label="Acknowledge")
+    def ack_button(ctx: Ctx) -> None:
+        feature.act(ctx, _number_from(ctx, svc), "acknowledge")
+
+    @registry.action("ticket_assign", role=Role.ADMIN, label="Assign to me")
+    def assign_button(ctx: Ctx) -> None:
+        feature.act(ctx, _number_from(ctx, svc), "assign")
+
+    @registry.action("ticket_reopen", role=Role.ADMIN, label="Reopen")
+    def reopen_button(ctx: Ctx) -> None:
+        feature.act(ctx, _number_from(ctx, svc), "reopen")
+
+    @registry.action("ticket_resolve", role=Role.ADMIN, label="Resolve")
+    def resolve_button(ctx: Ctx) -> None:
+        number = _number_from(ctx, svc)
+        with services.db.session() as session:
+            ticket = svc.view(session, svc.get(session, number))
+        if ticket.status == "resolved":
+            ctx.reply(f":information_source: {ticket.ref} was already resolved by <@{ticket.resolved_by}>; nothing changed.")
+            return
+        ctx.open_modal(render.resolve_form(ticket))
+
+    @registry.action("ticket_note", role=Role.ADMIN, label="Add note")
+    def note_button(ctx: Ctx) -> None:
+        number = _number_from(ctx, svc)
+        with services.db.session() as session:
+            ticket = svc.view(session, svc.get(session, number))
+        ctx.open_modal(render.note_form(ticket))
+
+    @registry.view(render.RESOLVE_FORM, role=Role.ADMIN, label="Resolve")
+    def resolve_submitted(ctx: Ctx) -> None:
+        values = ctx.view_values()
+        feature.act(ctx, _number_from(ctx, svc), "resolve", note=values.get("resolution"))
+
+    @registry.view(render.NOTE_FORM, role=Role.ADMIN, label="Add note")
+    def note_submitted(ctx: Ctx) -> None:
+        values = ctx.view_values()
+        kind = "note_public" if values.get("visibility") == "public" else "note"
+        feature.act(ctx, _number_from(ctx, svc), kind, note=values.get("note"))
+
+    # -- reading -----------------------------------------------------------------------------
+    @registry.subcommand("ticket", role=Role.CLINICIAN, group="Tickets", summary="Show one ticket and its history.",
+                         usage="/pacs ticket <number>")
+    def ticket_cmd(ctx: Ctx) -> None:
+        if not ctx.args.strip():
+            raise UserError("Which ticket? For example `/pacs ticket 123`.")
+        number = svc.parse_number(ctx.args.split()[0])
+        with services.db.session() as session:
+            ticket = svc.view(session, svc.get(session, number))
+            is_admin = ctx.role >= Role.ADMIN
+            involved = ctx.user_id == ticket.reporter or ctx.user_id in svc.followers(session, ticket.parent_id or ticket.id)
+            if not (is_admin or involved):
+                raise NotFound(f"There is no ticket {ticket.ref} that you reported or follow.")
+            history = svc.history(session, number, include_private=is_admin)
+            ctx.audit("ticket.view", target=ticket.ref, session=session)
+        text, blocks = render.detail(ticket, history, full=is_admin or ctx.user_id == ticket.reporter)
+        ctx.reply(text, blocks)
+
+    @registry.subcommand("tickets", role=Role.CLINICIAN, group="Tickets",
+                         summary="List tickets: yours, or (admins) open, unassigned or stale ones.",
+                         usage="/pacs tickets [mine|open|unassigned|stale]")
+    def tickets_cmd(ctx: Ctx) -> None:
+        which = (ctx.args.split() or ["mine"])[0].lower()
+        if which not in LISTS:
+            raise UserError(f"“{which}” is not a list; use mine, open, unassigned or stale.")
+        if which != "mine" and ctx.role < Role.ADMIN:
+            raise UserError("Only the PACS team can list all tickets; `/pacs tickets mine` shows yours.")
+        with services.db.session() as session:
+            rows = svc.listing(session, which, ctx.user_id, services.clock.now())
+        titles = {"mine": "Your tickets", "open": "Open tickets", "unassigned": "Unassigned tickets", "stale": "Stale tickets"}
+        text, blocks = render.listing(titles[which], rows, empty=f"No {titles[which].lower()}.")
+        ctx.reply(text, blocks)
+
+    @registry.subcommand("triage", role=Role.ADMIN, group="Tickets", summary="What still needs an owner, most urgent first.")
+    def triage_cmd(ctx: Ctx) -> None:
+        with services.db.session() as session:
+            rows = svc.triage(session, services.clock.now())
+        text, blocks = render.listing("Needs an owner", rows, empty=":tada: Every open ticket has an owner.")
+        ctx.reply(text, blocks)
+
+    # -- App Home ----------------------------------------------------------------------------
+    @registry.home(order=20)
+    def home_tickets(services: "Services", user_id: str, role: Role) -> list[Block]:
+        now = services.clock.now()
+        with services.db.session() as session:
+            mine = [t for t in svc.listing(session, "mine", user_id, now, limit=10)]
+            blocks: list[Block] = []
+            _, listed = render.listing("Your tickets", mine, empty="You have no tickets. `/pacs report` files one.")
+            blocks.extend(listed)
+            if role >= Role.ADMIN:
+                counts = svc.counts(session)
+                triage = svc.triage(session, now, limit=5)
+                blocks.append(section(f"*Queues* — new: {counts.get('new', 0)} · acknowledged: {counts.get('acknowledged', 0)} · "
+                                      f"resolved: {counts.get('resolved', 0)}"))
+                _, listed = render.listing("Needs an owner", triage, empty="Every open ticket has an owner.")
+                blocks.extend(listed)
+        return blocks
+
+    # -- jobs --------------------------------------------------------------------------------
+    @registry.job("ticket-sla", every=timedelta(minutes=1))
+    def sla_job(services: "Services") -> int:
+        with services.db.session() as session:
+            due = svc.due_reminders(session, services.clock.now())
+        for ticket, kind, step in due:
+            queue = svc.settings.queue(ticket.queue)
+            mention = ""
+            if step == 0 and queue and queue.oncall and services.access.directory:
+                mention = services.access.directory.mention(queue.oncall) + " "
+            verb = "acknowledged" if kind == "acknowledge" else "resolved"
+            text = (f":alarm_clock: {mention}*{ticket.ref}* ({ticket.priority}) has not been {verb} within its target"
+                    f"{' — escalated to on-call' if mention else ''}. {escape(ticket.masked_summary)}")
+            channel = ticket.channel
+            if channel:
+                feature._safe_post(channel, text, thread_ts=ticket.card_ts, broadcast=True)
+            services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref, details={"kind": kind, "step": step})
+        return len(due)
+
+    @registry.job("ticket-webhooks", every=timedelta(minutes=1))
+    def webhook_job(services: "Services") -> int:
+        with services.db.session() as session:
+            report = deliver_due(session, svc.settings, services.clock.now())
+        return report.delivered
+
+
+def _fetch_message(ctx: Ctx, channel: str | None, ts: str | None) -> dict[str, Any] | None:
+    if not channel or not ts:
+        return None
+    try:
+        response = ctx.client.conversations_replies(channel=channel, ts=ts, limit=1, inclusive=True)
+    except SlackApiError as exc:
+        log.info("tickets: cannot read message for a reaction (%s)", exc.response.get("error"))
+        return None
+    return next((m for m in response.get("messages", []) if m.get("ts") == ts), None)
+
+
+def _suggestions(services: "Services", values: dict[str, Any], role: Role) -> list[tuple[str, str | None, str]]:
+    """Manual sections that may solve the report: ``(title, link or None, short excerpt)``."""
+    if services.features.get("knowledge") is None:
+        return []
+    from bot.features.knowledge import ask
+    from bot.render.knowledge import section_url
+    from bot.render.mrkdwn import to_mrkdwn, trim
+
+    text = values.get("description") or ""
+    try:
+        answer = ask(services, text, role)
+    except Exception:  # noqa: BLE001 - suggestions are a help, never a reason to fail filing
+        log.exception("tickets: manual suggestions failed")
+        return []
+    if not answer.answered or answer.section is None:
+        return []
+    base_url = services.settings.knowledge.base_url
+    out = []
+    for s in (answer.section, *answer.see_also[:1]):
+        excerpt = to_mrkdwn(trim(s.markdown, 350)[0])
+        out.append((s.breadcrumb.replace(" > ", " › "), section_url(base_url, s), excerpt))
+    return out

@@ -1,0 +1,373 @@
+"""tickets/ without Slack: intake parsing, PHI, routing, filing, linking, lifecycle, SLAs,
+webhooks — on SQLite and PostgreSQL, including concurrent deliveries."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.storage import Database, upgrade
+from core.errors import Refused, UserError
+from tickets.config import TicketSettings
+from tickets.export import export_csv
+from tickets.intake import find_accession, find_location, find_modality, find_phi, guess_category, guess_urgency, validate_accession
+from tickets.models import Ticket, TicketEvent, WebhookDelivery
+from tickets.routing import Facts, in_working_hours, route
+from tickets.service import Report, TicketService
+from tickets.webhooks import deliver_due
+
+MONDAY_10 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+SATURDAY_3AM = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
+
+
+def settings(**extra: Any) -> TicketSettings:
+    base: dict[str, Any] = {
+        "default_queue": "C0PACSQUE",
+        "admin_channel": "C0PACSADM",
+        "queues": [
+            {"name": "pacs", "channel": "C0PACSQUE", "oncall": "@pacs-oncall"},
+            {"name": "night", "channel": "C0NIGHTQU", "oncall": "@night-oncall"},
+            {"name": "desktop", "channel": "C0DESKTOP"},
+        ],
+        "rules": [
+            {"name": "after-hours-stat", "match": {"urgency": ["stat"], "after_hours": True}, "queue": "night", "priority": "P1"},
+            {"name": "images", "match": {"category": ["missing_images", "wrong_patient"]}, "queue": "pacs"},
+            {"name": "login", "match": {"category": ["login"]}, "queue": "desktop", "priority": "P4"},
+            {"name": "ct-keyword", "match": {"keywords": ["ct2"], "modality": ["CT"]}, "queue": "pacs", "priority": "P2"},
+        ],
+        "outage": {"reports": 4, "minutes": 15},
+    }
+    base.update(extra)
+    return TicketSettings.model_validate(base)
+
+
+@pytest.fixture
+def svc() -> TicketService:
+    return TicketService(settings())
+
+
+@pytest.fixture
+def ready(db: Database) -> Database:
+    upgrade(db)
+    return db
+
+
+def report(text: str, ref: str, user: str = "U0TECH001", **kw: Any) -> Report:
+    return Report(reporter=user, description=text, source="command", source_ref=ref, **kw)
+
+
+# -- intake ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, category", [
+    ("pt scanned 10 min ago, images not in PACS, acc A123", "missing_images"),
+    ("half of the series is missing on the CT chest", "missing_images"),
+    ("viewer frozen in reading room 3", "viewer"),
+    ("study was sent under the wrong patient", "wrong_patient"),
+    ("patient not on the worklist on CT2", "worklist"),
+    ("locked out, password expired", "login"),
+    ("everything is so slow today, takes forever to open", "slowness"),
+    ("the printer in the hallway is out of paper", "other"),
+])
+def test_guess_category(text: str, category: str) -> None:
+    assert guess_category(text) == category
+
+
+def test_guess_fields() -> None:
+    text = "STAT trauma CT, acc A12345 missing on PACS, CT2 reading room 3"
+    assert guess_urgency(text) == "stat"
+    assert guess_urgency("please look at this when you can") == "routine"
+    assert find_accession(text) == "A12345"
+    assert find_accession("accession # 20261127-0042 not there") == "20261127-0042"
+    assert find_accession("acc to the tech it is fine") is None
+    assert find_modality(text) == "CT" and find_modality("MRI brain") == "MR" and find_modality("can you help us") is None
+    assert find_location("viewer frozen in reading room 3") == "reading room 3"
+
+
+@pytest.mark.parametrize("bad", ["A1*", "A?2", "A\\B", "A" * 17, "acc no; drop"])
+def test_accession_validation(bad: str) -> None:
+    with pytest.raises(UserError):
+        validate_accession(bad)
+
+
+def test_phi_is_found_and_masked() -> None:
+    text = "Name: John Smith, DOB 03/04/1961, MRN 12345678, study DOE^JANE on 2026-11-27, acc A123"
+    finding = find_phi(text, settings().phi.mrn_patterns)
+    assert finding.found
+    assert set(finding.kinds) >= {"name", "date of birth", "medical record number"}
+    for secret in ("John Smith", "03/04/1961", "12345678", "DOE^JANE", "2026-11-27"):
+        assert secret not in finding.masked
+    assert "acc A123" in finding.masked
+    assert not find_phi("viewer frozen in reading room 3").found
+
+
+# -- routing -------------------------------------------------------------------------------
+
+def test_routing_rules_in_order_with_after_hours() -> None:
+    s = settings()
+    stat = Facts("missing_images", "stat", "images missing", "CT", None)
+    assert route(s, stat, SATURDAY_3AM).queue == "night"
+    day = route(s, stat, MONDAY_10)
+    assert (day.queue, day.priority, day.oncall, day.page_oncall) == ("pacs", "P1", "@pacs-oncall", True)
+    assert route(s, Facts("login", "urgent", "locked out", None, None), MONDAY_10).priority == "P4"
+    ct = route(s, Facts("viewer", "routine", "CT2 viewer", "CT", None), MONDAY_10)
+    assert (ct.queue, ct.priority, ct.rule) == ("pacs", "P2", "ct-keyword")
+    other = route(s, Facts("other", "routine", "printer", None, None), MONDAY_10)
+    assert (other.queue, other.channel, other.priority, other.rule) == ("default", "C0PACSQUE", "P3", None)
+    assert in_working_hours(s, MONDAY_10, "UTC") and not in_working_hours(s, MONDAY_10, "Pacific/Kiritimati")
+
+
+def test_rules_must_name_known_queues() -> None:
+    with pytest.raises(ValueError, match="not in tickets.queues"):
+        TicketSettings.model_validate({"rules": [{"name": "x", "queue": "nope"}]})
+    with pytest.raises(ValueError, match="not a modality"):
+        TicketSettings.model_validate({"queues": [{"name": "q", "channel": "C1234"}], "rules": [{"name": "x", "queue": "q", "match": {"modality": ["laser"]}}]})
+
+
+# -- filing --------------------------------------------------------------------------------
+
+def test_file_is_idempotent_by_source(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        first = svc.file(s, report("images not in PACS, acc A123", "cmd:1"), MONDAY_10)
+    with ready.session() as s:
+        again = svc.file(s, report("images not in PACS, acc A123", "cmd:1"), MONDAY_10)
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+    assert first.created and not again.created and again.ticket.id == first.ticket.id
+    assert first.ticket.ref == f"PACS-{first.ticket.id}" and first.ticket.category == "missing_images"
+    assert first.route.queue == "pacs" and first.ticket.accession == "A123"
+
+
+def test_duplicates_link_by_accession_and_by_text_and_place(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        a = svc.file(s, report("images missing for acc A123", "r:1"), MONDAY_10)
+        b = svc.file(s, report("CT from this morning not in PACS, acc A123", "r:2", user="U0RAD0001"), MONDAY_10 + timedelta(minutes=5))
+        c = svc.file(s, report("images missing for acc B999", "r:3"), MONDAY_10 + timedelta(minutes=6))
+        v1 = svc.file(s, report("viewer frozen in reading room 3", "r:4"), MONDAY_10)
+        v2 = svc.file(s, report("the viewer is frozen, reading room 3", "r:5", user="U0RAD0001"), MONDAY_10 + timedelta(minutes=1))
+        v3 = svc.file(s, report("the viewer is frozen in room 9", "r:6"), MONDAY_10 + timedelta(minutes=2))
+        late = svc.file(s, report("images missing for acc A123", "r:7"), MONDAY_10 + timedelta(hours=5))
+    assert b.linked and b.ticket.id == a.ticket.id and b.position == 2 and b.own.status == "duplicate"
+    assert not c.linked  # another study is another problem
+    assert v2.linked and v2.ticket.id == v1.ticket.id
+    assert not v3.linked  # same words, another room
+    assert not late.linked  # outside the window
+    with ready.session() as s:
+        assert set(svc.followers(s, a.ticket.id)) == {"U0TECH001", "U0RAD0001"}
+
+
+def test_outage_raises_one_incident(ready: Database, svc: TicketService) -> None:
+    incidents = []
+    with ready.session() as s:
+        for i in range(7):
+            filed = svc.file(s, report(f"PACS is down, cannot open any study (ward {i})", f"o:{i}", user=f"U0USER{i:03d}"),
+                             MONDAY_10 + timedelta(minutes=i))
+            if filed.incident:
+                incidents.append(filed.incident)
+    assert len(incidents) == 1 and incidents[0].is_incident and incidents[0].priority == "P1"
+    with ready.session() as s:
+        assert [t.ref for t in svc.open_incidents(s)] == [incidents[0].ref]
+
+
+def test_empty_or_huge_reports_are_refused(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        with pytest.raises(UserError, match="describe the problem"):
+            svc.file(s, report("   ", "e:1"), MONDAY_10)
+        with pytest.raises(UserError, match="under 4000"):
+            svc.file(s, report("x" * 5000, "e:2"), MONDAY_10)
+        with pytest.raises(UserError, match="wildcard"):
+            svc.file(s, report("missing", "e:3", accession="A1*"), MONDAY_10)
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+
+def test_lifecycle_and_repeated_actions(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        number = svc.file(s, report("viewer frozen", "l:1"), MONDAY_10).ticket.id
+        linked = svc.file(s, report("viewer frozen too", "l:2", user="U0RAD0001"), MONDAY_10).own.id
+    steps = [
+        ("acknowledge", True, "acknowledged"), ("acknowledge", False, "acknowledged"),
+        ("assign", True, "acknowledged"), ("assign", False, "acknowledged"),
+        ("resolve", True, "resolved"), ("resolve", False, "resolved"),
+        ("reopen", True, "acknowledged"), ("reopen", False, "acknowledged"),
+    ]
+    for action, changed, status in steps:
+        with ready.session() as s:
+            change = svc.act(s, number, action, "U0ADMIN01", MONDAY_10 + timedelta(minutes=3), note="restarted the viewer service")
+        assert (change.changed, change.ticket.status) == (changed, status), action
+        if changed and action in ("acknowledge", "resolve"):
+            assert set(change.notify) == {"U0TECH001", "U0RAD0001"}
+    with ready.session() as s:
+        with pytest.raises(UserError, match="how it was resolved"):
+            svc.act(s, number, "resolve", "U0ADMIN01", MONDAY_10, note=" ")
+        with pytest.raises(Refused, match="linked to"):
+            svc.act(s, linked, "resolve", "U0ADMIN01", MONDAY_10, note="x")
+        kinds = [e.kind for e in svc.history(s, number)]
+    assert kinds == ["created", "linked", "acknowledged", "assigned", "resolved", "reopened"]
+
+
+def test_concurrent_deliveries_and_double_clicks(ready: Database, svc: TicketService) -> None:
+    """Slack retries and double clicks, at the same moment, on separate connections."""
+    errors: list[BaseException] = []
+
+    def run(fn: Any) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def file_same() -> None:
+        with ready.session() as s:
+            svc.file(s, report("images missing acc Z77", "same:1"), MONDAY_10)
+
+    threads = [threading.Thread(target=run, args=(file_same,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with ready.session() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+        number = s.scalar(select(Ticket.id))
+
+    def ack() -> None:
+        with ready.session() as s:
+            svc.act(s, number, "acknowledge", "U0ADMIN01", MONDAY_10)
+
+    threads = [threading.Thread(target=run, args=(ack,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with ready.session() as s:
+        assert [e.kind for e in svc.history(s, number)].count("acknowledged") == 1
+
+
+def test_simultaneous_reports_of_one_outage_make_one_ticket(ready: Database, svc: TicketService) -> None:
+    def one(i: int) -> None:
+        with ready.session() as s:
+            svc.file(s, report("PACS is down, no images load at all", f"burst:{i}", user=f"U0B{i:06d}"), MONDAY_10)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with ready.session() as s:
+        roots = s.scalar(select(func.count()).select_from(Ticket).where(Ticket.parent_id.is_(None)))
+        total = s.scalar(select(func.count()).select_from(Ticket))
+    assert (roots, total) == (1, 12)
+
+
+def test_thread_replies_are_kept_once(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        number = svc.file(s, report("viewer frozen", "t:1"), MONDAY_10).ticket.id
+        svc.set_card(s, number, "C0PACSQUE", "1700.0001")
+    for _ in range(2):
+        with ready.session() as s:
+            svc.add_reply(s, "C0PACSQUE", "1700.0001", "U0ADMIN01", "rebooting it now", "1700.0002", MONDAY_10)
+    with ready.session() as s:
+        assert [e.text for e in svc.history(s, number) if e.kind == "reply"] == ["rebooting it now"]
+        assert svc.add_reply(s, "C0PACSQUE", "9999.0001", "U0ADMIN01", "elsewhere", "9999.0002", MONDAY_10) is None
+
+
+def test_listings(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        a = svc.file(s, report("viewer frozen", "q:1"), MONDAY_10).ticket.id
+        b = svc.file(s, report("STAT images missing acc Q1", "q:2", user="U0RAD0001"), MONDAY_10).ticket.id
+        svc.act(s, a, "assign", "U0ADMIN01", MONDAY_10)
+    with ready.session() as s:
+        assert [t.id for t in svc.listing(s, "mine", "U0RAD0001", MONDAY_10)] == [b]
+        assert [t.id for t in svc.listing(s, "mine", "U0ADMIN01", MONDAY_10)] == [a]
+        assert [t.id for t in svc.triage(s, MONDAY_10)] == [b]
+        assert {t.id for t in svc.listing(s, "open", "", MONDAY_10)} == {a, b}
+        assert svc.listing(s, "stale", "", MONDAY_10 + timedelta(days=4))
+        with pytest.raises(UserError):
+            svc.listing(s, "everything", "", MONDAY_10)
+    assert svc.parse_number("PACS-12") == 12 and svc.parse_number("#12") == 12
+    with pytest.raises(UserError):
+        svc.parse_number("twelve")
+
+
+# -- SLAs ----------------------------------------------------------------------------------
+
+def test_sla_reminders_once_per_step(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        number = svc.file(s, report("STAT images missing acc S1", "s:1"), MONDAY_10).ticket.id  # P1: ack in 15 min
+    seen = []
+    for minutes in (10, 16, 17, 40, 46, 50):
+        with ready.session() as s:
+            seen += [(kind, step) for _, kind, step in svc.due_reminders(s, MONDAY_10 + timedelta(minutes=minutes))]
+    assert seen == [("acknowledge", 0), ("acknowledge", 1)]
+    with ready.session() as s:
+        svc.act(s, number, "acknowledge", "U0ADMIN01", MONDAY_10 + timedelta(minutes=50))
+        assert svc.due_reminders(s, MONDAY_10 + timedelta(minutes=60)) == []
+        later = svc.due_reminders(s, MONDAY_10 + timedelta(hours=4, minutes=1))
+    assert [(k, step) for _, k, step in later] == [("resolve", 0)]
+
+
+# -- webhooks and export ---------------------------------------------------------------------
+
+class _Endpoint:
+    def __init__(self, fail_first: int):
+        self.fail_first = fail_first
+        self.received: list[dict[str, Any]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                import json
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if endpoint.fail_first > 0:
+                    endpoint.fail_first -= 1
+                    self.send_response(503)
+                else:
+                    endpoint.received.append({"body": body, "key": self.headers["Idempotency-Key"], "auth": self.headers.get("Authorization")})
+                    self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/inbound"
+
+
+def test_webhook_outbox_survives_an_outage(ready: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = _Endpoint(fail_first=2)
+    monkeypatch.setenv("SN_TOKEN", "sekrit")
+    s_ = settings(queues=[{"name": "pacs", "channel": "C0PACSQUE", "webhook": {"url": endpoint.url, "token_env": "SN_TOKEN"}}],
+                  rules=[{"name": "all", "queue": "pacs"}])
+    svc = TicketService(s_)
+    with ready.session() as s:
+        number = svc.file(s, report("images missing acc W1", "w:1"), MONDAY_10).ticket.id
+        svc.act(s, number, "acknowledge", "U0ADMIN01", MONDAY_10)
+    now = MONDAY_10
+    reports = []
+    for _ in range(6):
+        with ready.session() as s:
+            reports.append(deliver_due(s, s_, now))
+        now += timedelta(minutes=5)
+    endpoint.server.shutdown()
+    assert [r["body"]["event"] for r in endpoint.received] == ["created", "acknowledged"]
+    assert endpoint.received[0]["auth"] == "Bearer sekrit"
+    assert reports[0].failed == 2 and reports[-1].pending == 0
+    with ready.session() as s:
+        assert all(w.delivered_at is not None for w in s.scalars(select(WebhookDelivery)))
+
+
+def test_export_csv_masks_phi(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        number = svc.file(s, report("images missing for DOB 01/02/1960 acc E1", "x:1"), MONDAY_10).ticket.id
+        svc.act(s, number, "resolve", "U0ADMIN01", MONDAY_10 + timedelta(minutes=30), note="resent from CT1")
+        text = export_csv(s, "PACS")
+    header, row = text.splitlines()[:2]
+    assert header.startswith("ticket,created_at,status,category")
+    assert "01/02/1960" not in text and "[hidden]" in row and ",30," in row and "resent from CT1" in row

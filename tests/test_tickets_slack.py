@@ -1,0 +1,345 @@
+"""Tickets through the real Bolt app with signed requests: every intake path, the card and
+its buttons, role checks, duplicates and outages, SLAs, retries and double clicks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.models import AuditEntry
+from core.clock import ManualClock
+from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
+from tickets.models import Ticket, TicketEvent
+
+QUEUE = "C0PACSQUE"
+ADMIN_CHANNEL = "C0PACSADM"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"tickets": {
+        "default_queue": QUEUE, "admin_channel": ADMIN_CHANNEL,
+        "queues": [{"name": "pacs", "channel": QUEUE, "oncall": "@pacs-oncall"}],
+        "rules": [{"name": "images", "match": {"category": ["missing_images"]}, "queue": "pacs"}],
+        "outage": {"reports": 3, "minutes": 15},
+    }}
+
+
+def posts(h: Harness, channel: str | None = None) -> list[dict[str, Any]]:
+    return [c.params for c in h.mock.calls_to("chat.postMessage") if channel is None or c.params.get("channel") == channel]
+
+
+def dms(h: Harness, user: str) -> list[dict[str, Any]]:
+    return [c.params for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") in (user, "D" + user[1:])]
+
+
+def tickets(h: Harness) -> list[Ticket]:
+    with h.services.db.session() as s:
+        return list(s.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def audit(h: Harness, action: str) -> list[AuditEntry]:
+    with h.services.db.session() as s:
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+
+def card_of(h: Harness, number: int) -> dict[str, Any]:
+    t = next(t for t in tickets(h) if t.id == number)
+    return next(m for m in h.mock.messages[t.channel] if m["ts"] == t.card_ts)
+
+
+def click(h: Harness, user: str, action_id: str, number: int) -> None:
+    message = card_of(h, number)
+    assert h.send(h.sim.block_action(user, {"action_id": f"{action_id}:{number}", "value": str(number)}, channel_id=QUEUE, message=message)).status == 200
+    h.drain()
+
+
+def test_report_with_text_files_at_once_and_posts_the_card(harness: Harness) -> None:
+    h = harness
+    h.mock.add_usergroup("S0ONCALL1", "pacs-oncall", [ADMIN])
+    response = h.command(TECH, "report pt scanned 10 min ago, images not in PACS, acc A123 STAT")
+    assert response.status == 200
+    h.drain()
+    [ticket] = tickets(h)
+    assert (ticket.category, ticket.urgency, ticket.priority, ticket.accession, ticket.queue) == ("missing_images", "stat", "P1", "A123", "pacs")
+    reply = h.mock.calls_to("response_url")[-1].params
+    assert f"Filed *PACS-{ticket.id}*" in reply["text"]
+    [card] = posts(h, QUEUE)
+    text = texts_of(card["blocks"])
+    assert f"PACS-{ticket.id} · Missing or incomplete images · P1 STAT" in text and "A123" in text
+    assert "<!subteam^S0ONCALL1>" in text  # STAT pages on-call
+    actions = [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert actions == [f"ticket_ack:{ticket.id}", f"ticket_assign:{ticket.id}", f"ticket_resolve:{ticket.id}", f"ticket_note:{ticket.id}"]
+    assert [a.target for a in audit(h, "ticket.create")] == [f"PACS-{ticket.id}"]
+
+
+def test_form_with_validation_then_filing(harness: Harness) -> None:
+    h = harness
+    h.command(CLINICIAN, "report")
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    assert view["callback_id"] == "ticket_report"
+    values = {
+        "category": {"category": {"type": "static_select", "selected_option": {"value": "viewer"}}},
+        "urgency": {"urgency": {"type": "radio_buttons", "selected_option": {"value": "urgent"}}},
+        "accession": {"accession": {"type": "plain_text_input", "value": "A1*"}},
+        "modality": {"modality": {"type": "static_select", "selected_option": None}},
+        "location": {"location": {"type": "plain_text_input", "value": "reading room 3"}},
+        "description": {"description": {"type": "plain_text_input", "value": "viewer frozen, cannot scroll"}},
+    }
+    submitted = {**view, "id": "V0FORM001"}
+    body = h.send(h.sim.view_submission(CLINICIAN, submitted, values)).json()
+    assert body["response_action"] == "errors" and "wildcard" in body["errors"]["accession"]
+    values["accession"]["accession"]["value"] = ""
+    response = h.send(h.sim.view_submission(CLINICIAN, submitted, values))
+    assert response.status == 200 and not response.body  # the form closes
+    h.drain()
+    [ticket] = tickets(h)
+    assert (ticket.category, ticket.urgency, ticket.location, ticket.source) == ("viewer", "urgent", "reading room 3", "modal")
+    dm = dms(h, CLINICIAN)[-1]
+    assert f"Filed *PACS-{ticket.id}*" in dm["text"]
+    # submitting the same form again (a double click) files nothing new
+    h.send(h.sim.view_submission(CLINICIAN, submitted, values))
+    h.drain()
+    assert len(tickets(h)) == 1
+
+
+def test_duplicates_are_linked_and_reporters_follow(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images not in PACS acc B42")
+    h.drain()
+    h.command(CLINICIAN, "report the CT for acc B42 is incomplete on PACS")
+    h.drain()
+    first, second = tickets(h)
+    assert second.parent_id == first.id and second.status == "duplicate"
+    reply = h.mock.calls_to("response_url")[-1].params["text"]
+    assert f"You're the 2nd to report this" in reply and f"PACS-{first.id}" in reply
+    thread = [p for p in posts(h, QUEUE) if p.get("thread_ts")]
+    assert thread and "Also reported by <@U0RAD0001> (2nd report)" in thread[-1]["text"]
+    assert len([p for p in posts(h, QUEUE) if not p.get("thread_ts")]) == 1  # one card, not two
+    assert "Reports*\n2" in texts_of(h.mock.calls_to("chat.update")[-1].params["blocks"])
+    # resolving the original tells both reporters
+    click(h, ADMIN, "ticket_resolve", first.id)
+    form = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {"resolution": {"resolution": {"type": "plain_text_input", "value": "Resent from CT2; all images on PACS."}}}
+    assert h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0RES0001"}, values)).status == 200
+    h.drain()
+    for user in (TECH, CLINICIAN):
+        assert "resolved: Resent from CT2" in dms(h, user)[-1]["text"]
+
+
+def test_an_outage_raises_one_alert_and_the_form_names_it(harness: Harness) -> None:
+    h = harness
+    for i, user in enumerate((TECH, CLINICIAN, "U0RAD0002", "U0RAD0003")):
+        h.command(user, f"report PACS viewer is down, cannot open any study on ward {i}")
+        h.drain()
+    alerts = posts(h, ADMIN_CHANNEL)
+    assert len(alerts) == 1 and "Possible outage: 3 reports" in alerts[0]["text"]
+    assert len([t for t in tickets(h) if t.parent_id is None]) == 1
+    # a new reporter sees the outage before filing
+    h.command("U0RAD0004", "report")
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {
+        "category": {"category": {"type": "static_select", "selected_option": {"value": "viewer"}}},
+        "urgency": {"urgency": {"type": "radio_buttons", "selected_option": {"value": "routine"}}},
+        "description": {"description": {"type": "plain_text_input", "value": "cannot open studies"}},
+    }
+    body = h.send(h.sim.view_submission("U0RAD0004", {**view, "id": "V0OUT0001"}, values)).json()
+    assert body["response_action"] == "update"
+    assert "already knows" in texts_of(body["view"]["blocks"])
+    confirm = {**body["view"], "id": "V0OUT0001"}
+    assert h.send(h.sim.view_submission("U0RAD0004", confirm, {})).status == 200
+    h.drain()
+    assert tickets(h)[-1].parent_id == tickets(h)[0].id
+
+
+def test_buttons_are_admin_only_and_idempotent(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc C7")
+    h.drain()
+    [ticket] = tickets(h)
+    click(h, CLINICIAN, "ticket_ack", ticket.id)
+    assert "only for PACS admins" in h.mock.calls_to("response_url")[-1].params["text"]
+    assert tickets(h)[0].status == "new"
+    assert [a.target for a in audit(h, "access.denied")] == ["action:ticket_ack"]
+    # a double click: two acks at the same moment
+    message = card_of(h, ticket.id)
+    requests = [h.sim.block_action(ADMIN, {"action_id": f"ticket_ack:{ticket.id}", "value": str(ticket.id)}, channel_id=QUEUE, message=message) for _ in range(3)]
+    threads = [threading.Thread(target=h.send, args=(r,)) for r in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    h.drain()
+    with h.services.db.session() as s:
+        acks = s.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "acknowledged"))
+    assert acks == 1 and tickets(h)[0].status == "acknowledged"
+    assert any("already acknowledged" in c.params["text"] for c in h.mock.calls_to("response_url"))
+    assert len([p for p in dms(h, TECH) if "looking at your report" in p["text"]]) == 1
+    # resolving twice: the second is refused without change
+    for _ in range(2):
+        click(h, ADMIN, "ticket_resolve", ticket.id)
+    assert "already resolved" not in h.mock.calls_to("response_url")[-1].params["text"]  # first click opened the form
+    form = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {"resolution": {"resolution": {"type": "plain_text_input", "value": "fixed"}}}
+    for _ in range(2):
+        h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0RES0002"}, values))
+        h.drain()
+    assert tickets(h)[0].status == "resolved"
+    assert "already resolved" in dms(h, ADMIN)[-1]["text"] or "already resolved" in h.mock.calls_to("response_url")[-1].params.get("text", "")
+
+
+def test_reaction_and_message_shortcut_file_from_a_message(harness: Harness) -> None:
+    h = harness
+    message = h.mock.post_as_user(CLINICIAN, "C0RADIOLO", "viewer keeps crashing when I open the MR prior")
+    event = {"type": "reaction_added", "user": TECH, "reaction": "ticket", "item": {"type": "message", "channel": "C0RADIOLO", "ts": message["ts"]}}
+    h.send(h.sim.event(event, event_id="Ev0REACT1"))
+    h.send(h.sim.event(event, event_id="Ev0REACT1", retry_num=1))  # Slack's retry
+    h.drain()
+    h.send(h.sim.event({**event, "user": ADMIN}, event_id="Ev0REACT2"))  # someone else reacts too
+    h.drain()
+    [ticket] = tickets(h)
+    assert (ticket.source, ticket.reporter, ticket.category) == ("reaction", TECH, "viewer")
+    assert ticket.permalink and "C0RADIOLO" in ticket.permalink
+    ephemerals = sorted((c.params["user"], c.params["channel"], c.params["text"][:20]) for c in h.mock.calls_to("chat.postEphemeral"))
+    assert [(u, c) for u, c, _ in ephemerals] == [(ADMIN, "C0RADIOLO"), (TECH, "C0RADIOLO")]
+    assert {t for _, _, t in ephemerals} == {":white_check_mark: F", "That was already fil"}
+    with h.services.db.session() as s:
+        assert set(h.services.features["tickets"].svc.followers(s, ticket.id)) == {TECH, ADMIN}
+    # the message shortcut on another message opens a prefilled form
+    other = h.mock.post_as_user(CLINICIAN, "C0RADIOLO", "worklist is empty on CT1")
+    h.send(h.sim.message_shortcut(ADMIN, "ticket_from_message", channel_id="C0RADIOLO", message=other))
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    description = next(b for b in view["blocks"] if b["block_id"] == "description")["element"]["initial_value"]
+    assert "worklist is empty on CT1" in description and "<@U0RAD0001>" in description
+
+
+def test_thread_replies_are_kept_on_the_ticket(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc D1")
+    h.drain()
+    [ticket] = tickets(h)
+    reply = h.sim.message_event(ADMIN, "checking the router queue", channel_id=QUEUE, thread_ts=ticket.card_ts)
+    h.send(reply)
+    h.drain()
+    h.command(ADMIN, f"ticket {ticket.id}")
+    h.drain()
+    assert "checking the router queue" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+
+
+def test_who_may_see_which_ticket(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc E5, patient DOB 01/02/1960")
+    h.drain()
+    [ticket] = tickets(h)
+    assert "01/02/1960" not in json.dumps(posts(h, QUEUE))  # the channel card is masked
+    assert ":lock:" in json.dumps(h.mock.calls_to("response_url")[-1].params)  # the reporter is warned
+    h.command(TECH, f"ticket {ticket.id}")
+    h.drain()
+    assert "01/02/1960" in json.dumps(h.mock.calls_to("response_url")[-1].params)  # the reporter sees their own text
+    h.command(CLINICIAN, f"ticket {ticket.id}")
+    h.drain()
+    assert "no ticket" in h.mock.calls_to("response_url")[-1].params["text"]
+    h.command(CLINICIAN, "tickets open")
+    h.drain()
+    assert "Only the PACS team" in h.mock.calls_to("response_url")[-1].params["text"]
+    h.command(ADMIN, "triage")
+    h.drain()
+    assert f"PACS-{ticket.id}" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+
+
+def test_sla_reminders_escalate_once(harness: Harness) -> None:
+    h = harness
+    clock = ManualClock()
+    h.services.clock = clock
+    h.mock.add_usergroup("S0ONCALL1", "pacs-oncall", [ADMIN])
+    h.command(TECH, "report STAT images missing acc F9")
+    h.drain()
+    job = h.services.registry.jobs["ticket-sla"]
+    clock.advance(minutes=16)
+    assert job.run(h.services) == 1
+    assert job.run(h.services) == 0  # same step: not again
+    clock.advance(minutes=30)
+    assert job.run(h.services) == 1
+    reminders = [p for p in posts(h, QUEUE) if ":alarm_clock:" in p["text"]]
+    assert len(reminders) == 2 and "<!subteam^S0ONCALL1>" in reminders[0]["text"] and "subteam" not in reminders[1]["text"]
+    assert reminders[0]["reply_broadcast"] is True
+
+
+def test_open_a_ticket_from_an_answer_carries_the_question(harness: Harness) -> None:
+    h = harness
+    value = json.dumps({"q": "why is the worklist empty on CT1", "s": "viewer/worklist.md#why-a-study-isnt-on-the-worklist", "v": "ask"})
+    h.send(h.sim.block_action(CLINICIAN, {"action_id": "kb_open_ticket", "value": value}, channel_id="C0GENERAL"))
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    description = next(b for b in view["blocks"] if b["block_id"] == "description")["element"]["initial_value"]
+    assert description.startswith("why is the worklist empty on CT1")
+    assert json.loads(view["private_metadata"])["source"] == "answer"
+
+
+def test_the_form_offers_manual_sections_before_filing(harness: Harness) -> None:
+    h = harness
+    h.command(CLINICIAN, "report")
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {
+        "category": {"category": {"type": "static_select", "selected_option": {"value": "viewer"}}},
+        "urgency": {"urgency": {"type": "radio_buttons", "selected_option": {"value": "routine"}}},
+        "description": {"description": {"type": "plain_text_input", "value": "how do I hang a prior for comparison"}},
+    }
+    body = h.send(h.sim.view_submission(CLINICIAN, {**view, "id": "V0SUG0001"}, values)).json()
+    assert body["response_action"] == "update"
+    text = texts_of(body["view"]["blocks"])
+    assert "Does this solve it?" in text and "prior" in text.lower()
+    assert tickets(h) == []  # nothing filed until they press File the ticket
+    h.send(h.sim.view_submission(CLINICIAN, {**body["view"], "id": "V0SUG0001"}, {}))
+    h.drain()
+    assert len(tickets(h)) == 1 and tickets(h)[0].description == "how do I hang a prior for comparison"
+
+
+class TestDiagnosticsAtIntake:
+    """A missing-images report with an accession number: the locate verdict lands in the thread."""
+
+    @pytest.fixture
+    def settings_overrides(self, demo_network: Any) -> dict[str, Any]:
+        from tests.dicom_support import node_dicts
+
+        return {
+            "tickets": {"default_queue": QUEUE, "queues": [{"name": "pacs", "channel": QUEUE}],
+                        "rules": [{"name": "images", "match": {"category": ["missing_images"]}, "queue": "pacs"}]},
+            "dicom": {"nodes": node_dicts(demo_network) + [{"name": "old-pacs", "ae_title": "OLDPACS", "host": "127.0.0.1", "port": 1}]},
+        }
+
+    def test_locate_verdict_in_the_thread(self, harness: Harness) -> None:
+        h = harness
+        h.command(TECH, "report CT images not in PACS, acc A1002")
+        h.drain()
+        [ticket] = tickets(h)
+        thread = [p for p in posts(h, QUEUE) if p.get("thread_ts") == ticket.card_ts]
+        assert thread, "no diagnostics in the card's thread"
+        shown = texts_of(thread[-1]["blocks"])
+        assert "A1002: on vna with 412 images, on pacs with 300 — 112 missing on pacs" in shown
+        assert "old-pacs* fails C-ECHO" in shown  # a node that cannot be reached is named
+        dumped = json.dumps(thread)
+        assert "BRAVO" not in dumped and "DEMO-0002" not in dumped and "1957" not in dumped  # no patient details in the channel
+        with h.services.db.session() as s:
+            kinds = [e.kind for e in h.services.features["tickets"].svc.history(s, ticket.id)]
+        actors = {a.actor for a in audit(h, "dicom.locate")}
+        assert "diagnostics" in kinds and actors == {"pacsbot"}
+
+    def test_no_locate_without_an_accession_or_for_other_problems(self, harness: Harness) -> None:
+        h = harness
+        h.command(TECH, "report viewer frozen, acc A1002")
+        h.command(TECH, "report images missing on PACS from this morning")
+        h.drain()
+        assert audit(h, "dicom.locate") == []
+
+
+from tests.dicom_support import demo_network  # noqa: E402,F401 - the session fixture for the class above
