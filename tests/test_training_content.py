@@ -310,7 +310,7 @@ def test_markdown_becomes_slack_mrkdwn() -> None:
                             "x < y & z")
     assert "Some *bold across* lines, _italic_, `co*de*` and <https://x.org/a|a link> and relative." in text
     assert "• item continued" in text and "1. one" in text and "> quote more" in text
-    assert "```\n| a | b |\n| 1 | 2 |\n```" in text
+    assert "_a — b_\n• 1 — 2" in text  # tables as lines, as in answers from the manuals
     assert "x &lt; y &amp; z" in text
 
 

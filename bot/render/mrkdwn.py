@@ -94,6 +94,15 @@ def _inline(text: str, resolve: LinkResolver) -> str:
     return text
 
 
+def inline(text: str) -> str:
+    """One line of markdown (a quiz question, an option) -> mrkdwn; only absolute links kept."""
+    return _inline(text, _absolute_only)
+
+
+def _absolute_only(target: str) -> str | None:
+    return target if re.match(r"^(https?|mailto):", target) else None
+
+
 def _inline_plain(text: str) -> str:
     text = _CODE_SPAN.sub(lambda m: m.group(2), text)
     return re.sub(r"(\*\*|__|\*|_)(.+?)\1", r"\2", text)
@@ -144,7 +153,7 @@ def _unwrap(lines: list[str]) -> list[str]:
 
 def to_mrkdwn(markdown: str, resolve: LinkResolver | None = None) -> str:
     """Convert cleaned markdown to Slack mrkdwn."""
-    resolve = resolve or (lambda target: target if re.match(r"^(https?|mailto):", target) else None)
+    resolve = resolve or _absolute_only
     lines = _unwrap(markdown.replace("\r\n", "\n").split("\n"))
     out: list[str] = []
     i = 0

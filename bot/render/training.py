@@ -27,6 +27,9 @@ from bot.render.blocks import (
     plain,
     section,
 )
+from bot.render.mrkdwn import inline, split_for_blocks
+from bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
+from knowledge.markup import clean
 from training.catalog import Catalog
 from training.content import SLACK_OPTION_TEXT, Module, Question
 from training.models import ASSIGNED, COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
@@ -40,160 +43,16 @@ ATTEST_VALUE = "understood"
 
 
 # --------------------------------------------------------------------------------------
-# markdown -> Slack mrkdwn
-
-_LINK = re.compile(r"!?\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^(\s*)[-*+]\s+")
-_CODE_SPAN = re.compile(r"`[^`\n]+`")
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_ANCHOR = re.compile(r"\s*\{#[^}]*\}\s*$")
-_TASK = re.compile(r"^(\s*)[-*+]\s+\[([ xX])\]\s+")
-
-
-def _inline(text: str) -> str:
-    """Inline markdown of one line -> mrkdwn (code spans left alone)."""
-    parts = []
-    last = 0
-    for match in _CODE_SPAN.finditer(text):
-        parts.append(_inline_plain(text[last:match.start()]))
-        parts.append(match.group(0))
-        last = match.end()
-    parts.append(_inline_plain(text[last:]))
-    return "".join(parts)
-
-
-def _inline_plain(text: str) -> str:
-    links: list[str] = []
-
-    def keep_link(match: re.Match[str]) -> str:
-        label, url = match.group(1), match.group(2)
-        if url.startswith(("http://", "https://", "mailto:")):
-            links.append(f"<{url}|{escape(label)}>")
-        else:
-            links.append(escape(label))  # a relative link means nothing in Slack
-        return f"\x00{len(links) - 1}\x00"
-
-    text = _LINK.sub(keep_link, text)
-    text = escape(text)
-    text = _BOLD.sub(lambda m: f"\x01{m.group(2)}\x01", text)
-    text = _ITALIC_STAR.sub(lambda m: f"_{m.group(1)}_", text)
-    text = text.replace("\x01", "*")
-    return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m.group(1))], text)
-
-
-_ORDERED = re.compile(r"^(\s*)(\d+)[.)]\s+")
-
+# markdown -> Slack mrkdwn: the same converter as answers from the manuals
 
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown (as trainers and manual writers write it) -> Slack mrkdwn.
-
-    Lines wrapped inside a paragraph, list item or quote are joined first (markdown's soft
-    breaks; Slack keeps every newline), then inline markup is converted; headings become bold
-    lines; tables become monospace.
-    """
-    lines: list[list[str]] = []   # [prefix, raw text, kind]; kind "raw" is emitted as is
-    fence = None
-    table: list[str] = []
-    joinable = None  # what a wrapped line continues: para | item | quote
-
-    def flush_table() -> None:
-        if table:
-            lines.append(["", "```\n" + "\n".join(table) + "\n```", "raw"])
-            table.clear()
-
-    for line in _COMMENT.sub("", markdown).splitlines():
-        stripped = line.strip()
-        if fence is not None:
-            lines.append(["", line, "raw"])
-            if stripped.startswith(fence):
-                fence = None
-            continue
-        if stripped.startswith(("```", "~~~")):
-            flush_table()
-            fence = stripped[:3]
-            lines.append(["", "```", "raw"])
-            joinable = None
-            continue
-        if stripped.startswith("|") and stripped.endswith("|"):
-            if not re.match(r"^\|[\s:|-]+\|$", stripped):
-                table.append(stripped)
-            joinable = None
-            continue
-        flush_table()
-        if not stripped:
-            lines.append(["", "", "raw"])
-            joinable = None
-            continue
-        hard = line.endswith("  ") or line.endswith("\\")
-        heading = _HEADING.match(line)
-        task = _TASK.match(line)
-        bullet = _BULLET.match(line)
-        ordered = _ORDERED.match(line)
-        if heading:
-            lines.append(["", _ANCHOR.sub("", heading.group(1)), "heading"])
-            joinable = None
-            continue
-        if task:
-            mark = "☑" if task.group(2) in "xX" else "☐"
-            lines.append([f"{'    ' * (len(task.group(1)) // 2)}{mark} ", line[task.end():].strip(), "item"])
-            joinable = "item"
-        elif bullet:
-            lines.append([f"{'    ' * (len(bullet.group(1)) // 2)}• ", line[bullet.end():].strip(), "item"])
-            joinable = "item"
-        elif ordered:
-            lines.append([f"{'    ' * (len(ordered.group(1)) // 2)}{ordered.group(2)}. ", line[ordered.end():].strip(), "item"])
-            joinable = "item"
-        elif stripped.startswith(">"):
-            text = re.sub(r"^\s*>\s?", "", line).strip()
-            if joinable == "quote" and text:
-                lines[-1][1] += " " + text
-            else:
-                lines.append(["> ", text, "quote"])
-            joinable = "quote" if text else None
-        elif joinable in ("para", "item") and lines:
-            lines[-1][1] += " " + stripped
-        else:
-            lines.append(["", stripped, "para"])
-            joinable = "para"
-        if hard:
-            joinable = None
-    flush_table()
-    if fence is not None:
-        lines.append(["", "```", "raw"])
-    out = []
-    for prefix, text, kind in lines:
-        if kind == "raw":
-            out.append(text)
-        elif kind == "heading":
-            out.append(f"*{_inline(text)}*")
-        else:
-            out.append(prefix + _inline(text))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+    """Module markdown (trainer comments, anchors and site dialects removed) -> Slack mrkdwn."""
+    return _to_mrkdwn(clean(markdown))
 
 
 def chunks(text: str, limit: int = MAX_SECTION_TEXT - 100) -> list[str]:
-    """Split mrkdwn at paragraph breaks into pieces that fit a section block."""
-    pieces: list[str] = []
-    current = ""
-    for para in text.split("\n\n"):
-        candidate = f"{current}\n\n{para}" if current else para
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-        while len(para) > limit:
-            cut = para.rfind("\n", 0, limit)
-            cut = cut if cut > limit // 2 else limit
-            pieces.append(para[:cut])
-            para = para[cut:].lstrip("\n")
-        current = para
-    if current:
-        pieces.append(current)
-    return pieces or [""]
+    """Split mrkdwn into pieces that each fit a section block."""
+    return split_for_blocks(text, limit)
 
 
 def text_sections(markdown: str) -> list[Block]:
@@ -380,15 +239,15 @@ def quiz_view(module: Module, a: AssignmentInfo, attempt: int) -> dict[str, Any]
 
 
 def _question_blocks(q: Question, total: int) -> list[Block]:
-    head = f"*{q.number}. {_inline(q.text)}*"
+    head = f"*{q.number}. {inline(q.text)}*"
     if q.body:
         head += "\n" + to_mrkdwn(q.body)
     long = q.long_options
     if long:
-        head += "\n" + "\n".join(f"*{letter}.* {_inline(o.text)}" for letter, o in zip(letters(len(q.options)), q.options))
+        head += "\n" + "\n".join(f"*{letter}.* {inline(o.text)}" for letter, o in zip(letters(len(q.options)), q.options))
     options = []
     for i, (letter, o) in enumerate(zip(letters(len(q.options)), q.options)):
-        label = letter if long else clip(_inline(o.text), SLACK_OPTION_TEXT)
+        label = letter if long else clip(inline(o.text), SLACK_OPTION_TEXT)
         options.append({"text": {"type": "mrkdwn", "text": label}, "value": option_value(i)})
     element = {"type": "checkboxes" if q.multiple else "radio_buttons", "action_id": f"q{q.number}", "options": options}
     return [
@@ -447,7 +306,7 @@ def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz
     for q, r in zip(module.questions, g.results):
         mark = "✅" if r.correct else "❌"
         chosen = ", ".join(_option_name(q, i) for i in r.chosen) or "no answer"
-        text = f"{mark} *{q.number}. {_inline(q.text)}*\nYour answer: {chosen}"
+        text = f"{mark} *{q.number}. {inline(q.text)}*\nYour answer: {chosen}"
         if g.passed and not r.correct:
             text += "\nCorrect: " + ", ".join(_option_name(q, i) for i in sorted(q.correct))
         text += "\n" + "\n".join("> " + line for line in to_mrkdwn(q.explanation).splitlines())
@@ -458,7 +317,7 @@ def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz
 def _option_name(q: Question, index: int) -> str:
     letter = letters(len(q.options))[index]
     text = q.options[index].text
-    return f"{letter}. {_inline(clip(text, 120))}"
+    return f"{letter}. {inline(clip(text, 120))}"
 
 
 # --------------------------------------------------------------------------------------
