@@ -371,3 +371,13 @@ def test_export_csv_masks_phi(ready: Database, svc: TicketService) -> None:
     header, row = text.splitlines()[:2]
     assert header.startswith("ticket,created_at,status,category")
     assert "01/02/1960" not in text and "[hidden]" in row and ",30," in row and "resent from CT1" in row
+
+
+def test_the_same_study_in_other_words_is_linked(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        first = svc.file(s, report("Abdomen CT, coronal reformats missing", "w:1", accession="A1002", category="missing_images"), MONDAY_10)
+        second = svc.file(s, report("the CT abdomen for acc A1002 has no coronals on PACS", "w:2", user="U0RAD0001"), MONDAY_10)
+        chosen = svc.file(s, report("acc A1002 viewer shows it upside down", "w:3", user="U0RAD0002", category="viewer"), MONDAY_10)
+    assert second.linked and second.ticket.id == first.ticket.id
+    assert guess_category("the CT for acc A1 has no coronals on PACS") == "missing_images"
+    assert not chosen.linked  # a category the reporter chose is respected

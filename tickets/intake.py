@@ -31,6 +31,7 @@ _CATEGORY_PHRASES: dict[str, tuple[str, ...]] = {
         r"missing", r"not (?:in|on|showing (?:up )?in) (?:the )?pacs", r"incomplete", r"not arrived?", r"didn'?t (?:arrive|come|cross|send)",
         r"no images", r"images? (?:are|is) not", r"can'?t find (?:the )?(?:study|images?)", r"half (?:the|of the) (?:images|series)",
         r"series (?:is )?missing", r"(?:study|exam) (?:is )?empty", r"not (?:crossing|sending|transferr?ing)", r"stuck in (?:the )?queue",
+        r"\b(?:no|not|none|without)\b[^.;]{0,30}\b(?:on|in) (?:the )?(?:pacs|vna|archive)\b",
     ),
     "wrong_patient": (
         r"wrong (?:patient|pt|accession|acc|name|mrn|study)", r"mis-?identif", r"(?:under|on) (?:the )?wrong", r"mismatch",

@@ -183,11 +183,18 @@ class TicketService:
         return replace(report, description=text, category=category, urgency=urgency, accession=accession,
                        modality=modality.upper()[:8] if modality else None, location=location[:100] if location else None)
 
-    def find_duplicate(self, session: Session, report: Report, now: datetime) -> Ticket | None:
+    def find_duplicate(self, session: Session, report: Report, now: datetime, *, guessed_category: bool = False) -> Ticket | None:
         """An open ticket this report repeats: same category, and the same accession, or a
         declared outage in that category, or similar text (and a similar place, where both
         name one) within the window."""
         since = now - timedelta(minutes=self.settings.duplicates.window_minutes)
+        if report.accession and guessed_category:
+            # the same study reported in other words: the category was only a guess from the text
+            same_study = session.scalar(
+                select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.accession == report.accession,
+                                     Ticket.created_at >= since).order_by(Ticket.id).limit(1))
+            if same_study is not None:
+                return same_study
         candidates = session.scalars(
             select(Ticket).where(
                 Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.category == report.category,
@@ -217,6 +224,7 @@ class TicketService:
 
     def file(self, session: Session, report: Report, now: datetime) -> Filed:
         """File a report: a new ticket, or a linked report on an open one. Idempotent by source_ref."""
+        guessed = report.category is None
         report = self.prepare(report)
         existing = session.scalar(select(Ticket).where(Ticket.source_ref == report.source_ref))
         if existing is not None:
@@ -227,7 +235,7 @@ class TicketService:
         if existing is not None:  # filed by a concurrent delivery while we waited
             return self._already_filed(session, existing, report, now)
         facts = Facts(report.category, report.urgency, report.description, report.modality, report.location)
-        parent = self.find_duplicate(session, report, now)
+        parent = self.find_duplicate(session, report, now, guessed_category=guessed)
         chosen = route(self.settings, facts, now, self.timezone)
         phi = find_phi(report.description, self.mrn_patterns)
         ticket = Ticket(
@@ -328,7 +336,7 @@ class TicketService:
                 state = "resolved" if ticket.status == "resolved" else f"acknowledged{who}"
                 return Change(self.view(session, ticket), False, f"{ref} is already {state}; nothing changed.", "acknowledged")
             ticket.status, ticket.acknowledged_at, ticket.acknowledged_by = "acknowledged", now, actor
-            return self._changed(session, ticket, now, actor, "acknowledged", f"<@{actor}> acknowledged {ref}.", public=True)
+            return self._changed(session, ticket, now, actor, "acknowledged", "", public=True)
         if action == "assign":
             target = assignee or actor
             if ticket.status == "resolved":
@@ -338,7 +346,7 @@ class TicketService:
             ticket.assignee = target
             if ticket.status == "new":
                 ticket.status, ticket.acknowledged_at, ticket.acknowledged_by = "acknowledged", now, actor
-            return self._changed(session, ticket, now, actor, "assigned", f"<@{actor}> assigned {ref} to <@{target}>.", public=True)
+            return self._changed(session, ticket, now, actor, "assigned", "", public=True, details={"assignee": target})
         if action == "resolve":
             if ticket.status == "resolved":
                 return Change(self.view(session, ticket), False, f"{ref} was already resolved by <@{ticket.resolved_by}>; nothing changed.", "resolved")
@@ -364,9 +372,10 @@ class TicketService:
             return self._changed(session, ticket, now, actor, action, text[:MAX_DESCRIPTION], public=action == "note_public")
         raise UserError(f"Unknown ticket action “{action}”.")
 
-    def _changed(self, session: Session, ticket: Ticket, now: datetime, actor: str, kind: str, text: str, *, public: bool) -> Change:
+    def _changed(self, session: Session, ticket: Ticket, now: datetime, actor: str, kind: str, text: str, *, public: bool,
+                 details: dict[str, Any] | None = None) -> Change:
         ticket.updated_at = now
-        event_id = self._event(session, ticket.id, now, actor, kind, text, {}, public=public)
+        event_id = self._event(session, ticket.id, now, actor, kind, text, details or {}, public=public)
         self.enqueue_webhook(session, ticket, kind, now, event_id=str(event_id))
         followers = tuple(self.followers(session, ticket.id)) if public else ()
         messages = {

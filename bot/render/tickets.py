@@ -203,6 +203,8 @@ def detail(ticket: TicketView, history: list[Any], *, full: bool) -> tuple[str, 
         note = f": {escape(event.text[:200])}" if event.text and event.kind not in ("created",) else ""
         who = f"<@{event.actor}>" if event.actor.startswith(("U", "W")) else event.actor
         label = {"note": "team note", "note_public": "note", "linked": "also reported", "reply": "reply"}.get(event.kind, event.kind)
+        if event.kind == "assigned" and (event.details or {}).get("assignee"):
+            label += f" to <@{event.details['assignee']}>"
         lines.append(f"• {when(event.at)} {who} — {label}{note}")
     if lines:
         blocks.append(section("\n".join(lines)))
