@@ -196,7 +196,7 @@ def _follower_message(change: Change, actor: str) -> str | None:
     ticket = change.ticket
     return {
         "acknowledged": f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_",
-        "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it isn't fixed for you, reply here or report it again.",
+        "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it still isn't right for you, report it again with `/pacs report` and mention {ticket.ref}.",
         "reopened": f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again.",
         "note_public": f":speech_balloon: *{ticket.ref}* — note from <@{actor}>: {escape(change.text)}",
     }.get(change.event)
