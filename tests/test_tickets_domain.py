@@ -170,6 +170,9 @@ def test_outage_raises_one_incident(ready: Database, svc: TicketService) -> None
     assert len(incidents) == 1 and incidents[0].is_incident and incidents[0].priority == "P1"
     with ready.session() as s:
         assert [t.ref for t in svc.open_incidents(s)] == [incidents[0].ref]
+        roots = s.scalars(select(Ticket).where(Ticket.parent_id.is_(None))).all()
+        assert [t.id for t in roots] == [incidents[0].id]  # the whole burst is under the incident
+        assert len(svc.followers(s, incidents[0].id)) == 7  # and every reporter follows it
 
 
 def test_empty_or_huge_reports_are_refused(ready: Database, svc: TicketService) -> None:

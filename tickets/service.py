@@ -108,6 +108,8 @@ class Filed:
     route: Route
     phi: PhiFinding
     incident: TicketView | None = None  # an outage declared by this report
+    incident_reports: int = 0  # how many reports declared it
+    merged: tuple[TicketView, ...] = ()  # other tickets gathered under the outage
 
 
 @dataclass(frozen=True)
@@ -215,10 +217,14 @@ class TicketService:
         for t in candidates:
             if report.accession and t.accession and t.accession != report.accession:
                 continue  # two different studies are two problems
-            if report.location and t.location and fuzz.ratio(report.location.lower(), t.location.lower()) < 80:
-                continue
+            same_place = False
+            if report.location and t.location:
+                if fuzz.ratio(report.location.lower(), t.location.lower()) < 80:
+                    continue
+                same_place = True
             score = fuzz.token_set_ratio(report.description.lower(), t.description.lower())
-            if score >= threshold and score > best_score:
+            # the same kind of problem at the same place needs less textual likeness
+            if score >= (threshold - 20 if same_place else threshold) and score > best_score:
                 best, best_score = t, score
         return best
 
@@ -267,14 +273,18 @@ class TicketService:
             parent.updated_at = now
             self._follow(session, parent.id, report.reporter, now)
             self._event(session, parent.id, now, report.reporter, "linked", report.description, {"report": ticket.id})
+        outage = self._check_outage(session, parent or ticket, report.category, now)
+        if ticket.parent_id is not None and parent is None:
+            parent = session.get(Ticket, ticket.parent_id)  # this report was merged into the outage it declared
         root = parent or ticket
-        incident = self._check_outage(session, root, report.category, now)
-        self.enqueue_webhook(session, root if parent is None else parent, "linked" if parent else "created", now, event_id=f"{ticket.id}")
+        self.enqueue_webhook(session, root, "linked" if parent else "created", now, event_id=f"{ticket.id}")
         own = self.view(session, ticket)
         shown = self.view(session, root)
+        incident, reports, merged = outage if outage else (None, 0, [])
         return Filed(ticket=shown, own=own, created=True, linked=parent is not None, position=shown.reports,
                      route=Route(shown.queue, shown.channel, shown.priority, chosen.oncall if parent is None else self._oncall(shown.queue), chosen.rule),
-                     phi=phi, incident=incident)
+                     phi=phi, incident=incident, incident_reports=reports,
+                     merged=tuple(m for m in merged if m.id != ticket.id))
 
     def _already_filed(self, session: Session, existing: Ticket, report: Report, now: datetime) -> Filed:
         root = session.get(Ticket, existing.parent_id) if existing.parent_id else existing
@@ -290,20 +300,25 @@ class TicketService:
         q = self.settings.queue(queue)
         return q.oncall if q else None
 
-    def _check_outage(self, session: Session, root: Ticket, category: str, now: datetime) -> TicketView | None:
-        """N reports in M minutes in one category: declare one incident, once."""
+    def _check_outage(self, session: Session, root: Ticket, category: str, now: datetime) -> tuple[TicketView, int, list[TicketView]] | None:
+        """N reports in M minutes in one category: declare one incident, once, and gather the
+        open tickets of that burst under it, so the team sees one incident, not twenty tickets.
+
+        Returns the incident's ticket, the number of reports that declared it, and the tickets
+        that were merged into it (for their cards to be updated).
+        """
         outage = self.settings.outage
         since = now - timedelta(minutes=outage.minutes)
         count = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.category == category, Ticket.created_at >= since)) or 0
         if count < outage.reports or category == "other":
             return None
-        anchor = session.scalar(
-            select(Ticket).where(Ticket.category == category, Ticket.status.in_(OPEN), Ticket.parent_id.is_(None))
-            .order_by(Ticket.id).limit(1)
-        ) or root
         if session.scalar(select(Incident.id).join(Ticket, Ticket.id == Incident.ticket_id)
                           .where(Incident.category == category, Ticket.status.in_(OPEN))) is not None:
             return None  # this outage is already declared
+        burst = list(session.scalars(
+            select(Ticket).where(Ticket.category == category, Ticket.status.in_(OPEN), Ticket.parent_id.is_(None),
+                                 Ticket.created_at >= since).order_by(Ticket.id)))
+        anchor = burst[0] if burst else root
         try:
             with session.begin_nested():
                 session.add(Incident(category=category, window_key=f"{category}:{anchor.id}", ticket_id=anchor.id, opened_at=now, reports=int(count)))
@@ -312,10 +327,20 @@ class TicketService:
             return None
         anchor.is_incident = True
         anchor.updated_at = now
-        if anchor.priority not in ("P1",):
-            anchor.priority = "P1"
+        anchor.priority = "P1"
         self._event(session, anchor.id, now, "pacsbot", "incident", f"{count} reports in {outage.minutes} minutes", {"reports": int(count)})
-        return self.view(session, anchor)
+        merged = []
+        for other in burst[1:]:
+            for child in session.scalars(select(Ticket).where(Ticket.parent_id == other.id)):
+                child.parent_id = anchor.id
+            other.parent_id, other.status, other.updated_at = anchor.id, "duplicate", now
+            for user in self.followers(session, other.id):
+                self._follow(session, anchor.id, user, now)
+            self._event(session, anchor.id, now, other.reporter, "linked", other.description, {"report": other.id, "merged": True})
+            self._event(session, other.id, now, "pacsbot", "linked", f"merged into {self.ref(anchor.id)}, a possible outage", {})
+            merged.append(other)
+        session.flush()
+        return self.view(session, anchor), int(count), [self.view(session, t) for t in merged]
 
     def open_incidents(self, session: Session, category: str | None = None) -> list[TicketView]:
         stmt = select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN)).order_by(Ticket.id)

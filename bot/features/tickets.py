@@ -82,7 +82,13 @@ class TicketsFeature:
         if not filed.linked and self._wants_diagnostics(ticket):
             self.services.background.submit(self.diagnose, ticket.id)
         if filed.incident is not None:
-            self._incident_alert(filed.incident)
+            self._incident_alert(filed.incident, filed.incident_reports)
+            for other in filed.merged:
+                if other.channel and other.card_ts:
+                    self._safe_post(other.channel, f":link: Merged into *{filed.incident.ref}*, a possible outage. Follow that ticket; "
+                                                   "its reporters now get its updates.", thread_ts=other.card_ts)
+                self.refresh_card(other.id)
+            self.refresh_card(filed.incident.id)
 
     def _wants_diagnostics(self, ticket: TicketView) -> bool:
         diag = self.services.features.get("dicom")
@@ -124,7 +130,7 @@ class TicketsFeature:
             blocks.append(section("\n".join(echo_lines)))
         self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
 
-    def _incident_alert(self, incident: TicketView) -> None:
+    def _incident_alert(self, incident: TicketView, reports: int) -> None:
         channel = self.svc.settings.admin_channel or incident.channel
         if not channel:
             return
@@ -133,7 +139,7 @@ class TicketsFeature:
         if queue and queue.oncall and self.services.access.directory:
             mention = self.services.access.directory.mention(queue.oncall) + " "
         outage = self.svc.settings.outage
-        self._safe_post(channel, f":rotating_light: {mention}Possible outage: {incident.reports} reports of "
+        self._safe_post(channel, f":rotating_light: {mention}Possible outage: {reports} reports of "
                                  f"*{CATEGORY_LABELS.get(incident.category, incident.category).lower()}* problems in {outage.minutes} minutes — "
                                  f"*{incident.ref}*. New reports are being linked to it.")
 

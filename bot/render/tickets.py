@@ -174,6 +174,9 @@ def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | 
         facts.append("patient details hidden here; the full report is on the ticket")
     blocks.append(context(" · ".join(facts)))
     n = ticket.id
+    if ticket.status == "duplicate":
+        blocks.append(context(f":link: Linked to *{ticket.parent_ref}*: act on that ticket; this report's reporter follows it."))
+        return text, blocks
     buttons = []
     if ticket.status == "new":
         buttons.append(button("Acknowledge", f"ticket_ack:{n}", str(n), style="primary"))
