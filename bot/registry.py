@@ -38,6 +38,16 @@ class Subcommand:
     ack_text: str | None = None
     hidden: bool = False
     details: str = ""
+    # What a user sees in help, by role, where it differs: ((min role, usage, summary), ...)
+    variants: tuple[tuple[Role, str, str], ...] = ()
+
+    def shown_to(self, role: Role) -> tuple[str, str]:
+        """(usage, summary) for help, as this role may use the command."""
+        usage, summary = self.usage, self.summary
+        for minimum, v_usage, v_summary in sorted(self.variants, key=lambda v: v[0]):
+            if role >= minimum:
+                usage, summary = v_usage, v_summary
+        return usage, summary
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class Registry:
         ack_text: str | None = None,
         hidden: bool = False,
         details: str = "",
+        variants: tuple[tuple[Role, str, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def decorate(fn: Handler) -> Handler:
             if name in self.subcommands or name in self.aliases:
@@ -109,6 +120,7 @@ class Registry:
                 ack_text=ack_text,
                 hidden=hidden,
                 details=details or (fn.__doc__ or "").strip(),
+                variants=variants,
             )
             self.subcommands[name] = spec
             for alias in aliases:

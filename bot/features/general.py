@@ -29,7 +29,7 @@ def register(services: "Services") -> None:
         if word:
             spec = registry.find_subcommand(word)
             if spec is not None and ctx.role >= spec.role and not spec.hidden:
-                text, blocks = subcommand_help(spec)
+                text, blocks = subcommand_help(spec, ctx.role)
                 ctx.reply(text, blocks)
                 return
             guess = suggest(registry, word, ctx.role)

@@ -38,7 +38,7 @@ def register(services: "Services") -> None:
     @registry.home(order=90)
     def getting_started(services: "Services", user_id: str, role: Role) -> list[Block]:
         allowed = registry.allowed_subcommands(role)
-        lines = "\n".join(f"• `{s.usage}` — {s.summary}" for s in allowed[:12])
+        lines = "\n".join("• `{}` — {}".format(*s.shown_to(role)) for s in allowed[:12])
         return [section(f"*Getting started*\n{lines}")]
 
     @registry.event("app_home_opened")

@@ -401,7 +401,9 @@ def register(services: "Services") -> None:
 
     @registry.subcommand("tickets", role=Role.CLINICIAN, group="Tickets",
                          summary="List tickets: yours, or (admins) open, unassigned or stale ones.",
-                         usage="/pacs tickets [mine|open|unassigned|stale]")
+                         usage="/pacs tickets [mine|open|unassigned|stale]",
+                         variants=((Role.CLINICIAN, "/pacs tickets", "Your tickets and the ones you follow."),
+                                   (Role.ADMIN, "/pacs tickets [mine|open|unassigned|stale]", "List tickets: yours, open, unassigned or stale.")))
     def tickets_cmd(ctx: Ctx) -> None:
         which = (ctx.args.split() or ["mine"])[0].lower()
         if which not in LISTS:

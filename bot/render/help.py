@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from bot.context import Ctx
 
 
+# Help lists what people need most first; groups not named here come before General.
+GROUP_ORDER = ("Answers", "Tickets", "Training", "Diagnostics", "Archive", "Administration")
+
+
+def _group_rank(group: str) -> int:
+    if group in GROUP_ORDER:
+        return GROUP_ORDER.index(group)
+    return len(GROUP_ORDER) + (1 if group == "General" else 0)
+
+
 def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = None) -> tuple[str, list[Block]]:
     allowed = registry.allowed_subcommands(role)
     groups: dict[str, list[Subcommand]] = {}
@@ -21,9 +31,10 @@ def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = No
         groups.setdefault(spec.group, []).append(spec)
     blocks: list[Block] = [section("*What I can do for you* — type any of these:")]
     lines_text = []
-    for group, specs in groups.items():
-        lines = [f"• `{escape(s.usage)}` — {s.summary}" for s in specs]
-        lines_text.extend(f"{s.usage} - {s.summary}" for s in specs)
+    for group in sorted(groups, key=_group_rank):
+        shown = [spec.shown_to(role) for spec in groups[group]]
+        lines = [f"• `{escape(usage)}` — {summary}" for usage, summary in shown]
+        lines_text.extend(f"{usage} - {summary}" for usage, summary in shown)
         blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
     footer = f"You are signed in as a *{role.label}*. `/pacs help <command>` tells you more about one command."
     if help_channel:
@@ -32,11 +43,12 @@ def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = No
     return "What I can do for you:\n" + "\n".join(lines_text), blocks
 
 
-def subcommand_help(spec: Subcommand) -> tuple[str, list[Block]]:
-    text = f"*`{escape(spec.usage)}`*\n{spec.summary}"
+def subcommand_help(spec: Subcommand, role: Role = Role.ADMIN) -> tuple[str, list[Block]]:
+    usage, summary = spec.shown_to(role)
+    text = f"*`{escape(usage)}`*\n{summary}"
     if spec.details and spec.details != spec.summary:
         text += f"\n\n{escape(spec.details)}"
-    return f"{spec.usage}: {spec.summary}", [section(text), context(f"For: {spec.role.label}s and above" if spec.role > Role.CLINICIAN else "For: everyone")]
+    return f"{usage}: {summary}", [section(text), context(f"For: {spec.role.label}s and above" if spec.role > Role.CLINICIAN else "For: everyone")]
 
 
 def suggest(registry: Registry, word: str, role: Role) -> str | None:
