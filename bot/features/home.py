@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bot.access import Role
 from bot.context import Ctx
 from bot.render.blocks import Block, context, divider, header, section
+from bot.render.help import group_rank
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -37,8 +38,8 @@ def register(services: "Services") -> None:
 
     @registry.home(order=90)
     def getting_started(services: "Services", user_id: str, role: Role) -> list[Block]:
-        allowed = registry.allowed_subcommands(role)
-        lines = "\n".join("• `{}` — {}".format(*s.shown_to(role)) for s in allowed[:12])
+        allowed = sorted(registry.allowed_subcommands(role), key=lambda s: group_rank(s.group))
+        lines = "\n".join("• `{}` — {}".format(*s.shown_to(role)) for s in allowed[:10])
         return [section(f"*Getting started*\n{lines}")]
 
     @registry.event("app_home_opened")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 GROUP_ORDER = ("Answers", "Tickets", "Training", "Diagnostics", "Archive", "Administration")
 
 
-def _group_rank(group: str) -> int:
+def group_rank(group: str) -> int:
     if group in GROUP_ORDER:
         return GROUP_ORDER.index(group)
     return len(GROUP_ORDER) + (1 if group == "General" else 0)
@@ -31,7 +31,7 @@ def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = No
         groups.setdefault(spec.group, []).append(spec)
     blocks: list[Block] = [section("*What I can do for you* — type any of these:")]
     lines_text = []
-    for group in sorted(groups, key=_group_rank):
+    for group in sorted(groups, key=group_rank):
         shown = [spec.shown_to(role) for spec in groups[group]]
         lines = [f"• `{escape(usage)}` — {summary}" for usage, summary in shown]
         lines_text.extend(f"{usage} - {summary}" for usage, summary in shown)
