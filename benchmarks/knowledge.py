@@ -33,7 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_SET = DATA / "kb_questions.yml"
 PUBLIC_SET = DATA / "kb_public_questions.yml"
-PUBLIC_DIR_DEFAULT = ROOT.parent.parent / "shared" / "public-manuals" / "docs"
+# The steering repository's shared/ folder sits next to the checkout (or next to its worktrees).
+PUBLIC_DIR_DEFAULT = next(
+    (p / "shared" / "public-manuals" / "docs" for p in (ROOT.parent, ROOT.parent.parent)
+     if (p / "shared" / "public-manuals" / "docs").is_dir()),
+    ROOT.parent / "shared" / "public-manuals" / "docs",
+)
 
 TARGET_TOP3 = 0.90
 TARGET_TOP1 = 0.75
