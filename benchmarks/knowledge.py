@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_SET = DATA / "kb_questions.yml"
 PUBLIC_SET = DATA / "kb_public_questions.yml"
+# Written later, by someone who had not seen the search engine, and never used for tuning.
+HELDOUT_SET = DATA / "kb_public_heldout.yml"
 # The steering repository's shared/ folder sits next to the checkout (or next to its worktrees).
 PUBLIC_DIR_DEFAULT = next(
     (p / "shared" / "public-manuals" / "docs" for p in (ROOT.parent, ROOT.parent.parent)
@@ -65,7 +67,8 @@ def load_set(path: Path) -> tuple[list[tuple[str, list[str]]], list[str]]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     answerable = []
     for item in data.get("answerable") or []:
-        expect = item["expect"] if isinstance(item["expect"], list) else [item["expect"]]
+        raw = item["expect"] if "expect" in item else item["a"]
+        expect = raw if isinstance(raw, list) else [raw]
         answerable.append((str(item["q"]), [str(e) for e in expect]))
     return answerable, [str(q) for q in data.get("unanswerable") or []]
 
@@ -239,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if have_public:
         public_index = build_index(args.public_manuals)
         rows.append(evaluate(f"public ({len(public_index)} sections)", public_index, public_q))
+        if HELDOUT_SET.exists():
+            rows.append(evaluate("public, held out", public_index, load_set(HELDOUT_SET)))
     else:
         print(f"(public manuals not found at {args.public_manuals}: public set skipped)")
     print_quality(rows)
