@@ -22,6 +22,8 @@ from core.config import Section, resolve_path
 # digits, and - _ . (what sites actually use), so that a title is always safe to show and log.
 AE_TITLE_RE = re.compile(r"^[A-Za-z0-9_.\-][A-Za-z0-9_.\- ]{0,14}[A-Za-z0-9_.\-]?$")
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+MIN_WATCH_INTERVAL, MAX_WATCH_INTERVAL = 15, 86400
 
 NodeKind = Literal["pacs", "vna", "modality", "router", "other"]
 NODE_KINDS: tuple[str, ...] = ("pacs", "vna", "modality", "router", "other")
@@ -124,6 +126,17 @@ class NodeConfig(Section):
     description: str = Field(default="", max_length=80, description="Shown in /pacs nodes, e.g. 'Main PACS, data centre A'.")
     tls: TlsSettings | None = None
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    watch: bool = Field(default=True, description="false: the node watch never echoes this node.")
+    watch_interval_seconds: int | None = Field(
+        default=None, description="How often the watch echoes this node (default: dicom.watch.interval_seconds).")
+
+    @field_validator("watch_interval_seconds")
+    @classmethod
+    def _interval(cls, value: int | None) -> int | None:
+        if value is not None and not MIN_WATCH_INTERVAL <= value <= MAX_WATCH_INTERVAL:
+            raise ValueError(f"watch_interval_seconds must be between {MIN_WATCH_INTERVAL} and {MAX_WATCH_INTERVAL} "
+                             f"(15 seconds to 1 day); it is {value}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -166,6 +179,43 @@ class RateLimitSettings(Section):
     per_seconds: int = Field(default=60, ge=1, le=86400)
 
 
+class WatchSettings(Section):
+    """The node watch: every configured node echoed on a schedule, alerts on down and up."""
+
+    enabled: bool = Field(default=True, description="Echo every node on a schedule and alert when one goes down.")
+    interval_seconds: int = Field(default=300, description="How often each node is echoed (a node may set its own).")
+    down_after: int = Field(default=3, ge=1, le=100, description="Failed echoes in a row before a node is down.")
+    up_after: int = Field(default=2, ge=1, le=100, description="Answered echoes in a row before a down node is up again.")
+    channel: str | None = Field(default=None, description="Channel id for down/up alerts (default: tickets.admin_channel).")
+    downtime_channels: list[str] = Field(default_factory=list, description="Where planned downtimes are announced (default: the alert channel).")
+    remind_before_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="Reminder this long before a planned downtime; 0: none.")
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if not MIN_WATCH_INTERVAL <= value <= MAX_WATCH_INTERVAL:
+            raise ValueError(f"interval_seconds must be between {MIN_WATCH_INTERVAL} and {MAX_WATCH_INTERVAL} "
+                             f"(15 seconds to 1 day); it is {value}")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else _check_channel(value)
+
+    @field_validator("downtime_channels")
+    @classmethod
+    def _channels(cls, values: list[str]) -> list[str]:
+        return [_check_channel(v) for v in values]
+
+
+def _check_channel(value: str) -> str:
+    value = value.strip()
+    if not CHANNEL_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
+    return value
+
+
 class DicomSettings(Section):
     ae_title: str = "PACSBOT"
     nodes: list[NodeConfig] = Field(default_factory=list)
@@ -175,6 +225,7 @@ class DicomSettings(Section):
     accession_locate_role: Literal["admin", "trainer", "clinician"] = "admin"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     demo: Literal["auto", "true", "false"] = "auto"
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
     @field_validator("ae_title")
     @classmethod
@@ -210,6 +261,9 @@ class DicomSettings(Section):
                     f"demo: true adds demo nodes named {' and '.join(DEMO_NODE_NAMES)}; rename the configured node {clash[0]!r}"
                 )
         return self
+
+    def watch_interval(self, node: NodeConfig) -> int:
+        return node.watch_interval_seconds or self.watch.interval_seconds
 
     def timeout_for(self, node: NodeConfig, which: str) -> float:
         value = getattr(node.timeouts, which)

@@ -58,6 +58,7 @@ class Report:
     source_ts: str | None = None
     permalink: str | None = None
     original_author: str | None = None
+    link_to: int | None = None  # an open ticket this report belongs to (a known outage), if any
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,10 @@ class TicketService:
         declared outage in that category, or similar text (and a similar place, where both
         name one) within the window."""
         since = now - timedelta(minutes=self.settings.duplicates.window_minutes)
+        if report.link_to is not None:
+            known = session.get(Ticket, report.link_to)
+            if known is not None and known.status in OPEN and known.parent_id is None:
+                return known  # the caller knows which outage this is about
         if report.accession and guessed_category:
             # the same study reported in other words: the category was only a guess from the text
             same_study = session.scalar(
@@ -341,6 +346,36 @@ class TicketService:
             merged.append(other)
         session.flush()
         return self.view(session, anchor), int(count), [self.view(session, t) for t in merged]
+
+    def declare_outage(self, session: Session, report: Report, now: datetime, *, key: str) -> tuple[TicketView, bool]:
+        """An outage noticed by monitoring (not by reports): reuse the open incident of that
+        category if there is one (a note says what monitoring saw), else file ``report`` and
+        make it an incident. Returns the incident and whether a new ticket was created.
+        ``key`` (e.g. ``watch:pacs:<first failure>``) makes it idempotent."""
+        assert report.category
+        self._serialise_filing(session, report.category)
+        existing = session.scalar(select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN),
+                                                       Ticket.parent_id.is_(None), Ticket.category == report.category)
+                                  .order_by(Ticket.id).limit(1))
+        if existing is not None:
+            self._event(session, existing.id, now, report.reporter, "note", report.description, {"monitoring": key},
+                        dedupe_key=f"outage:{key}"[:160])
+            existing.updated_at = now
+            return self.view(session, existing), False
+        filed = self.file(session, replace(report, source_ref=f"outage:{key}"[:160]), now)
+        root = session.get(Ticket, filed.ticket.id)
+        assert root is not None
+        if not root.is_incident:
+            root.is_incident, root.priority, root.updated_at = True, "P1", now
+            try:
+                with session.begin_nested():
+                    session.add(Incident(category=root.category, window_key=f"outage:{key}"[:64], ticket_id=root.id,
+                                         opened_at=now, reports=filed.ticket.reports))
+                    session.flush()
+            except IntegrityError:
+                pass
+            self._event(session, root.id, now, report.reporter, "incident", "declared by monitoring", {"monitoring": key})
+        return self.view(session, root), filed.created and not filed.linked
 
     def open_incidents(self, session: Session, category: str | None = None) -> list[TicketView]:
         stmt = select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN)).order_by(Ticket.id)
