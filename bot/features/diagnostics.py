@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.access import Role
 from bot.context import Ctx
-from bot.render.blocks import Block, context, escape, section
+from bot.render.blocks import context, escape
 from bot.render.diagnostics import echo_blocks, echo_interim_blocks, locate_blocks, locate_interim_blocks, nodes_blocks
 from commands.demo import DemoNetwork, demo_wanted
 from commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
@@ -116,22 +116,7 @@ def register(services: "Services") -> None:
         with services.db.session() as session:
             return prune_runs(session, now=services.clock.now())
 
-    @registry.home(order=60)
-    def home_nodes(services: "Services", user_id: str, role: Role) -> list[Block]:
-        if role < Role.ADMIN or not diag.nodes:
-            return []
-        with services.db.session() as session:
-            last = last_echoes(session)
-        bad = [n for n in diag.node_names() if n in last and not last[n].ok]
-        unknown = [n for n in diag.node_names() if n not in last]
-        if bad:
-            state = f":red_circle: last echo failed on {', '.join(bad)}"
-        elif unknown:
-            state = f":white_circle: not checked yet: {', '.join(unknown)}"
-        else:
-            state = ":large_green_circle: every node answered its last echo"
-        return [section(f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{state}"),
-                context("`/pacs nodes` for details, `/pacs echo all` to check now.")]
+    # App Home's node section is the watch's (bot/features/watch.py): state, not just the last echo.
 
 
 def _is_demo(diag: Diagnostics) -> bool:

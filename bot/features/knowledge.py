@@ -107,6 +107,25 @@ def record_outcome(services: "Services", user_id: str, answer: Answer, surface: 
                          best_section=best, confidence=answer.confidence, surface=surface)
 
 
+def outage_notice_for(services: "Services", question: str, role: Role) -> Any:
+    """"PACS is down since 14:02, the team is on it" when the question is about a system that is
+    down or in planned downtime (the node watch's hook), else None."""
+    hook = services.features.get("outage_notice")
+    if hook is None:
+        return None
+    try:
+        return hook(services, text=question, role=role)
+    except Exception:  # noqa: BLE001 - the answer matters more than the notice
+        log.exception("knowledge: the outage check failed")
+        return None
+
+
+def _tell_outage(ctx: Ctx, question: str) -> None:
+    notice = outage_notice_for(ctx.services, question, ctx.role)
+    if notice is not None:
+        ctx.reply(notice.text, notice.blocks)
+
+
 def answer_message(ctx: Ctx, event: dict[str, Any], surface: str) -> None:
     """Answer a mention (in its thread), a DM, or a question in a listed channel."""
     services = ctx.services
@@ -127,6 +146,9 @@ def answer_message(ctx: Ctx, event: dict[str, Any], surface: str) -> None:
         ctx.post(channel, "Hi! Ask me a question about PACS in plain words, like “how do I hang a prior?”, "
                           "or type `/pacs help` to see everything I can do.", thread_ts=thread_ts)
         return
+    notice = outage_notice_for(services, text, ctx.role)
+    if notice is not None:
+        ctx.post(channel, notice.text, notice.blocks, thread_ts=thread_ts)
     answer = ask(services, text, ctx.role)
     if surface == "channel" and not answer.answered:
         record_outcome(services, ctx.user_id, answer, surface)
@@ -184,6 +206,7 @@ def register(services: "Services") -> None:
         answer = ask(ctx.services, question, ctx.role)
         text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
         ctx.reply(text, blocks)
+        ctx.defer(_tell_outage, ctx, question, what="checking for outages")
         ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
 
     @registry.subcommand(

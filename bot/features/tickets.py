@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from bot.outbox import get_outbox
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, UserError
-from tickets.intake import CATEGORY_LABELS, validate_accession
+from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from tickets.service import Change, Filed, Report, TicketService, TicketView
 from tickets.webhooks import deliver_due
 
@@ -54,6 +54,9 @@ class TicketsFeature:
 
     # -- filing -------------------------------------------------------------------------
     def file(self, ctx: Ctx, report: Report) -> Filed:
+        notice = self._outage_notice(ctx, report)
+        if notice is not None and notice.ticket is not None and report.link_to is None:
+            report = replace(report, link_to=notice.ticket)  # joins the outage's ticket, not filed alone
         now = self.services.clock.now()
         with self.services.db.session() as session:
             filed = self.svc.file(session, report, now)
@@ -63,7 +66,33 @@ class TicketsFeature:
                                    "queue": filed.ticket.queue, "source": report.source, "phi_suspected": filed.phi.found})
         if filed.created:
             self._publish(ctx, filed)
+        if notice is not None:
+            ctx.reply(notice.text, notice.blocks)
         return filed
+
+    def _outage_notice(self, ctx: Ctx, report: Report) -> Any:
+        """Is a system this report is about down, or in planned downtime? (the node watch knows)"""
+        hook = self.services.features.get("outage_notice")
+        if hook is None or not (report.description or "").strip():
+            return None
+        try:
+            return hook(self.services, text=report.description, category=report.category or guess_category(report.description),
+                        role=ctx.role)
+        except Exception:  # noqa: BLE001 - the report matters more than the notice
+            log.exception("tickets: the outage check failed")
+            return None
+
+    def post_card(self, number: int) -> None:
+        """Post the queue card of a ticket filed by pacsbot itself (an outage the node watch saw)."""
+        with self.services.db.session() as session:
+            ticket = self.svc.view(session, self.svc.get(session, number))
+        if not ticket.channel or ticket.card_ts:
+            return
+        text, blocks = render.card(ticket, self.svc.settings)
+        response = self._safe_post(ticket.channel, text, blocks)
+        if response:
+            with self.services.db.session() as session:
+                self.svc.set_card(session, ticket.id, response["channel"], response["ts"])
 
     def _publish(self, ctx: Ctx, filed: Filed) -> None:
         ticket = filed.ticket

@@ -1,0 +1,381 @@
+"""The node watch and planned downtime in Slack: the watch job and its alerts, ``/pacs status``,
+``/pacs downtime``, App Home's node section, and the outage notice other features show.
+
+The monitoring logic is in :mod:`commands.watch` (state machine), :mod:`commands.watch_store`
+(compare-and-set in the database), :mod:`commands.downtime` and :mod:`commands.outage`; this
+module adapts them to Slack. Alerts and announcements go through the outbox, written in the
+same transaction as the state change they announce, with a key derived from it: one state
+change, one message, whichever replica noticed it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.access import Role
+from bot.context import Ctx
+from bot.listeners.policy import record_refusal, refusal_text
+from bot.outbox import get_outbox
+from bot.render import watch as render
+from bot.render.blocks import Block, context, section
+from commands import downtime as downtimes
+from commands.config import NodeConfig
+from commands.outage import affected_nodes
+from commands.results import EchoResult
+from commands.service import Diagnostics
+from commands.store import record_echoes
+from commands.watch import OUTAGE_CATEGORY, Rules
+from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
+from core.errors import UserError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+WATCH_EVERY = timedelta(seconds=20)
+ACTOR = "pacsbot"
+
+
+@dataclass(frozen=True)
+class OutageNotice:
+    text: str
+    blocks: list[Block]
+    ticket: int | None  # the outage ticket a report should join
+
+
+def _diag(services: "Services") -> Diagnostics:
+    return services.features["dicom"]
+
+
+def _tickets(services: "Services") -> Any:
+    return services.features.get("tickets")
+
+
+def alert_channel(services: "Services") -> str | None:
+    return services.settings.dicom.watch.channel or services.settings.tickets.admin_channel
+
+
+def downtime_channels(services: "Services") -> list[str]:
+    configured = services.settings.dicom.watch.downtime_channels
+    if configured:
+        return list(configured)
+    channel = alert_channel(services)
+    return [channel] if channel else []
+
+
+def _node(services: "Services", name: str) -> NodeConfig | None:
+    return next((n for n in _diag(services).nodes if n.name == name), None)
+
+
+def _ref(services: "Services", number: int | None) -> str | None:
+    feature = _tickets(services)
+    return feature.svc.ref(number) if (feature is not None and number is not None) else None
+
+
+# ----------------------------------------------------------------------------------------
+# the watch job
+
+
+def run_watch(services: "Services") -> int:
+    """Echo every watched node that is due, at once; apply each result; return how many were checked."""
+    dicom = services.settings.dicom
+    if not dicom.watch.enabled:
+        return 0
+    diag = _diag(services)
+    nodes = [n for n in diag.nodes if n.watch]
+    if not nodes:
+        return 0
+    now = services.clock.now()
+    with services.db.session() as session:
+        claimed = claim_due(session, {n.name: dicom.watch_interval(n) for n in nodes}, now)
+    if not claimed:
+        return 0
+    results = diag.echo(diag.select(list(claimed), command="echo"))
+    rules = Rules(dicom.watch.down_after, dicom.watch.up_after)
+    new_cards: list[int] = []
+    for result in results:
+        try:
+            card = _apply(services, result, now, claimed[result.node.name], rules)
+        except Exception:  # noqa: BLE001 - one node's bookkeeping must not lose the others'
+            log.exception("watch: could not record the check of %s", result.node.name)
+            continue
+        if card is not None:
+            new_cards.append(card)
+    get_outbox(services).kick()
+    feature = _tickets(services)
+    for number in new_cards:
+        if feature is not None:
+            feature.post_card(number)
+    return len(results)
+
+
+def _apply(services: "Services", result: EchoResult, now: Any, version: int, rules: Rules) -> int | None:
+    """Record one result; on a state change, audit it, open/annotate the outage ticket, queue the alert.
+    Returns the number of a newly opened outage ticket (for its queue card), else None."""
+    node = _node(services, result.node.name)
+    assert node is not None
+    new_ticket = None
+    with services.db.session() as session:
+        in_downtime = downtimes.active(session, node.name, now) is not None
+        applied = apply_result(session, result, at=now, version=version, rules=rules, in_downtime=in_downtime)
+        if applied is None:
+            return None  # another replica got there first
+        record_echoes(session, [result], actor=ACTOR, at=now)
+        if applied.transition is None:
+            return None
+        t = applied.transition
+        details: dict[str, Any] = {"event": t.event, "since": t.since.isoformat(), "ms": result.ms}
+        if result.failure:
+            details.update(failure=result.failure.code, reason=result.failure.message)
+        ticket_ref = None
+        if t.event == "down":
+            number, created = _open_outage(services, session, node, result, applied)
+            ticket_ref = _ref(services, number)
+            details["ticket"] = ticket_ref
+            new_ticket = number if created else None
+            text = render.down_alert(node, t, result, ticket_ref, tz=services.settings.timezone, checks=rules.down_after)
+        else:
+            ticket_ref = _ref(services, applied.outage_ticket)
+            _note_recovery(services, session, applied, render.up_alert(node, t, None, tz=services.settings.timezone))
+            details["ticket"] = ticket_ref
+            details["outage_minutes"] = int(t.outage.total_seconds() // 60)
+            text = render.up_alert(node, t, ticket_ref, tz=services.settings.timezone)
+        services.audit.record(ACTOR, "dicom.watch", target=f"node:{node.name}", outcome="failed" if t.event == "down" else "ok",
+                              details=details, session=session)
+        channel = alert_channel(services)
+        if channel:
+            get_outbox(services).enqueue(session, f"watch:{t.event}:{node.name}:{applied.version}", channel=channel,
+                                         text=text, origin="watch")
+        else:
+            log.warning("watch: %s is %s but no alert channel is set (dicom.watch.channel or tickets.admin_channel)",
+                        node.name, t.event)
+    return new_ticket
+
+
+def _open_outage(services: "Services", session: "Session", node: NodeConfig, result: EchoResult, applied: Applied) -> tuple[int | None, bool]:
+    feature = _tickets(services)
+    if feature is None:
+        return None, False
+    from tickets.service import Report
+
+    t = applied.transition
+    assert t is not None
+    label = render.label_of(node)
+    reason = result.failure.message if result.failure else "no answer"
+    report = Report(reporter=ACTOR, source="watch", source_ref="", category=OUTAGE_CATEGORY.get(node.kind, "other"),
+                    urgency="stat", description=f"{label} ({node.name}) is not answering DICOM echo since "
+                                                f"{t.since.isoformat(timespec='minutes')}: {reason}")
+    try:
+        with session.begin_nested():
+            ticket, created = feature.svc.declare_outage(session, report, t.at, key=f"watch:{node.name}:{int(t.since.timestamp())}")
+            set_outage_ticket(session, node.name, ticket.id)
+    except Exception:  # noqa: BLE001 - the alert matters more than the ticket
+        log.exception("watch: could not open the outage ticket of %s", node.name)
+        return None, False
+    return ticket.id, created
+
+
+def _note_recovery(services: "Services", session: "Session", applied: Applied, text: str) -> None:
+    feature = _tickets(services)
+    if feature is None or applied.outage_ticket is None:
+        return
+    try:
+        with session.begin_nested():
+            feature.svc.act(session, applied.outage_ticket, "note", ACTOR, services.clock.now(), note=text.replace("*", ""))
+    except Exception:  # noqa: BLE001 - a closed or merged ticket must not block the recovery message
+        log.warning("watch: could not add the recovery note to ticket %s", applied.outage_ticket)
+
+
+# ----------------------------------------------------------------------------------------
+# planned downtime notices
+
+
+def run_downtime_notices(services: "Services") -> int:
+    now = services.clock.now()
+    before = timedelta(minutes=services.settings.dicom.watch.remind_before_minutes)
+    outbox = get_outbox(services)
+    sent = 0
+    with services.db.session() as session:
+        for kind, d in downtimes.due_notices(session, now, before):
+            node = _node(services, d.node)
+            if node is None:
+                continue
+            text = render.downtime_notice(kind, node, d, tz=services.settings.timezone, now=now)
+            for channel in downtime_channels(services):
+                sent += outbox.enqueue(session, f"downtime:{kind}:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+    outbox.kick()
+    return sent
+
+
+# ----------------------------------------------------------------------------------------
+# what other features ask: is this about something that is down?
+
+
+def outage_notice(services: "Services", *, text: str = "", category: str | None = None, role: Role = Role.CLINICIAN) -> OutageNotice | None:
+    diag = services.features.get("dicom")
+    if diag is None or not diag.nodes:
+        return None
+    now = services.clock.now()
+    with services.db.session() as session:
+        items = affected_nodes(session, diag.nodes, now, text=text, category=category)
+    if not items:
+        return None
+    refs = {a.ticket: _ref(services, a.ticket) or "" for a in items if a.ticket is not None}
+    words = render.outage_text(items, refs, tz=services.settings.timezone, now=now)
+    blocks = [section(words), *_procedure(services, role)]
+    ticket = next((a.ticket for a in items if a.ticket is not None), None)
+    return OutageNotice(words, blocks, ticket)
+
+
+def _procedure(services: "Services", role: Role) -> list[Block]:
+    """The downtime procedure from the manuals (the best section for "what to do during a downtime")."""
+    kb = services.features.get("knowledge")
+    if kb is None:
+        return []
+    from bot.features.knowledge import audience_of
+
+    try:
+        answer = kb.answer("what to do during unplanned downtime procedure", audience=audience_of(role))
+    except Exception:  # noqa: BLE001 - the notice matters more than the manual excerpt
+        log.exception("watch: the downtime procedure search failed")
+        return []
+    if not answer.answered or answer.section is None:
+        return []
+    return render.procedure_blocks(answer.section.heading, answer.section.text)
+
+
+# ----------------------------------------------------------------------------------------
+# Slack
+
+
+def register(services: "Services") -> None:
+    registry = services.registry
+    services.features["outage_notice"] = outage_notice
+
+    @registry.job("dicom-watch", every=WATCH_EVERY)
+    def watch_job(services: "Services") -> int:
+        """Echo the nodes that are due; alert on down and up."""
+        return run_watch(services)
+
+    @registry.job("dicom-downtime", every=timedelta(minutes=1))
+    def downtime_job(services: "Services") -> int:
+        """Remind before a planned downtime; say when it starts and ends."""
+        return run_downtime_notices(services)
+
+    @registry.subcommand(
+        "status", role=Role.CLINICIAN, group="Answers",
+        summary="Is PACS working? Each system's state, outages and planned downtime.",
+        usage="/pacs status",
+        variants=((Role.ADMIN, "/pacs status", "Each DICOM node's state with latency, last change and failure reason; planned downtime."),),
+    )
+    def status_cmd(ctx: Ctx) -> None:
+        """Shows whether each system is working, since when it is down and which ticket tracks it,
+        and any planned downtime coming up."""
+        ctx.reply(*status(ctx.services, admin=ctx.role >= Role.ADMIN))
+
+    @registry.subcommand(
+        "downtime", role=Role.CLINICIAN, group="Answers",
+        summary="Planned downtime coming up.",
+        usage="/pacs downtime [list]",
+        variants=((Role.ADMIN, f"{downtimes.ADD_USAGE.split('   ')[0]} | cancel <id> | list",
+                   "Plan a downtime of a node (announced, reminded, alerts silenced), cancel it, or list them."),),
+    )
+    def downtime_cmd(ctx: Ctx) -> None:
+        """`/pacs downtime` lists current and upcoming planned downtime. PACS admins add one with
+        `/pacs downtime add pacs tomorrow 22:00 tomorrow 23:30 "PACS upgrade"` (times in the site's
+        time zone), or cancel it with `/pacs downtime cancel <id>`."""
+        word, _, rest = ctx.args.strip().partition(" ")
+        word = word.lower()
+        if word in ("", "list", "ls"):
+            _downtime_list(ctx)
+        elif word in ("add", "cancel"):
+            if ctx.role < Role.ADMIN:
+                record_refusal(ctx, Role.ADMIN, f"/pacs downtime {word}")
+                ctx.reply(refusal_text(f"`/pacs downtime {word}`", Role.ADMIN, ctx.services))
+                return
+            (_downtime_add if word == "add" else _downtime_cancel)(ctx, rest)
+        else:
+            raise UserError(f"“{word[:20]}” is not something `/pacs downtime` does. Use list, add or cancel.")
+
+    @registry.home(order=60)
+    def home_nodes(services: "Services", user_id: str, role: Role) -> list[Block]:
+        if role < Role.ADMIN or not _diag(services).nodes:
+            return []
+        text, blocks = status(services, admin=True)
+        return [section(f"*DICOM nodes* — {text}"), *blocks[:1], context("`/pacs status` for details, `/pacs echo all` to check now.")]
+
+
+def status(services: "Services", *, admin: bool) -> tuple[str, list[Block]]:
+    diag = _diag(services)
+    now = services.clock.now()
+    tz = services.settings.timezone
+    with services.db.session() as session:
+        state = views(session)
+        upcoming = downtimes.upcoming(session, now, limit=5)
+    current = {d.node: d for d in upcoming if d.current(now)}
+    lines = [render.node_line(n, state.get(n.name), current.get(n.name), _ref(services, (state.get(n.name) or _Nothing).outage_ticket),
+                              admin=admin, tz=tz, now=now) for n in diag.nodes]
+    labels = {n.name: render.label_of(n) for n in diag.nodes}
+    return render.status_blocks(lines, upcoming, labels, tz=tz, now=now, watching=services.settings.dicom.watch.enabled, admin=admin)
+
+
+class _Nothing:
+    outage_ticket = None
+
+
+def _downtime_list(ctx: Ctx) -> None:
+    now = ctx.services.clock.now()
+    with ctx.services.db.session() as session:
+        items = downtimes.upcoming(session, now)
+    labels = {n.name: render.label_of(n) for n in _diag(ctx.services).nodes}
+    ctx.reply(*render.downtime_list(items, labels, tz=ctx.settings.timezone, now=now))
+
+
+def _downtime_add(ctx: Ctx, rest: str) -> None:
+    services = ctx.services
+    now = services.clock.now()
+    diag = _diag(services)
+    try:
+        request = downtimes.parse_add(rest, diag.node_names(), now=now, tz=services.settings.timezone)
+        with services.db.session() as session:
+            d = downtimes.add(session, request, actor=ctx.user_id, now=now)
+            node = _node(services, d.node)
+            assert node is not None
+            ctx.audit("dicom.downtime.add", target=f"node:{d.node}", session=session,
+                      details={"id": d.id, "starts_at": d.starts_at.isoformat(), "ends_at": d.ends_at.isoformat()})
+            text = render.downtime_notice("announce", node, d, tz=services.settings.timezone, now=now)
+            channels = downtime_channels(services)
+            for channel in channels:
+                get_outbox(services).enqueue(session, f"downtime:announce:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+    except UserError:
+        ctx.audit("dicom.downtime.add", outcome="refused", details={"reason": "bad input"})
+        raise
+    get_outbox(services).kick()
+    where = f" Announced in {', '.join(f'<#{c}>' for c in channels)}." if channels else ""
+    ctx.reply(f":white_check_mark: Planned downtime #{d.id} added: {text.split(': ', 1)[1]}{where}")
+
+
+def _downtime_cancel(ctx: Ctx, rest: str) -> None:
+    services = ctx.services
+    now = services.clock.now()
+    try:
+        with services.db.session() as session:
+            d = downtimes.cancel(session, rest, actor=ctx.user_id, now=now)
+            ctx.audit("dicom.downtime.cancel", target=f"node:{d.node}", session=session, details={"id": d.id})
+            node = _node(services, d.node)
+            channels = downtime_channels(services)
+            if node is not None:
+                text = render.downtime_notice("cancelled", node, d, tz=services.settings.timezone, now=now)
+                for channel in channels:
+                    get_outbox(services).enqueue(session, f"downtime:cancelled:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+    except UserError:
+        ctx.audit("dicom.downtime.cancel", outcome="refused", details={"reason": "bad input"})
+        raise
+    get_outbox(services).kick()
+    ctx.reply(f":white_check_mark: Planned downtime #{d.id} is cancelled; down-alerts for it apply again.")

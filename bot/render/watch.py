@@ -1,0 +1,135 @@
+"""Words and blocks of the node watch: alerts, /pacs status, downtime notices, outage notices.
+
+Pure functions. Times are shown in the site's time zone; texts for clinicians stay short and calm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.render.blocks import Block, clip, context, escape, section
+from commands.config import NodeConfig
+from commands.downtime import DowntimeView
+from commands.outage import Affected
+from commands.results import EchoResult
+from commands.watch import Transition, duration_words, local_time, node_label
+from commands.watch_store import NodeView
+
+
+def label_of(node: NodeConfig) -> str:
+    return node_label(node.name, node.kind)
+
+
+def down_alert(node: NodeConfig, t: Transition, result: EchoResult, ticket_ref: str | None, *, tz: str, checks: int) -> str:
+    reason = result.failure.message if result.failure else "no answer"
+    ticket = f" Outage ticket *{ticket_ref}*." if ticket_ref else ""
+    return (f":red_circle: *{label_of(node)}* is down since {local_time(t.since, tz, t.at)}: {escape(reason)} "
+            f"({checks} DICOM echoes in a row failed).{ticket}")
+
+
+def up_alert(node: NodeConfig, t: Transition, ticket_ref: str | None, *, tz: str) -> str:
+    ticket = f" A note was added to *{ticket_ref}*; resolve it when you are happy." if ticket_ref else ""
+    return (f":large_green_circle: *{label_of(node)}* is back up after {duration_words(t.outage)} "
+            f"(down since {local_time(t.since, tz, t.at)}).{ticket}")
+
+
+def window(d: DowntimeView, tz: str, now: datetime) -> str:
+    start = local_time(d.starts_at, tz, now)
+    end = local_time(d.ends_at, tz, d.starts_at)
+    return f"{start} to {end} ({duration_words(d.ends_at - d.starts_at)})"
+
+
+def downtime_notice(kind: str, node: NodeConfig, d: DowntimeView, *, tz: str, now: datetime) -> str:
+    label, reason = label_of(node), escape(d.reason)
+    if kind == "announce":
+        return (f":wrench: Planned downtime of *{label}*: {window(d, tz, now)} — {reason}. "
+                "During it, follow the downtime procedure (`/pacs ask downtime procedure`).")
+    if kind == "reminder":
+        return (f":alarm_clock: Reminder: planned downtime of *{label}* starts at {local_time(d.starts_at, tz, now)} "
+                f"(in {duration_words(d.starts_at - now)}), until {local_time(d.ends_at, tz, now)} — {reason}.")
+    if kind == "started":
+        return f":wrench: Planned downtime of *{label}* has started, until {local_time(d.ends_at, tz, now)} — {reason}."
+    if kind == "ended":
+        return f":white_check_mark: Planned downtime of *{label}* is over (it was planned until {local_time(d.ends_at, tz, now)})."
+    if kind == "cancelled":
+        return f":information_source: Planned downtime #{d.id} of *{label}* ({window(d, tz, now)}) is cancelled."
+    raise ValueError(kind)
+
+
+def downtime_list(items: Sequence[DowntimeView], labels: dict[str, str], *, tz: str, now: datetime) -> tuple[str, list[Block]]:
+    if not items:
+        text = "No planned downtime is coming up."
+        return text, [section(text)]
+    lines = []
+    for d in items:
+        state = " — *now*" if d.current(now) else ""
+        lines.append(f"• #{d.id} *{labels.get(d.node, d.node)}* {window(d, tz, now)}{state}: {escape(d.reason)}")
+    text = f"Planned downtime: {len(items)}"
+    return text, [section("*Planned downtime*\n" + "\n".join(lines))]
+
+
+def node_line(node: NodeConfig, view: NodeView | None, planned: DowntimeView | None, ticket_ref: str | None, *,
+              admin: bool, tz: str, now: datetime) -> str:
+    label = f"*{label_of(node)}*"
+    if not node.watch:
+        return f":white_circle: {label} is not watched"
+    if view is None or view.state == "unknown":
+        state = f":white_circle: {label} not checked yet"
+    elif view.state == "down":
+        team = f" — the PACS team is on it ({ticket_ref})" if ticket_ref else " — the PACS team is on it"
+        state = f":red_circle: {label} down since {local_time(view.since or now, tz, now)}{team}"
+    else:
+        state = f":large_green_circle: {label} working"
+    if planned is not None:
+        state += f"\n      :wrench: planned downtime until {local_time(planned.ends_at, tz, now)}: {escape(planned.reason)}"
+    if admin and view is not None and view.last_check_at is not None:
+        details = [f"`{node.name}`"]
+        if view.last_ok:
+            details.append(f"{view.last_elapsed_ms} ms")
+        elif view.last_ok is False:
+            details.append(f"last echo failed: {escape(clip(view.last_message, 120))}")
+        if view.last_change_at:
+            details.append(f"last change {local_time(view.last_change_at, tz, now)}")
+        details.append(f"checked {local_time(view.last_check_at, tz, now)}")
+        state += "\n      " + " · ".join(details)
+    return state
+
+
+def status_blocks(lines: Sequence[str], upcoming: Sequence[DowntimeView], labels: dict[str, str], *, tz: str,
+                  now: datetime, watching: bool, admin: bool) -> tuple[str, list[Block]]:
+    if not lines:
+        text = "No DICOM nodes are configured, so there is nothing to show."
+        return text, [section(text)]
+    down = sum(1 for line in lines if line.startswith(":red_circle:"))
+    text = "Everything is working." if not down else f"{down} system{'s are' if down > 1 else ' is'} down."
+    blocks: list[Block] = [section("*System status*\n" + "\n".join(lines))]
+    if upcoming:
+        blocks.extend(downtime_list(upcoming, labels, tz=tz, now=now)[1])
+    if not watching and admin:
+        blocks.append(context("The node watch is off (`dicom.watch.enabled: false`): states are not updated."))
+    else:
+        blocks.append(context(f"As of {local_time(now, tz, now)}. Something not working for you? `/pacs report` it."))
+    return text, blocks
+
+
+def outage_text(items: Sequence[Affected], refs: dict[int, str], *, tz: str, now: datetime) -> str:
+    lines = []
+    for a in items:
+        if a.why == "down":
+            ref = f" — {refs[a.ticket]}" if a.ticket in refs else ""
+            lines.append(f":rotating_light: {a.label} is down since {local_time(a.since, tz, now)}, the team is on it{ref}.")
+        else:
+            until = local_time(a.until, tz, now) if a.until else "later"
+            lines.append(f":wrench: {a.label} is in planned downtime until {until} ({escape(a.reason)}).")
+    return "\n".join(lines)
+
+
+def procedure_blocks(heading: str, excerpt: str) -> list[Block]:
+    return [section(f"*Meanwhile — {escape(heading)}*\n{clip(excerpt, 700)}"),
+            context("The full procedure: `/pacs ask downtime procedure`.")]
+
+
+def as_blocks(text: str, extra: list[Block]) -> list[dict[str, Any]]:
+    return [section(text), *extra]
