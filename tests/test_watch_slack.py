@@ -1,0 +1,189 @@
+"""The node watch end to end: real demo DICOM nodes stopped and started, the real Bolt app,
+signed requests, mock Slack; the exact messages people see. On SQLite (and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.features.watch import run_downtime_notices, run_watch
+from bot.models import AuditEntry
+from bot.outbox import get_outbox
+from commands.demo import DemoNetwork
+from commands.models import NodeCheck, NodeStatus, NodeWatch
+from core.clock import ManualClock
+from tests.dicom_support import node_dicts
+from tests.harness import ADMIN, CLINICIAN, Harness, texts_of
+from tickets.models import Ticket
+
+ALERTS = "C0PACSADM"
+QUEUE = "C0PACSQUE"
+
+
+@pytest.fixture
+def network() -> Iterator[DemoNetwork]:
+    with DemoNetwork() as net:
+        yield net
+
+
+@pytest.fixture
+def settings_overrides(network: DemoNetwork) -> dict[str, Any]:
+    return {"dicom": {"nodes": node_dicts(network)},
+            "tickets": {"admin_channel": ALERTS, "default_queue": QUEUE}}
+
+
+@pytest.fixture
+def clock(harness: Harness) -> ManualClock:
+    clock = ManualClock(datetime.now(timezone.utc).replace(second=0, microsecond=0))
+    harness.services.clock = clock
+    return clock
+
+
+def tick(harness: Harness, clock: ManualClock, times: int = 1) -> None:
+    """One watch round every five minutes (the default interval), then deliver what it queued."""
+    for _ in range(times):
+        run_watch(harness.services)
+        clock.advance(minutes=5)
+    get_outbox(harness.services).kick()
+    harness.drain()
+
+
+def posts(harness: Harness, channel: str) -> list[str]:
+    return [c.params.get("text", "") for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+
+def hhmm(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%H:%M")
+
+
+def test_down_alert_once_then_recovery_once(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    tick(harness, clock)  # both answer: unknown -> up, silently
+    assert posts(harness, ALERTS) == []
+    network.pacs.stop()
+    first_failure = clock.now()
+    tick(harness, clock, 2)
+    assert posts(harness, ALERTS) == []  # two failures: not yet
+    tick(harness, clock)
+    with harness.db.session() as session:
+        watch = session.get(NodeWatch, "pacs")
+        reason, ticket = watch.last_message, session.scalar(select(Ticket).where(Ticket.is_incident.is_(True)))
+    assert "connection refused" in reason and ticket is not None and ticket.priority == "P1"
+    assert posts(harness, ALERTS) == [f":red_circle: *PACS* is down since {hhmm(first_failure)}: {reason} "
+                                      f"(3 DICOM echoes in a row failed). Outage ticket *PACS-{ticket.id}*."]
+    assert any(f"PACS-{ticket.id}" in p for p in posts(harness, QUEUE))  # the outage ticket's queue card
+    tick(harness, clock, 3)  # still down: no more alerts
+    assert len(posts(harness, ALERTS)) == 1
+    network.pacs.start()
+    tick(harness, clock)
+    assert len(posts(harness, ALERTS)) == 1  # one success is not enough
+    recovered_at = clock.now()
+    tick(harness, clock)
+    minutes = int((recovered_at - first_failure).total_seconds() // 60)
+    assert posts(harness, ALERTS)[1] == (f":large_green_circle: *PACS* is back up after {minutes} min (down since "
+                                         f"{hhmm(first_failure)}). A note was added to *PACS-{ticket.id}*; resolve it when you are happy.")
+    with harness.db.session() as session:
+        checks = session.scalar(select(func.count()).select_from(NodeCheck).where(NodeCheck.node == "pacs"))
+        assert checks == 9
+        assert session.get(NodeStatus, "pacs").ok is True and session.get(NodeStatus, "pacs").checked_by == "pacsbot"
+        assert session.get(NodeWatch, "pacs").outage_ticket is None
+        rows = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "dicom.watch").order_by(AuditEntry.id)))
+    assert [(r.target, r.outcome, r.details["event"]) for r in rows] == [("node:pacs", "failed", "down"), ("node:pacs", "ok", "up")]
+
+
+def test_status_for_clinicians_and_admins(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    tick(harness, clock)
+    network.vna.stop()
+    tick(harness, clock, 3)
+    harness.command(CLINICIAN, "status")
+    harness.drain()
+    reply = harness.mock.calls_to("response_url")[-1].params
+    shown = texts_of(reply["blocks"])
+    assert reply["text"] == "1 system is down."
+    assert ":large_green_circle: *PACS* working" in shown and ":red_circle: *VNA* down since" in shown
+    assert "the PACS team is on it (PACS-1)" in shown and "ms" not in shown and "connection refused" not in shown
+    harness.command(ADMIN, "status")
+    harness.drain()
+    shown = texts_of(harness.mock.calls_to("response_url")[-1].params["blocks"])
+    assert "last echo failed: connection refused" in shown and " ms · last change " in shown
+    from bot.features.home import home_view
+
+    view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
+    assert "*DICOM nodes* — 1 system is down." in texts_of(view["blocks"])
+
+
+def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    tick(harness, clock)
+    network.pacs.stop()
+    tick(harness, clock, 3)
+    harness.command(CLINICIAN, "report PACS will not open any study in reading room 2")
+    harness.drain()
+    told, filed = [c.params for c in harness.mock.calls_to("response_url")][-2:]
+    assert told["text"].startswith(":rotating_light: PACS is down since ") and told["text"].endswith(", the team is on it — PACS-1.")
+    assert "downtime" in texts_of(told["blocks"]).lower()  # the procedure from the manuals
+    assert "same problem as *PACS-1*" in filed["text"]
+    with harness.db.session() as session:
+        report = session.scalar(select(Ticket).where(Ticket.reporter == CLINICIAN))
+        assert report.parent_id == 1
+    # a question about it is told too
+    harness.command(CLINICIAN, "ask is the pacs down?")
+    harness.drain()
+    assert any(c.params["text"].startswith(":rotating_light: PACS is down") for c in harness.mock.calls_to("response_url")[-2:])
+
+
+def test_planned_downtime_silences_the_alert_until_it_ends(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    tick(harness, clock)
+    start = clock.now() + timedelta(minutes=2)
+    end = start + timedelta(minutes=30)
+    ack = harness.command(ADMIN, f'downtime add pacs {hhmm(start)} {hhmm(end)} "PACS upgrade"')
+    assert ack.status == 200
+    harness.drain()
+    reply = harness.mock.calls_to("response_url")[-1].params["text"]
+    assert reply.startswith(":white_check_mark: Planned downtime #1 added: ") and f"Announced in <#{ALERTS}>." in reply
+    assert posts(harness, ALERTS) == [f":wrench: Planned downtime of *PACS*: {hhmm(start)} to {hhmm(end)} (30 min) — PACS upgrade. "
+                                      "During it, follow the downtime procedure (`/pacs ask downtime procedure`)."]
+    clock.advance(minutes=3)
+    run_downtime_notices(harness.services)
+    harness.drain()
+    assert posts(harness, ALERTS)[-1] == f":wrench: Planned downtime of *PACS* has started, until {hhmm(end)} — PACS upgrade."
+    network.pacs.stop()
+    tick(harness, clock, 5)  # 25 minutes of failures inside the window: no alert
+    assert len(posts(harness, ALERTS)) == 2
+    with harness.db.session() as session:
+        flags = list(session.scalars(select(NodeCheck.in_downtime).where(NodeCheck.node == "pacs", NodeCheck.ok.is_(False))))
+    assert flags == [True] * 5
+    tick(harness, clock, 2)  # the window ends with pacs still failing: the normal alert
+    assert posts(harness, ALERTS)[-1].startswith(":red_circle: *PACS* is down since ")
+    harness.command(CLINICIAN, "downtime")
+    harness.drain()
+    assert "No planned downtime is coming up." in harness.mock.calls_to("response_url")[-1].params["text"]
+
+
+def test_downtime_add_and_cancel_are_for_admins(harness: Harness, clock: ManualClock) -> None:
+    ack = harness.command(CLINICIAN, 'downtime add pacs 23:58 23:59 "x"')
+    harness.drain()
+    shown = ack.text or harness.mock.calls_to("response_url")[-1].params["text"]
+    assert "only for PACS admins" in shown
+    with harness.db.session() as session:
+        denied = session.scalar(select(AuditEntry).where(AuditEntry.action == "access.denied"))
+    assert denied.actor == CLINICIAN and denied.target == "/pacs downtime add"
+    tomorrow = "tomorrow 22:00 tomorrow 23:00"
+    harness.command(ADMIN, f'downtime add pacs {tomorrow} "Disk swap"')
+    harness.drain()
+    harness.command(CLINICIAN, "downtime list")
+    harness.drain()
+    shown = texts_of(harness.mock.calls_to("response_url")[-1].params["blocks"])
+    assert "#1 *PACS*" in shown and "Disk swap" in shown
+    harness.command(ADMIN, "downtime add vna 23:00 22:00 \"x\"")
+    harness.drain()
+    assert "The end is before the start" in harness.mock.calls_to("response_url")[-1].params["text"]
+    harness.command(ADMIN, "downtime cancel 1")
+    harness.drain()
+    assert "Planned downtime #1 is cancelled" in harness.mock.calls_to("response_url")[-1].params["text"]
+    assert posts(harness, ALERTS)[-1].startswith(":information_source: Planned downtime #1 of *PACS*")
+    with harness.db.session() as session:
+        actions = [(r.action, r.outcome) for r in session.scalars(select(AuditEntry).where(AuditEntry.action.startswith("dicom.downtime")).order_by(AuditEntry.id))]
+    assert actions == [("dicom.downtime.add", "ok"), ("dicom.downtime.add", "refused"), ("dicom.downtime.cancel", "ok")]
