@@ -112,7 +112,7 @@ def test_status_for_clinicians_and_admins(harness: Harness, clock: ManualClock, 
     from bot.features.home import home_view
 
     view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
-    assert "*DICOM nodes* — 1 system is down." in texts_of(view["blocks"])
+    assert "*DICOM nodes* — 2 nodes\n:red_circle: down: VNA" in texts_of(view["blocks"])
 
 
 def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:

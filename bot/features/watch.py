@@ -28,6 +28,7 @@ from commands.results import EchoResult
 from commands.service import Diagnostics
 from commands.store import record_echoes
 from commands.watch import OUTAGE_CATEGORY, Rules
+from commands.verdict import plural
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
 from core.errors import UserError
 
@@ -305,10 +306,24 @@ def register(services: "Services") -> None:
 
     @registry.home(order=60)
     def home_nodes(services: "Services", user_id: str, role: Role) -> list[Block]:
-        if role < Role.ADMIN or not _diag(services).nodes:
+        """For admins: the watch's view of every node (replaces the last-echo summary)."""
+        diag = _diag(services)
+        if role < Role.ADMIN or not diag.nodes:
             return []
-        text, blocks = status(services, admin=True)
-        return [section(f"*DICOM nodes* — {text}"), *blocks[:1], context("`/pacs status` for details, `/pacs echo all` to check now.")]
+        with services.db.session() as session:
+            state = views(session)
+        watched = [n for n in diag.nodes if n.watch]
+        down = [render.label_of(n) for n in watched if n.name in state and state[n.name].state == "down"]
+        unknown = [n.name for n in watched if n.name not in state or state[n.name].state == "unknown"]
+        if down:
+            headline = f":red_circle: down: {', '.join(down)}"
+        elif unknown:
+            headline = f":white_circle: not checked yet: {', '.join(unknown)}"
+        else:
+            headline = ":large_green_circle: every node is answering"
+        _, blocks = status(services, admin=True)
+        return [section(f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{headline}"), blocks[0],
+                context("`/pacs status` for details, `/pacs echo all` to check now.")]
 
 
 def status(services: "Services", *, admin: bool) -> tuple[str, list[Block]]:
