@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
 from rapidfuzz import fuzz, process
@@ -69,8 +70,30 @@ HELP = """Console commands (anything else is sent as a message):
   :in #CHANNEL         talk in a channel         :dm      talk to the bot in a DM
   :home                open the bot's App Home   :react EMOJI   react to the last message here
   :users               list the demo users       :wait    wait for slow work and show it
+  :node stop|start NAME  stop or start a demo DICOM node (vna, pacs) to see the watch alert and recover
+  :tick [MINUTES]      move the console's clock on (default 5) and run the jobs that fall due
+                       (node watch, downtime reminders, SLA reminders) minute by minute
   :quit                leave
 Mention the bot with @pacsbot in a channel; in a DM just type."""
+
+
+MAX_TICK_MINUTES = 24 * 60
+
+
+class ShiftedClock:
+    """The system clock, plus however far ``:tick`` has moved it on (the console only)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self.offset += delta
 
 
 @dataclass
@@ -112,6 +135,7 @@ class Console:
         self.scheduler: Any = None
         self.sim: Simulator | None = None
         self.failures = 0
+        self.clock = ShiftedClock()
 
     # set-up ------------------------------------------------------------------------------
     def start(self) -> "Console":
@@ -135,6 +159,7 @@ class Console:
             secrets_,
             client=make_web_client(CONSOLE_TOKEN, self.mock.api_url),
             role_overrides=self.role_overrides,
+            clock=self.clock,
         )
         upgrade(self.services.db)
         self.app = build_app(self.services)
@@ -454,9 +479,46 @@ class Console:
         elif command == ":wait":
             self.services.background.wait_idle(self.wait_seconds)
             self._flush_outputs()
+        elif command == ":node":
+            self._node(args)
+        elif command == ":tick":
+            self._tick(args)
         else:
             raise ValueError(f"unknown console command {command}; type :help")
         return True
+
+    # demo nodes and time -------------------------------------------------------------------
+    def _node(self, args: list[str]) -> None:
+        if len(args) != 2 or args[0].lower() not in ("stop", "start"):
+            raise ValueError("usage: :node stop|start NAME   (e.g. :node stop pacs)")
+        network = self.demo_network
+        if network is None:
+            raise ValueError("only the demo DICOM nodes can be stopped and started here; configured nodes are real")
+        verb, name = args[0].lower(), args[1].lower()
+        node = next((n for n in network.members if n.name == name), None)
+        if node is None:
+            raise ValueError(f"there is no demo node {name!r}; demo nodes: {', '.join(n.name for n in network.members)}")
+        if verb == "stop":
+            node.stop()
+            self.say(f"(demo node {name} stopped: it no longer answers. `:tick 15` lets the watch notice)")
+        else:
+            if node._server is None:  # noqa: SLF001 - the demo node's own flag
+                node.start()
+            self.say(f"(demo node {name} is answering again on port {node.port}. `:tick 10` lets the watch notice)")
+
+    def _tick(self, args: list[str]) -> None:
+        minutes = 5
+        if args:
+            if not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_TICK_MINUTES:
+                raise ValueError(f"usage: :tick [MINUTES]   (1 to {MAX_TICK_MINUTES})")
+            minutes = int(args[0])
+        for _ in range(minutes):
+            self.clock.advance(timedelta(minutes=1))
+            self.scheduler.run_due()
+            self.services.background.wait_idle(self.wait_seconds)
+        self.services.background.wait_idle(self.wait_seconds)
+        self.say(f"(the clock moved on {minutes} min; it is now {self.clock.now().strftime('%H:%M')} UTC here)")
+        self._flush_outputs()
 
     # buttons -----------------------------------------------------------------------------
     def _click(self, number: int, choice: str | None = None) -> bool:

@@ -171,7 +171,7 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
     reason = result.failure.message if result.failure else "no answer"
     report = Report(reporter=ACTOR, source="watch", source_ref="", category=OUTAGE_CATEGORY.get(node.kind, "other"),
                     urgency="stat", description=f"{label} ({node.name}) is not answering DICOM echo since "
-                                                f"{t.since.isoformat(timespec='minutes')}: {reason}")
+                                                f"{_stamp(t.since, services.settings.timezone)}: {reason}")
     try:
         with session.begin_nested():
             ticket, created = feature.svc.declare_outage(session, report, t.at, key=f"watch:{node.name}:{int(t.since.timestamp())}")
@@ -180,6 +180,12 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
         log.exception("watch: could not open the outage ticket of %s", node.name)
         return None, False
     return ticket.id, created
+
+
+def _stamp(when: Any, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{when.astimezone(ZoneInfo(tz)).strftime('%Y-%m-%d %H:%M')} ({tz})"
 
 
 def _note_recovery(services: "Services", session: "Session", applied: Applied, text: str) -> None:
