@@ -38,7 +38,7 @@ def settings_overrides(network: DemoNetwork) -> dict[str, Any]:
 
 @pytest.fixture
 def clock(harness: Harness) -> ManualClock:
-    clock = ManualClock(datetime.now(timezone.utc).replace(second=0, microsecond=0))
+    clock = ManualClock(datetime(2026, 11, 27, 14, 0, tzinfo=timezone.utc))  # fixed: no surprises at midnight
     harness.services.clock = clock
     return clock
 
@@ -187,3 +187,24 @@ def test_downtime_add_and_cancel_are_for_admins(harness: Harness, clock: ManualC
     with harness.db.session() as session:
         actions = [(r.action, r.outcome) for r in session.scalars(select(AuditEntry).where(AuditEntry.action.startswith("dicom.downtime")).order_by(AuditEntry.id))]
     assert actions == [("dicom.downtime.add", "ok"), ("dicom.downtime.add", "refused"), ("dicom.downtime.cancel", "ok")]
+
+
+def test_reminder_before_a_planned_downtime_and_the_end(harness: Harness, clock: ManualClock) -> None:
+    start = clock.now() + timedelta(hours=3)
+    harness.command(ADMIN, f'downtime add vna {start.strftime("%Y-%m-%d %H:%M")} {(start + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")} "Archive patch"')
+    harness.drain()
+    assert len(posts(harness, ALERTS)) == 1  # the announcement
+    clock.advance(hours=1, minutes=59)
+    assert run_downtime_notices(harness.services) == 0  # not yet: 61 minutes to go
+    clock.advance(minutes=2)
+    assert run_downtime_notices(harness.services) == 1
+    assert run_downtime_notices(harness.services) == 0  # once
+    harness.drain()
+    assert posts(harness, ALERTS)[-1] == (f":alarm_clock: Reminder: planned downtime of *VNA* starts at {hhmm(start)} (in 59 min), "
+                                          f"until {hhmm(start + timedelta(hours=1))} — Archive patch.")
+    clock.advance(hours=1)
+    assert run_downtime_notices(harness.services) == 1  # started
+    clock.advance(hours=1)
+    assert run_downtime_notices(harness.services) == 1  # ended
+    harness.drain()
+    assert posts(harness, ALERTS)[-1] == f":white_check_mark: Planned downtime of *VNA* is over (it was planned until {hhmm(start + timedelta(hours=1))})."

@@ -113,3 +113,37 @@ def test_downtime_input_errors_say_what_is_wrong(args: str, message: str) -> Non
     with pytest.raises(UserError) as err:
         parse_add(args, ["pacs", "vna"], now=NOW, tz="Europe/Berlin")
     assert message in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------
+# configuration
+
+from commands.config import DicomSettings  # noqa: E402
+
+
+def _node(**extra: object) -> dict[str, object]:
+    return {"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104, **extra}
+
+
+def test_watch_defaults() -> None:
+    settings = DicomSettings.model_validate({"nodes": [_node(), _node(name="vna", watch_interval_seconds=60)]})
+    watch = settings.watch
+    assert (watch.enabled, watch.interval_seconds, watch.down_after, watch.up_after, watch.channel, watch.downtime_channels,
+            watch.remind_before_minutes) == (True, 300, 3, 2, None, [], 60)
+    assert [settings.watch_interval(n) for n in settings.nodes] == [300, 60]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"watch": {"interval_seconds": 5}}, "interval_seconds must be between 15 and 86400 (15 seconds to 1 day); it is 5"),
+    ({"watch": {"channel": "#pacs-admin"}}, "'#pacs-admin' is not a Slack channel id"),
+    ({"watch": {"downtime_channels": ["C0OK", "general"]}}, "'general' is not a Slack channel id"),
+    ({"watch": {"down_after": 0}}, "down_after"),
+    ({"watch": {"every": 5}}, "every"),
+    ({"nodes": [_node(watch_interval_seconds=1)]}, "watch_interval_seconds must be between 15 and 86400"),
+])
+def test_watch_config_errors_are_clear(config: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        DicomSettings.model_validate(config)
+    assert message in str(err.value)
