@@ -208,3 +208,17 @@ def test_reminder_before_a_planned_downtime_and_the_end(harness: Harness, clock:
     assert run_downtime_notices(harness.services) == 1  # ended
     harness.drain()
     assert posts(harness, ALERTS)[-1] == f":white_check_mark: Planned downtime of *VNA* is over (it was planned until {hhmm(start + timedelta(hours=1))})."
+
+
+def test_a_question_in_a_dm_during_an_outage_is_told_first(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    tick(harness, clock)
+    network.vna.stop()
+    tick(harness, clock, 3)
+    harness.send(harness.sim.message_event(CLINICIAN, "why can't I find old studies in the archive?", channel_id="D0RAD0001", channel_type="im"))
+    harness.drain()
+    dm = [c.params for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") == "D0RAD0001"]
+    assert dm[0]["text"].startswith(":rotating_light: VNA is down since 14:05, the team is on it — PACS-1.")
+    with harness.db.session() as session:
+        from tickets.models import TicketFollower
+
+        assert list(session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == 1))) == []  # not "pacsbot"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -365,6 +365,9 @@ class TicketService:
         filed = self.file(session, replace(report, source_ref=f"outage:{key}"[:160]), now)
         root = session.get(Ticket, filed.ticket.id)
         assert root is not None
+        # monitoring is not a person to send updates to
+        session.execute(delete(TicketFollower).where(TicketFollower.user_id == report.reporter,
+                                                     TicketFollower.ticket_id.in_((root.id, filed.own.id))))
         if not root.is_incident:
             root.is_incident, root.priority, root.updated_at = True, "P1", now
             try:
