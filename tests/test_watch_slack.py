@@ -123,7 +123,7 @@ def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Ha
     harness.drain()
     told, filed = [c.params for c in harness.mock.calls_to("response_url")][-2:]
     assert told["text"].startswith(":rotating_light: PACS is down since ") and told["text"].endswith(", the team is on it — PACS-1.")
-    assert "downtime" in texts_of(told["blocks"]).lower()  # the procedure from the manuals
+    assert "*Meanwhile — Technologists during downtime*\n1. Keep scanning." in texts_of(told["blocks"])  # from the manuals
     assert "same problem as *PACS-1*" in filed["text"]
     with harness.db.session() as session:
         report = session.scalar(select(Ticket).where(Ticket.reporter == CLINICIAN))
@@ -144,7 +144,7 @@ def test_planned_downtime_silences_the_alert_until_it_ends(harness: Harness, clo
     reply = harness.mock.calls_to("response_url")[-1].params["text"]
     assert reply.startswith(":white_check_mark: Planned downtime #1 added: ") and f"Announced in <#{ALERTS}>." in reply
     assert posts(harness, ALERTS) == [f":wrench: Planned downtime of *PACS*: {hhmm(start)} to {hhmm(end)} (30 min) — PACS upgrade. "
-                                      "During it, follow the downtime procedure (`/pacs ask downtime procedure`)."]
+                                      "During it, follow the downtime procedure (`/pacs ask what do I do while PACS is down`)."]
     clock.advance(minutes=3)
     run_downtime_notices(harness.services)
     harness.drain()

@@ -45,7 +45,7 @@ def downtime_notice(kind: str, node: NodeConfig, d: DowntimeView, *, tz: str, no
     label, reason = label_of(node), escape(d.reason)
     if kind == "announce":
         return (f":wrench: Planned downtime of *{label}*: {window(d, tz, now)} — {reason}. "
-                "During it, follow the downtime procedure (`/pacs ask downtime procedure`).")
+                f"During it, follow the downtime procedure ({PROCEDURE_HINT}).")
     if kind == "reminder":
         return (f":alarm_clock: Reminder: planned downtime of *{label}* starts at {local_time(d.starts_at, tz, now)} "
                 f"(in {duration_words(d.starts_at - now)}), until {local_time(d.ends_at, tz, now)} — {reason}.")
@@ -126,9 +126,14 @@ def outage_text(items: Sequence[Affected], refs: dict[int, str], *, tz: str, now
     return "\n".join(lines)
 
 
-def procedure_blocks(heading: str, excerpt: str) -> list[Block]:
-    return [section(f"*Meanwhile — {escape(heading)}*\n{clip(excerpt, 700)}"),
-            context("The full procedure: `/pacs ask downtime procedure`.")]
+PROCEDURE_HINT = "`/pacs ask what do I do while PACS is down`"
+
+
+def procedure_blocks(heading: str, excerpt: str, see_also: Sequence[str] = ()) -> list[Block]:
+    """``excerpt`` is already mrkdwn (converted from the manual's markdown)."""
+    more = f" See also: {', '.join(escape(h) for h in see_also)}." if see_also else ""
+    return [section(f"*Meanwhile — {escape(heading)}*\n{clip(excerpt, 900)}"),
+            context(f"The full procedure: {PROCEDURE_HINT}.{more}")]
 
 
 def as_blocks(text: str, extra: list[Block]) -> list[dict[str, Any]]:
