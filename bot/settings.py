@@ -6,7 +6,7 @@ names the file, the line, the key and what is wrong (:class:`ConfigError`); the 
 line turns it into exit status 2.
 
 Each feature package owns the model of its own section (``commands.config``,
-``knowledge.config``, ``training.config``, ``tickets.config``); this module composes them.
+``knowledge.config``, ``training.config``, ``tickets.config``, ``reports.config``); this module composes them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pydantic import (
 from commands.config import DicomSettings
 from core.config import Section, resolve_path
 from knowledge.config import KnowledgeSettings
+from reports.config import ReportSettings
 from tickets.config import TicketSettings
 from training.config import TrainingSettings
 
@@ -126,6 +127,7 @@ class Settings(Section):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("data_dir")
     @classmethod
