@@ -23,6 +23,7 @@ FEATURES = (
     "bot.outbox",
     "bot.features.training",
     "bot.features.tickets",
+    "bot.features.report",
 )
 
 
