@@ -69,12 +69,19 @@ def render_png(report: WeeklyReport) -> bytes:
 
 
 def _no_data(ax, title: str, message: str) -> None:  # type: ignore[no-untyped-def]
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK)
+    _title(ax, title)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_color("#DDDDDD")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color=GREY, transform=ax.transAxes, wrap=True)
+
+
+def _title(ax, title: str, note: str = "") -> None:  # type: ignore[no-untyped-def]
+    """The panel's title, and under it a grey line of context (totals, what was left out)."""
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK, pad=16 if note else 6)
+    if note:
+        ax.text(0.0, 1.015, note, ha="left", va="bottom", fontsize=8, color="#555555", transform=ax.transAxes)
 
 
 def _tidy(ax) -> None:  # type: ignore[no-untyped-def]
@@ -94,7 +101,8 @@ def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-d
     bars = ax.bar(names, values, color=colours, width=0.6)
     low = min(values)
     floor = 0.0 if low < 50 else max(0.0, (int(low) // 10) * 10 - 10)
-    ax.set_ylim(floor, 104 + (100 - floor) * 0.12)
+    ax.set_ylim(floor, 100 + (100 - floor) * 0.35)
+    ax.set_yticks([v for v in range(int(floor), 101, 5 if floor >= 70 else 10 if floor >= 40 else 20)])
     ax.set_ylabel("uptime %" + ("" if floor == 0 else f" (axis from {floor:.0f}%)"))
     for bar, n in zip(bars, nodes):
         label = f"{fmt_pct(n.uptime_pct)}\nmedian {fmt_ms(n.median_ms)}\np95 {fmt_ms(n.p95_ms)}"
@@ -103,8 +111,7 @@ def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-d
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8, color=INK)
     excluded = sum(n.downtime_checks for n in report.nodes)
     note = f"{sum(n.checks for n in nodes)} checks" + (f"; {excluded} in planned downtime left out" if excluded else "")
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK)
-    ax.text(1.0, 1.01, note, ha="right", va="bottom", fontsize=8, color=GREY, transform=ax.transAxes)
+    _title(ax, title, note)
     ax.tick_params(axis="x", labelsize=9, rotation=0 if len(nodes) <= 6 else 30)
     _tidy(ax)
 
@@ -133,10 +140,9 @@ def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped
     ax.set_ylabel("tickets")
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     t = report.ticket_totals
-    linked = f"; {t.linked_reports} linked report{'s' if t.linked_reports != 1 else ''}" if t.linked_reports else ""
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK)
-    ax.text(1.0, 1.01, f"median: ack {fmt_duration(t.median_ack_minutes)}, fix {fmt_duration(t.median_resolve_minutes)}{linked}",
-            ha="right", va="bottom", fontsize=8, color=GREY, transform=ax.transAxes)
+    linked = f", {t.linked_reports} linked" if t.linked_reports else ""
+    _title(ax, title, f"{t.opened} opened, {t.resolved} resolved{linked}; median: acknowledge "
+                      f"{fmt_duration(t.median_ack_minutes)}, fix {fmt_duration(t.median_resolve_minutes)}")
     _tidy(ax)
 
 
@@ -158,10 +164,11 @@ def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untype
                 color=VERMILLION if m.overdue else INK)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
-    ax.set_xlim(0, 150)
+    ax.set_xlim(0, 175)
     ax.set_xticks([0, 25, 50, 75, 100])
-    ax.set_xlabel("% of assigned people who completed it (as of report time)")
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK)
+    ax.set_xlabel("% of assigned people who completed it")
+    overdue = sum(m.overdue for m in modules)
+    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue} overdue in all" if overdue else ""))
     _tidy(ax)
 
 
@@ -171,9 +178,7 @@ def _gaps_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-de
     if not g.count:
         _no_data(ax, title, "No unanswered questions this week.")
         return
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK)
-    ax.text(1.0, 1.01, f"{g.count} asked, {g.distinct} distinct — closest manual sections:", ha="right", va="bottom", fontsize=8,
-            color=GREY, transform=ax.transAxes)
+    _title(ax, title, f"{g.count} asked ({g.distinct} distinct); the manual sections that came closest")
     topics = list(g.topics)
     y = list(range(len(topics)))[::-1]
     ax.barh(y, [t.count for t in topics], color=[GREY if t.section is None else GREEN for t in topics], height=0.6)
