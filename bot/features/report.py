@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB = "weekly-report"
+# A bot that was not running at the posting time posts on its first tick within this window;
+# later than that the week is skipped (an admin can still get it with /pacs weekly).
+CATCH_UP = timedelta(hours=24)
 SYSTEM_ACTOR = "pacsbot"
 
 
@@ -71,7 +74,8 @@ def _catalog(services: "Services") -> Any:
 
 
 def due_week(services: "Services") -> Week | None:
-    """The week to post now, or None before this week's posting time (or when switched off)."""
+    """The week to post now: the previous week, from this week's posting time for a day;
+    otherwise (or when switched off) None."""
     cfg = services.settings.reports.weekly
     if not cfg.enabled:
         return None
@@ -81,7 +85,7 @@ def due_week(services: "Services") -> Week | None:
     monday = local.date() - timedelta(days=local.weekday())
     hour, minute = cfg.hour_minute
     due = datetime.combine(monday + timedelta(days=cfg.weekday_index), time(hour, minute), tzinfo=zone)
-    if local < due:
+    if not due <= local < due + CATCH_UP:
         return None
     return Week.containing(monday, tz).previous()
 
