@@ -105,10 +105,16 @@ def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-d
     ax.set_yticks([v for v in range(int(floor), 101, 5 if floor >= 70 else 10 if floor >= 40 else 20)])
     ax.set_ylabel("uptime %" + ("" if floor == 0 else f" (axis from {floor:.0f}%)"))
     for bar, n in zip(bars, nodes):
-        label = f"{fmt_pct(n.uptime_pct)}\nmedian {fmt_ms(n.median_ms)}\np95 {fmt_ms(n.p95_ms)}"
-        if n.failed:
-            label += f"\n{n.failed} failed"
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8, color=INK)
+        if len(nodes) <= 4:
+            label = f"{fmt_pct(n.uptime_pct)}\nmedian {fmt_ms(n.median_ms)}\np95 {fmt_ms(n.p95_ms)}"
+            if n.failed:
+                label += f"\n{n.failed} failed"
+        elif len(nodes) <= 10:   # narrow bars: the rest is in nodes.csv
+            label = f"{fmt_pct(n.uptime_pct)}\n{fmt_ms(n.median_ms)}"
+        else:
+            label = fmt_pct(n.uptime_pct)
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom",
+                fontsize=8 if len(nodes) <= 4 else 7, color=INK)
     excluded = sum(n.downtime_checks for n in report.nodes)
     note = f"{sum(n.checks for n in nodes)} checks" + (f"; {excluded} in planned downtime left out" if excluded else "")
     _title(ax, title, note)
@@ -132,8 +138,9 @@ def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped
             ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{int(bar.get_height())}", ha="center", va="bottom",
                     fontsize=8, color=INK)
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{c.category.replace('_', ' ')}\nack {fmt_duration(c.median_ack_minutes)}\nfix {fmt_duration(c.median_resolve_minutes)}"
-                        for c in lines], fontsize=8)
+    sep = "\n" if len(lines) > 4 else " "   # "missing images" on two lines where bars are narrow
+    ax.set_xticklabels([f"{c.category.replace('_', sep)}\nack {fmt_duration(c.median_ack_minutes)}\nfix {fmt_duration(c.median_resolve_minutes)}"
+                        for c in lines], fontsize=8 if len(lines) <= 5 else 7)
     top = max(max(c.opened, c.resolved) for c in lines)
     ax.set_ylim(0, max(1, top) * 1.2 + 0.5)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -152,7 +159,8 @@ def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untype
     if not modules:
         _no_data(ax, title, "No training assigned.")
         return
-    modules = modules[:10]
+    hidden = len(modules) - 10 if len(modules) > 10 else 0
+    modules = sorted(modules, key=lambda m: (m.completion_pct, m.module_id))[:10]   # the furthest behind first
     labels = [textwrap.shorten(m.title, 34, placeholder="…") for m in modules]
     values = [m.completion_pct for m in modules]
     y = list(range(len(modules)))[::-1]
@@ -168,7 +176,8 @@ def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untype
     ax.set_xticks([0, 25, 50, 75, 100])
     ax.set_xlabel("% of assigned people who completed it")
     overdue = sum(m.overdue for m in modules)
-    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue} overdue in all" if overdue else ""))
+    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue} overdue" if overdue else "")
+           + (f"; the 10 furthest behind shown, {hidden} more in training.csv" if hidden else ""))
     _tidy(ax)
 
 
