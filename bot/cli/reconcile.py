@@ -76,7 +76,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
                 if not args.json:
                     print(f"Reconciling {source} → {archive} for {day.isoformat()}…", file=sys.stderr, flush=True)
                 report = diag.reconcile(source, archive, day)
-                audit.record(cli_actor(), "dicom.reconcile", target=f"node:{source}>{archive}", outcome=report.outcome,
+                audit.record(cli_actor(), "dicom.reconcile", target=f"node:{source}>{archive}", outcome="ok" if report.compared else "failed",
                              details=audit_details(report, run=run, via="cli"))
                 reports.append(report)
         if args.csv == "-":

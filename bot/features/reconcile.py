@@ -70,7 +70,8 @@ def report_blocks(report: ReconcileReport, *, where: str) -> tuple[str, list[Blo
 
 
 def audit_details(report: ReconcileReport, *, run: str, via: str) -> dict[str, Any]:
-    details: dict[str, Any] = {"run": run, "via": via, **report.counts()}
+    # The audit outcome is whether the check ran ("ok"/"failed"); what it found is "result".
+    details: dict[str, Any] = {"run": run, "via": via, "result": report.outcome, **report.counts()}
     for role, listing in (("source", report.source), ("archive", report.archive)):
         if listing.failure is not None:
             details[f"{role}_failure"] = listing.failure.code
@@ -146,7 +147,7 @@ def claim_day(services: "Services", key: str, day: date) -> bool:
 
 def run_scheduled(services: "Services", source: str, archive: str, day: date, channel: str | None) -> ReconcileReport:
     report = _diag(services).reconcile(source, archive, day)
-    services.audit.record(SYSTEM_ACTOR, "dicom.reconcile", target=f"node:{source}>{archive}", outcome=report.outcome,
+    services.audit.record(SYSTEM_ACTOR, "dicom.reconcile", target=f"node:{source}>{archive}", outcome="ok" if report.compared else "failed",
                           details=audit_details(report, run=new_run_id(), via="schedule"))
     if channel is None:  # settings validation prevents it; never lose the result silently
         log.warning("reconcile: %s>%s for %s has no channel to post to (%s)", source, archive, day, report.outcome)
@@ -167,7 +168,7 @@ def run_on_demand(ctx: Ctx, pairs: list[tuple[str, str]], day: date) -> None:
     run = new_run_id()
     for source, archive in pairs:
         report = diag.reconcile(source, archive, day)
-        ctx.audit("dicom.reconcile", target=f"node:{source}>{archive}", outcome=report.outcome,
+        ctx.audit("dicom.reconcile", target=f"node:{source}>{archive}", outcome="ok" if report.compared else "failed",
                   details=audit_details(report, run=run, via="slack"))
         text, blocks = report_blocks(report, where="CSV sent to our DM")
         ctx.reply(text, blocks)
