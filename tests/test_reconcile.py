@@ -250,6 +250,7 @@ def test_a_crowded_second_is_split_by_modality() -> None:
             DemoNode("vna", "ARC_VNA", same_second) as archive:
         _, (src, arc) = targets(source, archive)
         report = reconcile(src, arc, DAY, ReconcileSettings())
+    assert report.compared, summary(report)
     assert report.source.paged_by == ("modality", "time")
     by_modality: dict[str, int] = {}
     for s in same_second:
