@@ -25,6 +25,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from commands.config import DicomSettings
@@ -144,6 +145,18 @@ class Settings(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/London, America/Chicago)") from None
         return value
+
+    @model_validator(mode="after")
+    def _reconcile_channels(self) -> "Settings":
+        reconcile = self.dicom.reconcile
+        if reconcile.enabled and self.tickets.admin_channel is None:
+            for i, pair in enumerate(reconcile.pairs):
+                if pair.channel is None:
+                    raise ValueError(
+                        f"dicom.reconcile.pairs[{i}].channel is not set and there is no tickets.admin_channel to post "
+                        "the daily reconciliation to; set one of them (a channel id like C0123ABCD)"
+                    )
+        return self
 
     @property
     def database_url(self) -> str:

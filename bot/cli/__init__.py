@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "bot.cli.db",
     "bot.cli.audit",
     "bot.cli.dicom",
+    "bot.cli.reconcile",
     "bot.cli.kb",
     "bot.cli.training",
     "bot.cli.tickets",

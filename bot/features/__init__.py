@@ -19,6 +19,7 @@ FEATURES = (
     "bot.features.messages",
     "bot.features.admin",
     "bot.features.diagnostics",
+    "bot.features.reconcile",
     "bot.features.knowledge",
     "bot.outbox",
     "bot.features.training",
