@@ -6,7 +6,7 @@ names the file, the line, the key and what is wrong (:class:`ConfigError`); the 
 line turns it into exit status 2.
 
 Each feature package owns the model of its own section (``commands.config``,
-``knowledge.config``, ``training.config``, ``tickets.config``); this module composes them.
+``knowledge.config``, ``training.config``, ``tickets.config``, ``reports.config``); this module composes them.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from commands.config import DicomSettings
 from core.config import Section, resolve_path
 from knowledge.config import KnowledgeSettings
+from reports.config import ReportSettings
 from tickets.config import TicketSettings
 from training.config import TrainingSettings
 
@@ -126,6 +128,7 @@ class Settings(Section):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("data_dir")
     @classmethod
@@ -142,6 +145,18 @@ class Settings(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/London, America/Chicago)") from None
         return value
+
+    @model_validator(mode="after")
+    def _reconcile_channels(self) -> "Settings":
+        reconcile = self.dicom.reconcile
+        if reconcile.enabled and self.tickets.admin_channel is None:
+            for i, pair in enumerate(reconcile.pairs):
+                if pair.channel is None:
+                    raise ValueError(
+                        f"dicom.reconcile.pairs[{i}].channel is not set and there is no tickets.admin_channel to post "
+                        "the daily reconciliation to; set one of them (a channel id like C0123ABCD)"
+                    )
+        return self
 
     @property
     def database_url(self) -> str:

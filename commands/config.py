@@ -126,6 +126,12 @@ class NodeConfig(Section):
     description: str = Field(default="", max_length=80, description="Shown in /pacs nodes, e.g. 'Main PACS, data centre A'.")
     tls: TlsSettings | None = None
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    max_results: int | None = Field(
+        default=None, ge=1, le=100000,
+        description="The node's own C-FIND result limit (e.g. Orthanc's LimitFindResults), if it has one. "
+                    "The daily reconciliation pages a day's listing below it.",
+    )
+
     watch: bool = Field(default=True, description="false: the node watch never echoes this node.")
     watch_interval_seconds: int | None = Field(
         default=None, description="How often the watch echoes this node (default: dicom.watch.interval_seconds).")
@@ -179,6 +185,65 @@ class RateLimitSettings(Section):
     per_seconds: int = Field(default=60, ge=1, le=86400)
 
 
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+
+
+class ReconcilePair(Section):
+    """One daily reconciliation: every study of yesterday on ``source`` should be on ``archive``."""
+
+    source: str = Field(description="Node name whose studies must be archived, e.g. pacs.")
+    archive: str = Field(description="Node name that should hold them all, e.g. vna.")
+    at: str = Field(default="06:30", description="Local time (the top-level timezone) to run it, HH:MM.")
+    channel: str | None = Field(default=None, description="Channel id for the summary (default: tickets.admin_channel).")
+
+    @field_validator("source", "archive")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 06:30 as minutes (sexagesimal)
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        if not isinstance(value, str) or not _HHMM.match(value.strip()):
+            raise ValueError(f"{value!r} is not a time of day; write it as HH:MM in quotes, e.g. \"06:30\"")
+        hours, minutes = value.strip().split(":")
+        return f"{int(hours):02d}:{minutes}"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not _CHANNEL_ID.match(value):
+            raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABCD; not a #name)")
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}>{self.archive}"
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hours, minutes = self.at.split(":")
+        return int(hours), int(minutes)
+
+
+class ReconcileSettings(Section):
+    """The daily reconciliation (data-quality audit) of node pairs, e.g. PACS against VNA."""
+
+    enabled: bool = Field(default=True, description="Run the configured pairs every day.")
+    pairs: list[ReconcilePair] = Field(default_factory=list)
+    timeout: float = Field(default=600, gt=0, le=7200,
+                           description="Seconds one node may take to list (and count) one day's studies.")
+    image_count_limit: int = Field(default=200, ge=0, le=100000,
+                                   description="Studies per node per run that may be counted image by image when "
+                                               "the node reports no counts; past it counts are 'unknown'.")
+
+
 class WatchSettings(Section):
     """The node watch: every configured node echoed on a schedule, alerts on down and up."""
 
@@ -225,6 +290,7 @@ class DicomSettings(Section):
     accession_locate_role: Literal["admin", "trainer", "clinician"] = "admin"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     demo: Literal["auto", "true", "false"] = "auto"
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
 
     @field_validator("ae_title")
@@ -260,6 +326,22 @@ class DicomSettings(Section):
                 raise ValueError(
                     f"demo: true adds demo nodes named {' and '.join(DEMO_NODE_NAMES)}; rename the configured node {clash[0]!r}"
                 )
+        known = list(seen) + ([n for n in DEMO_NODE_NAMES if n not in seen] if self.demo != "false" else [])
+        pairs_seen: set[str] = set()
+        for i, pair in enumerate(self.reconcile.pairs):
+            for role in ("source", "archive"):
+                name = getattr(pair, role)
+                if name not in known:
+                    listed = ", ".join(known) if known else "none"
+                    raise ValueError(
+                        f"dicom.reconcile.pairs[{i}].{role}: there is no node called {name!r} "
+                        f"(nodes: {listed}{'; the demo nodes only with dicom.demo on' if self.demo != 'false' else ''})"
+                    )
+            if pair.source == pair.archive:
+                raise ValueError(f"dicom.reconcile.pairs[{i}]: source and archive are both {pair.source!r}; name two nodes")
+            if pair.key in pairs_seen:
+                raise ValueError(f"dicom.reconcile.pairs[{i}]: {pair.source} -> {pair.archive} is listed twice")
+            pairs_seen.add(pair.key)
         return self
 
     def watch_interval(self, node: NodeConfig) -> int:

@@ -56,6 +56,13 @@ SCENARIOS: dict[str, str] = {
 }
 DEMO_PATIENT = "DEMO-0002"  # has several studies: try /pacs locate --patient DEMO-0002
 
+# The daily reconciliation (pacs -> vna): yesterday's work on the demo PACS, with these
+# problems on the demo VNA. Accessions D1001... are numbered in the order of daily_studies().
+DAILY_COUNT = 12
+DAILY_MISSING = ("D1003", "D1008", "D1011")  # on PACS, never archived
+DAILY_INCOMPLETE = "D1005"  # archived without its last series
+DAILY_ONLY_ON_ARCHIVE = "D1099"  # archived, no longer on PACS (informational)
+
 
 @dataclass(frozen=True)
 class DemoSeries:
@@ -152,6 +159,49 @@ def demo_studies(seed: int = DEMO_SEED) -> list[DemoStudy]:
             studies.append(_study(person, f"A{number}", day, rng.choice(sorted(_EXAMS)), rng))
             number += 1
     return studies
+
+
+def daily_studies(day: date, count: int = DAILY_COUNT, *, seed: int = DEMO_SEED, first: int = 1001,
+                  prefix: str = "D") -> list[DemoStudy]:
+    """One day's studies on the source (PACS): ``count`` studies spread over the day.
+
+    Patients are their own (``DEMO-D…``), so patient searches of the other scenarios are
+    unchanged. The incomplete scenario (:data:`DAILY_INCOMPLETE`) is always a CT (3 series).
+    """
+    rng = random.Random(f"{seed}-{day.isoformat()}-{count}")
+    studies = []
+    for i in range(count):
+        accession = f"{prefix}{first + i}"
+        modality = "CT" if accession == DAILY_INCOMPLETE else rng.choice(sorted(_EXAMS))
+        description, series = _EXAMS[modality]
+        seconds = (7 * 3600 + (i * 13 * 3600) // max(count, 1) + rng.randrange(0, 60)) % 86400
+        uid = _uid("daily", day.isoformat(), accession)
+        studies.append(DemoStudy(
+            patient_id=f"DEMO-{prefix}{i % 97:03d}", patient_name=f"DEMO^DAY{i % 97}", birth_date="19700101",
+            sex="FM"[i % 2], accession=accession, uid=uid, study_date=day.strftime("%Y%m%d"),
+            study_time=f"{seconds // 3600:02d}{seconds % 3600 // 60:02d}{seconds % 60:02d}", description=description,
+            series=tuple(DemoSeries(_uid("daily-series", uid, n), n, modality, d, c) for n, (d, c) in enumerate(series, start=1)),
+        ))
+    return studies
+
+
+def archive_copy(studies: Sequence[DemoStudy], *, missing: Sequence[str] = DAILY_MISSING,
+                 incomplete: Sequence[str] = (DAILY_INCOMPLETE,), only_on_archive: str | None = DAILY_ONLY_ON_ARCHIVE) -> list[DemoStudy]:
+    """What the archive holds of a day's source studies: some never arrived, one lost a series."""
+    out: list[DemoStudy] = []
+    for study in studies:
+        if study.accession in missing:
+            continue
+        if study.accession in incomplete and len(study.series) > 1:
+            out.append(replace(study, series=study.series[:-1]))
+        else:
+            out.append(study)
+    if only_on_archive and studies:
+        model = studies[0]
+        uid = _uid("daily", model.study_date, only_on_archive)
+        out.append(replace(model, accession=only_on_archive, uid=uid, study_time="063000",
+                           series=tuple(replace(se, uid=_uid("daily-series", uid, se.number)) for se in model.series)))
+    return out
 
 
 def pacs_copy(studies: Sequence[DemoStudy]) -> list[DemoStudy]:
@@ -457,10 +507,13 @@ def _nodelay(event: Any) -> None:
 class DemoNetwork:
     """The demo ``vna`` and ``pacs`` nodes, on loopback ports chosen at start."""
 
-    def __init__(self, *, seed: int = DEMO_SEED, host: str = "127.0.0.1"):
+    def __init__(self, *, seed: int = DEMO_SEED, host: str = "127.0.0.1", daily_day: date | None = None):
         archive = demo_studies(seed)
-        self.vna = DemoNode("vna", "DEMO_VNA", archive, kind="vna", report_counts=True, host=host)
-        self.pacs = DemoNode("pacs", "DEMO_PACS", pacs_copy(archive), kind="pacs", report_counts=False, host=host)
+        # Yesterday (by this machine's date) has a day of work to reconcile, with problems.
+        self.daily_day = daily_day or (date.today() - timedelta(days=1))
+        self.daily = daily_studies(self.daily_day, seed=seed)
+        self.vna = DemoNode("vna", "DEMO_VNA", archive + archive_copy(self.daily), kind="vna", report_counts=True, host=host)
+        self.pacs = DemoNode("pacs", "DEMO_PACS", pacs_copy(archive) + self.daily, kind="pacs", report_counts=False, host=host)
 
     @property
     def members(self) -> list[DemoNode]:

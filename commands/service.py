@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.config import DicomSettings, NodeConfig
 from commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
@@ -23,6 +23,11 @@ from commands.query import LocateQuery, resolve_nodes
 from commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
 from commands.scu import Target, echo, target_for
 from commands.verdict import locate_verdict, total_images
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from commands.reconcile import ReconcileReport
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +145,19 @@ class Diagnostics:
         names = resolve_nodes(tuple(requested), self.node_names(), command=command, prefix=prefix)
         return [self._targets[n] for n in names]
 
+    def target(self, name: str) -> Target:
+        """The target of one configured node (the name must be one of :meth:`node_names`)."""
+        return self._targets[name]
+
     # operations -------------------------------------------------------------------------
+    def reconcile(self, source: str, archive: str, day: "date") -> "ReconcileReport":
+        """The daily reconciliation of ``source`` against ``archive`` for ``day`` (read-only C-FIND)."""
+        from commands.reconcile import reconcile
+
+        caps = {n.name: n.max_results for n in self.nodes}
+        return reconcile(self.target(source), self.target(archive), day, self.settings.reconcile,
+                         source_cap=caps.get(source), archive_cap=caps.get(archive))
+
     def echo(
         self,
         targets: Sequence[Target],

@@ -1,4 +1,4 @@
-"""The ``pacsbot`` command line: ``serve | console | db | audit``, and the commands features add.
+"""The ``pacsbot`` command line: ``serve | console | db | audit | report``, and the commands features add.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)``; its function takes
 the parsed arguments and returns an exit status: 0 done, 1 a runtime failure (database or
@@ -22,9 +22,11 @@ SUBCOMMANDS = (
     "bot.cli.db",
     "bot.cli.audit",
     "bot.cli.dicom",
+    "bot.cli.reconcile",
     "bot.cli.kb",
     "bot.cli.training",
     "bot.cli.tickets",
+    "bot.cli.report",
 )
 
 

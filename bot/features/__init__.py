@@ -20,10 +20,12 @@ FEATURES = (
     "bot.features.admin",
     "bot.features.diagnostics",
     "bot.features.watch",
+    "bot.features.reconcile",
     "bot.features.knowledge",
     "bot.outbox",
     "bot.features.training",
     "bot.features.tickets",
+    "bot.features.report",
 )
 
 

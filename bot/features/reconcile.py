@@ -1,0 +1,182 @@
+"""Daily reconciliation in Slack: the scheduled audit of PACS against VNA, and ``/pacs reconcile``.
+
+* **Scheduled**: every five minutes the ``reconcile`` job looks at each configured pair
+  (``dicom.reconcile.pairs``); once the pair's time (``at``, in the top-level ``timezone``)
+  has passed today, it reconciles *yesterday* — once: a row in ``scheduler_claims`` keyed
+  ``reconcile:<source>><archive>`` / the day is inserted first, and only the replica whose
+  insert succeeds runs it. The summary goes to the pair's channel (default
+  ``tickets.admin_channel``), the CSV into its thread.
+* **On demand**: ``/pacs reconcile <day> [<source> <archive>]`` for admins. The input is
+  checked inline (the ack says what is being compared), the work runs after the ack, and the
+  summary and CSV go privately to the admin who asked.
+
+Every run writes one audit row per pair (``dicom.reconcile``, target ``node:<source>><archive>``)
+with counts only — no accession numbers, no patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.access import Role
+from bot.context import Ctx
+from bot.models import SchedulerClaim
+from bot.render.blocks import Block, context, escape, section
+from bot.scheduler import replica_id
+from commands.reconcile import (
+    RECONCILE_USAGE,
+    ReconcileReport,
+    choose_pairs,
+    csv_filename,
+    csv_text,
+    parse_request,
+    summary,
+)
+from commands.service import Diagnostics, new_run_id
+from core.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "pacsbot"
+CHECK_EVERY = timedelta(minutes=5)
+
+
+def _diag(services: "Services") -> Diagnostics:
+    return services.features["dicom"]
+
+
+def local_today(services: "Services") -> date:
+    return services.clock.now().astimezone(ZoneInfo(services.settings.timezone)).date()
+
+
+def report_blocks(report: ReconcileReport, *, where: str) -> tuple[str, list[Block]]:
+    text = summary(report)
+    seconds = report.ms / 1000
+    facts = [f"Read-only C-FIND, {report.source.queries + report.archive.queries} queries, {seconds:.1f} s"]
+    for listing in (report.source, report.archive):
+        if listing.paged_by:
+            facts.append(f"{escape(listing.node.name)} listed in pages (by {' and '.join(listing.paged_by)})")
+    if report.rows:
+        facts.append(where)
+    return text, [section(escape(text)), context(" · ".join(facts))]
+
+
+def audit_details(report: ReconcileReport, *, run: str, via: str) -> dict[str, Any]:
+    # The audit outcome is whether the check ran ("ok"/"failed"); what it found is "result".
+    details: dict[str, Any] = {"run": run, "via": via, "result": report.outcome, **report.counts()}
+    for role, listing in (("source", report.source), ("archive", report.archive)):
+        if listing.failure is not None:
+            details[f"{role}_failure"] = listing.failure.code
+    return details
+
+
+def register(services: "Services") -> None:
+    registry = services.registry
+    settings = services.settings.dicom.reconcile
+
+    @registry.subcommand(
+        "reconcile", role=Role.ADMIN, group="Diagnostics", inline=True,
+        summary="Compare a day's studies on PACS and VNA: what is missing from the archive, what is incomplete.",
+        usage=RECONCILE_USAGE,
+        details=(
+            "Lists the day's studies on both nodes (read-only STUDY-level C-FIND by study date), compares them by "
+            "study UID and image counts, and sends you the summary and a CSV (accession numbers, no patient details). "
+            "Without node names it runs the configured pairs (dicom.reconcile.pairs), else pacs against vna."
+        ),
+    )
+    def reconcile_cmd(ctx: Ctx) -> None:
+        diag = _diag(ctx.services)
+        try:
+            request = parse_request(ctx.args, today=local_today(ctx.services))
+            pairs = choose_pairs(request.source, request.archive,
+                                 configured=[(p.source, p.archive) for p in settings.pairs], known=diag.node_names())
+        except UserError:
+            ctx.defer(ctx.audit, "dicom.reconcile", outcome="refused", details={"reason": "bad input", "via": "slack"},
+                      what="the audit")
+            raise
+        names = " and ".join(f"{s} → {a}" for s, a in pairs)
+        ctx.reply(f":hourglass_flowing_sand: Reconciling {escape(names)} for {request.day.isoformat()}…")
+        ctx.defer(run_on_demand, ctx, pairs, request.day, what="the reconciliation")
+
+    @registry.job("reconcile", every=CHECK_EVERY)
+    def daily(services: "Services") -> list[str]:
+        """Start each configured pair whose time has passed today and that has not run for yesterday."""
+        return start_due(services)
+
+
+def start_due(services: "Services") -> list[str]:
+    settings = services.settings.dicom.reconcile
+    if not settings.enabled or not settings.pairs:
+        return []
+    now = services.clock.now().astimezone(ZoneInfo(services.settings.timezone))
+    day = now.date() - timedelta(days=1)
+    started = []
+    for pair in settings.pairs:
+        if (now.hour, now.minute) < pair.hour_minute:
+            continue
+        if not claim_day(services, pair.key, day):
+            continue
+        channel = pair.channel or services.settings.tickets.admin_channel
+        services.background.submit(
+            run_scheduled, services, pair.source, pair.archive, day, channel,
+            on_error=lambda exc, key=pair.key: log.error("reconcile: %s failed: %s", key, type(exc).__name__,
+                                                         exc_info=(type(exc), exc, exc.__traceback__)),
+        )
+        started.append(pair.key)
+    return started
+
+
+def claim_day(services: "Services", key: str, day: date) -> bool:
+    """True for exactly one caller per (pair, day), across replicas (the claim's primary key)."""
+    try:
+        with services.db.session() as session:
+            session.add(SchedulerClaim(job=f"reconcile:{key}"[:64], slot=day.isoformat(),
+                                       claimed_at=services.clock.now(), claimed_by=replica_id()))
+    except IntegrityError:
+        return False
+    return True
+
+
+def run_scheduled(services: "Services", source: str, archive: str, day: date, channel: str | None) -> ReconcileReport:
+    report = _diag(services).reconcile(source, archive, day)
+    services.audit.record(SYSTEM_ACTOR, "dicom.reconcile", target=f"node:{source}>{archive}", outcome="ok" if report.compared else "failed",
+                          details=audit_details(report, run=new_run_id(), via="schedule"))
+    if channel is None:  # settings validation prevents it; never lose the result silently
+        log.warning("reconcile: %s>%s for %s has no channel to post to (%s)", source, archive, day, report.outcome)
+        return report
+    text, blocks = report_blocks(report, where="CSV of every study in the thread")
+    posted = services.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+    if report.rows:
+        services.client.files_upload_v2(
+            channel=channel, thread_ts=posted["ts"], content=csv_text(report), filename=csv_filename(report),
+            title=f"Reconciliation {source} → {archive}, {day.isoformat()}",
+            initial_comment=f"One row per study ({len(report.rows)}), problems first. Accession numbers only, no patient details.",
+        )
+    return report
+
+
+def run_on_demand(ctx: Ctx, pairs: list[tuple[str, str]], day: date) -> None:
+    diag = _diag(ctx.services)
+    run = new_run_id()
+    for source, archive in pairs:
+        report = diag.reconcile(source, archive, day)
+        ctx.audit("dicom.reconcile", target=f"node:{source}>{archive}", outcome="ok" if report.compared else "failed",
+                  details=audit_details(report, run=run, via="slack"))
+        text, blocks = report_blocks(report, where="CSV sent to our DM")
+        ctx.reply(text, blocks)
+        if report.rows:
+            dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
+            ctx.client.files_upload_v2(
+                channel=dm, content=csv_text(report), filename=csv_filename(report),
+                title=f"Reconciliation {source} → {archive}, {day.isoformat()}",
+                initial_comment=f"{source} → {archive}, {day.isoformat()}: one row per study ({len(report.rows)}), "
+                                "problems first. Accession numbers only, no patient details.",
+            )

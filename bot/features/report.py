@@ -1,0 +1,161 @@
+"""The weekly report in Slack: posted once a week to the admin channel, and ``/pacs weekly``.
+
+The figures, chart and text come from ``reports`` (no Slack there); this module decides when
+and where they go. The job ticks every few minutes on every replica; once the configured
+day and time of a week have passed it claims ``(weekly-report, <ISO week reported>)`` in the
+scheduler's claim table, so exactly one replica posts each week's report, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.access import Role
+from bot.context import Ctx
+from bot.models import SchedulerClaim
+from bot.scheduler import replica_id
+from reports.chart import render_png
+from reports.export import png_name, summary
+from reports.weekly import Week, WeeklyReport, gather, parse_week
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.storage import Database
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+JOB = "weekly-report"
+# A bot that was not running at the posting time posts on its first tick within this window;
+# later than that the week is skipped (an admin can still get it with /pacs weekly).
+CATCH_UP = timedelta(hours=24)
+SYSTEM_ACTOR = "pacsbot"
+
+
+def module_info(catalog: Any) -> dict[str, tuple[str, str | None]]:
+    """``{module id: (title, current content hash)}`` from a training catalog."""
+    if catalog is None:
+        return {}
+    return {m.id: (m.title, m.content_hash) for m in catalog.sorted()}
+
+
+def make_report(db: "Database", settings: "Settings", week: Week, *, now: datetime, catalog: Any = None) -> WeeklyReport:
+    """Gather ``week``'s figures with this site's configuration (nodes, modules, title)."""
+    with db.session() as s:
+        return gather(
+            s, week, now=now, site=settings.reports.site, nodes=[n.name for n in settings.dicom.nodes],
+            modules=module_info(catalog), top_gaps=settings.reports.weekly.top_gaps,
+        )
+
+
+def audit_details(report: WeeklyReport, png: bytes, **extra: Any) -> dict[str, Any]:
+    """Counts only: what was reported, never who or what was asked."""
+    t = report.ticket_totals
+    return {
+        "week": report.week.label, "bytes": len(png), "nodes": len(report.nodes), "checks": report.checks,
+        "tickets_opened": t.opened, "tickets_resolved": t.resolved, "gaps": report.gaps.count,
+        "modules": len(report.training), "partial": report.partial, **extra,
+    }
+
+
+def _catalog(services: "Services") -> Any:
+    try:
+        from bot.features.training import feature
+
+        return feature(services).service.catalog()
+    except Exception:  # noqa: BLE001 - the report goes out with module ids instead of titles
+        log.warning("weekly report: the training catalog could not be read; module ids are shown instead of titles")
+        return None
+
+
+def due_week(services: "Services") -> Week | None:
+    """The week to post now: the previous week, from this week's posting time for a day;
+    otherwise (or when switched off) None."""
+    cfg = services.settings.reports.weekly
+    if not cfg.enabled:
+        return None
+    tz = services.settings.timezone
+    zone = ZoneInfo(tz)
+    local = services.clock.now().astimezone(zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    hour, minute = cfg.hour_minute
+    due = datetime.combine(monday + timedelta(days=cfg.weekday_index), time(hour, minute), tzinfo=zone)
+    if not due <= local < due + CATCH_UP:
+        return None
+    return Week.containing(monday, tz).previous()
+
+
+def claim_week(services: "Services", week: Week) -> bool:
+    """True for exactly one caller per week, across replicas (the scheduler's claim table)."""
+    try:
+        with services.db.session() as session:
+            session.add(SchedulerClaim(job=JOB, slot=week.label, claimed_at=services.clock.now(), claimed_by=replica_id()))
+    except IntegrityError:
+        return False
+    return True
+
+
+def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
+    """Build the report of ``week`` and upload the chart with its summary to ``channel``."""
+    report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
+    png = render_png(report)
+    try:
+        services.client.files_upload_v2(
+            channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {week.title}",
+            initial_comment=summary(report),
+        )
+    except Exception as exc:
+        services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
+                              details=audit_details(report, png, to="channel", channel=channel, error=type(exc).__name__))
+        raise
+    services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}",
+                          details=audit_details(report, png, to="channel", channel=channel))
+    log.info("weekly report for %s posted to %s", week.label, channel)
+    return report
+
+
+def register(services: "Services") -> None:
+    registry = services.registry
+
+    @registry.job(JOB, every=timedelta(minutes=5))
+    def weekly_job(services: "Services") -> str | None:
+        """Post last week's report once its day and time have come (once per week)."""
+        week = due_week(services)
+        if week is None or not claim_week(services, week):
+            return None
+        channel = services.settings.reports.weekly.channel or services.settings.tickets.admin_channel
+        if not channel:
+            log.warning("weekly report for %s not posted: set reports.weekly.channel or tickets.admin_channel", week.label)
+            services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
+                                  details={"week": week.label, "error": "no channel configured"})
+            return None
+        post_weekly(services, week, channel)
+        return week.label
+
+    @registry.subcommand(
+        "weekly", role=Role.ADMIN, group="Administration", inline=True,
+        summary="The weekly report (uptime, tickets, unanswered questions, training) as a chart in our DM.",
+        usage="/pacs weekly [2026-W47|YYYY-MM-DD|this]",
+        details=("Without a week: the last complete week (Monday to Sunday). The same chart is posted to the admin channel "
+                 "every week; at the server, `pacsbot report --week --out DIR` writes it with CSVs."),
+    )
+    def weekly_cmd(ctx: Ctx) -> None:
+        week = parse_week(ctx.args or None, now=ctx.services.clock.now(), tz=ctx.settings.timezone)
+        ctx.reply(f":bar_chart: Building the weekly report for {week.title}; it will arrive in our DM.")
+        ctx.defer(_send_to_asker, ctx, week, what="the weekly report")
+
+
+def _send_to_asker(ctx: Ctx, week: Week) -> None:
+    services = ctx.services
+    report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
+    png = render_png(report)
+    dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
+    ctx.client.files_upload_v2(
+        channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {week.title}", initial_comment=summary(report),
+    )
+    ctx.audit("report.weekly", target=f"week:{week.label}", details=audit_details(report, png, to="dm"))

@@ -1,0 +1,201 @@
+"""The weekly report as one PNG: four panels that can be read at a glance.
+
+Drawn with ``matplotlib.figure.Figure`` and the Agg canvas directly — no ``pyplot``, so no
+global state, no display needed, and safe from several threads at once. Colours are the
+Okabe–Ito palette (distinguishable with the common colour-vision deficiencies); every bar
+carries its number as text, so nothing depends on colour alone. An empty panel says so.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from reports.weekly import WeeklyReport
+
+# Okabe & Ito (2008)
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+GREEN = "#009E73"
+VERMILLION = "#D55E00"
+SKY = "#56B4E9"
+GREY = "#999999"
+INK = "#222222"
+
+WIDTH_IN, HEIGHT_IN, DPI = 12.0, 8.0, 100  # 1200 x 800 pixels
+SIZE = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+
+
+def fmt_duration(minutes: float | None) -> str:
+    """``12 min``, ``3.5 h``, ``2.1 d``; ``–`` when there is nothing to measure."""
+    if minutes is None:
+        return "–"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
+
+
+def fmt_ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
+
+
+def fmt_pct(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "100%" if value >= 100 else f"{value:.1f}%"
+
+
+def render_png(report: WeeklyReport) -> bytes:
+    """The chart as PNG bytes (1200 × 800)."""
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    where = f" — {report.site}" if report.site else ""
+    so_far = " (so far)" if report.partial else ""
+    fig.suptitle(f"PACS weekly report{where}: {report.week.title}{so_far}", fontsize=15, fontweight="bold", color=INK)
+    (ax_nodes, ax_tickets), (ax_training, ax_gaps) = fig.subplots(2, 2)
+    _nodes_panel(ax_nodes, report)
+    _tickets_panel(ax_tickets, report)
+    _training_panel(ax_training, report)
+    _gaps_panel(ax_gaps, report)
+    out = io.BytesIO()
+    # No creation time or software version in the file: the same figures give the same bytes.
+    fig.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
+    return out.getvalue()
+
+
+def _no_data(ax, title: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    _title(ax, title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#DDDDDD")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color=GREY, transform=ax.transAxes, wrap=True)
+
+
+def _title(ax, title: str, note: str = "") -> None:  # type: ignore[no-untyped-def]
+    """The panel's title, and under it a grey line of context (totals, what was left out)."""
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK, pad=16 if note else 6)
+    if note:
+        ax.text(0.0, 1.015, note, ha="left", va="bottom", fontsize=8, color="#555555", transform=ax.transAxes)
+
+
+def _tidy(ax) -> None:  # type: ignore[no-untyped-def]
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+    title = "DICOM nodes: uptime (scheduled echoes)"
+    nodes = [n for n in report.nodes if n.checks]
+    if not nodes:
+        _no_data(ax, title, "No scheduled checks this week.\nIs the node watch switched on?")
+        return
+    names = [n.node for n in nodes]
+    values = [n.uptime_pct or 0.0 for n in nodes]
+    colours = [GREEN if v >= 99.5 else ORANGE if v >= 95 else VERMILLION for v in values]
+    bars = ax.bar(names, values, color=colours, width=0.6)
+    low = min(values)
+    floor = 0.0 if low < 50 else max(0.0, (int(low) // 10) * 10 - 10)
+    ax.set_ylim(floor, 100 + (100 - floor) * 0.35)
+    ax.set_yticks([v for v in range(int(floor), 101, 5 if floor >= 70 else 10 if floor >= 40 else 20)])
+    ax.set_ylabel("uptime %" + ("" if floor == 0 else f" (axis from {floor:.0f}%)"))
+    for bar, n in zip(bars, nodes):
+        if len(nodes) <= 4:
+            label = f"{fmt_pct(n.uptime_pct)}\nmedian {fmt_ms(n.median_ms)}\np95 {fmt_ms(n.p95_ms)}"
+            if n.failed:
+                label += f"\n{n.failed} failed"
+        elif len(nodes) <= 10:   # narrow bars: the rest is in nodes.csv
+            label = f"{fmt_pct(n.uptime_pct)}\n{fmt_ms(n.median_ms)}"
+        else:
+            label = fmt_pct(n.uptime_pct)
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom",
+                fontsize=8 if len(nodes) <= 4 else 7, color=INK)
+    excluded = sum(n.downtime_checks for n in report.nodes)
+    note = f"{sum(n.checks for n in nodes)} checks" + (f"; {excluded} in planned downtime left out" if excluded else "")
+    _title(ax, title, note)
+    ax.tick_params(axis="x", labelsize=9, rotation=0 if len(nodes) <= 6 else 30)
+    _tidy(ax)
+
+
+def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+    title = "Tickets by category: opened / resolved"
+    lines = report.tickets
+    if not lines:
+        _no_data(ax, title, "No tickets opened or resolved this week.")
+        return
+    x = list(range(len(lines)))
+    w = 0.38
+    opened = ax.bar([i - w / 2 for i in x], [c.opened for c in lines], w, color=BLUE, label="opened")
+    resolved = ax.bar([i + w / 2 for i in x], [c.resolved for c in lines], w, color=ORANGE, label="resolved", hatch="//",
+                      edgecolor="white")
+    for group in (opened, resolved):
+        for bar in group:
+            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{int(bar.get_height())}", ha="center", va="bottom",
+                    fontsize=8, color=INK)
+    ax.set_xticks(x)
+    sep = "\n" if len(lines) > 4 else " "   # "missing images" on two lines where bars are narrow
+    ax.set_xticklabels([f"{c.category.replace('_', sep)}\nack {fmt_duration(c.median_ack_minutes)}\nfix {fmt_duration(c.median_resolve_minutes)}"
+                        for c in lines], fontsize=8 if len(lines) <= 5 else 7)
+    top = max(max(c.opened, c.resolved) for c in lines)
+    ax.set_ylim(0, max(1, top) * 1.2 + 0.5)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("tickets")
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    t = report.ticket_totals
+    linked = f", {t.linked_reports} linked" if t.linked_reports else ""
+    _title(ax, title, f"{t.opened} opened, {t.resolved} resolved{linked}; median: acknowledge "
+                      f"{fmt_duration(t.median_ack_minutes)}, fix {fmt_duration(t.median_resolve_minutes)}")
+    _tidy(ax)
+
+
+def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+    title = "Training: % complete by module"
+    modules = [m for m in report.training if m.assigned]
+    if not modules:
+        _no_data(ax, title, "No training assigned.")
+        return
+    hidden = len(modules) - 10 if len(modules) > 10 else 0
+    modules = sorted(modules, key=lambda m: (m.completion_pct, m.module_id))[:10]   # the furthest behind first
+    labels = [textwrap.shorten(m.title, 34, placeholder="…") for m in modules]
+    values = [m.completion_pct for m in modules]
+    y = list(range(len(modules)))[::-1]
+    ax.barh(y, [100] * len(modules), color="#EEEEEE", height=0.6)
+    ax.barh(y, values, color=SKY, height=0.6, edgecolor=BLUE)
+    for yi, m in zip(y, modules):
+        overdue = f", {m.overdue} overdue" if m.overdue else ""
+        ax.text(101, yi, f"{m.completion_pct}% ({m.completed}/{m.assigned}{overdue})", va="center", fontsize=8,
+                color=VERMILLION if m.overdue else INK)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlim(0, 175)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("% of assigned people who completed it")
+    overdue = sum(m.overdue for m in modules)
+    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue} overdue" if overdue else "")
+           + (f"; the 10 furthest behind shown, {hidden} more in training.csv" if hidden else ""))
+    _tidy(ax)
+
+
+def _gaps_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+    title = "Questions the manuals could not answer"
+    g = report.gaps
+    if not g.count:
+        _no_data(ax, title, "No unanswered questions this week.")
+        return
+    _title(ax, title, f"{g.count} asked ({g.distinct} distinct); the manual sections that came closest")
+    topics = list(g.topics)
+    y = list(range(len(topics)))[::-1]
+    ax.barh(y, [t.count for t in topics], color=[GREY if t.section is None else GREEN for t in topics], height=0.6)
+    for yi, t in zip(y, topics):
+        ax.text(t.count, yi, f" {t.count}", va="center", fontsize=8, color=INK)
+    ax.set_yticks(y)
+    ax.set_yticklabels([textwrap.shorten(t.label, 40, placeholder="…") for t in topics], fontsize=8)
+    ax.set_xlim(0, max(t.count for t in topics) * 1.25 + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("unanswered questions")
+    _tidy(ax)
