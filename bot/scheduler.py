@@ -4,6 +4,11 @@ Every replica runs a scheduler thread. A job declared ``every=timedelta(minutes=
 slot per five minutes; before running it, a replica inserts ``(job, slot)`` into
 ``scheduler_claims``. The primary key lets exactly one insert succeed, so exactly one replica
 runs each slot, whichever wakes first. A job that fails is logged; its slot is not retried.
+
+In the running bot each job runs on its own thread, so a slow job (a reconciliation waiting
+for a dead node, a weekly chart) delays only itself: the next tick still runs every other
+job that is due. A job still running here from an earlier slot is not started again (nor
+its new slot claimed) until it has finished.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class Scheduler:
         self.replica = replica or replica_id()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
 
     def slot_of(self, job: Job) -> str:
         seconds = max(1, int(job.every.total_seconds()))
@@ -53,20 +60,37 @@ class Scheduler:
             return False
         return True
 
-    def run_due(self) -> list[str]:
-        """Run every job whose current slot nobody has claimed yet; return the names run here."""
+    def run_due(self, *, parallel: bool = False) -> list[str]:
+        """Run every job whose current slot nobody has claimed yet; return the names run here.
+
+        ``parallel``: start each job on its own thread and return at once (the running bot);
+        otherwise run them one after another and return when all are done (tests, console).
+        """
         ran = []
         for job in list(self.services.registry.jobs.values()):
             if self._stop.is_set():
                 break
-            if not self.claim(job, self.slot_of(job)):
+            with self._lock:
+                busy = job.name in self._running and self._running[job.name].is_alive()
+            if busy or not self.claim(job, self.slot_of(job)):
                 continue
-            try:
-                job.run(self.services)
+            if parallel:
+                thread = threading.Thread(target=self._run_one, args=(job,), name=f"pacsbot-job-{job.name}", daemon=True)
+                with self._lock:
+                    self._running[job.name] = thread
+                thread.start()
                 ran.append(job.name)
-            except Exception:  # noqa: BLE001 - one failing job must not stop the others
-                log.exception("scheduler: job %s failed", job.name)
+            elif self._run_one(job):
+                ran.append(job.name)
         return ran
+
+    def _run_one(self, job: Job) -> bool:
+        try:
+            job.run(self.services)
+        except Exception:  # noqa: BLE001 - one failing job must not stop the others
+            log.exception("scheduler: job %s failed", job.name)
+            return False
+        return True
 
     def start(self) -> None:
         if self._thread is not None:
@@ -78,10 +102,14 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._lock:
+            running = list(self._running.values())
+        for thread in running:
+            thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):
             try:
-                self.run_due()
+                self.run_due(parallel=True)
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable
                 log.exception("scheduler: tick failed")

@@ -48,6 +48,7 @@ def run_concurrently(
     *,
     interim_after: float | None = None,
     on_interim: Callable[[list[T], list[Target]], None] | None = None,
+    on_each: Callable[[T], None] | None = None,
 ) -> list[T]:
     """``work(target)`` for every target at once; results in the targets' order.
 
@@ -55,7 +56,9 @@ def run_concurrently(
     started gets ``on_timeout(target, ms)`` instead; its thread (a daemon, so it never holds
     up the process's exit) is left to end on its own network timeouts. ``on_interim(done,
     pending)`` is called once, ``interim_after`` seconds in, if some targets have answered
-    and some have not (to show the answers that are in).
+    and some have not (to show the answers that are in). ``on_each(result)`` is called on
+    this thread as each target's result (or time-out) comes in, so a slow node does not hold
+    up what is done with the others' answers.
     """
     if not targets:
         return []
@@ -87,11 +90,13 @@ def run_concurrently(
             index, outcome = answers.get(timeout=max(0.0, wake - time.monotonic()))
             if index not in results:
                 results[index] = on_timeout(targets[index], -1) if isinstance(outcome, _Crash) else outcome
+                _each(on_each, results[index])
         except queue.Empty:
             pass
         now = time.monotonic()
         for index in [i for i in range(len(targets)) if i not in results and i in began and now >= deadline(i)]:
             results[index] = on_timeout(targets[index], int(round((now - began[index]) * 1000)))
+            _each(on_each, results[index])
         if interim_due is not None and now >= interim_due:
             interim_due = None
             waiting = [targets[i] for i in range(len(targets)) if i not in results]
@@ -105,6 +110,15 @@ def run_concurrently(
 
 class _Crash:
     pass
+
+
+def _each(on_each: Callable[[T], None] | None, result: T) -> None:
+    if on_each is None:
+        return
+    try:
+        on_each(result)
+    except Exception:  # noqa: BLE001 - what one answer's handling does must not lose the others
+        log.exception("dicom: handling one node's answer failed")
 
 
 def _guarded(work: Callable[[Target], T], target: Target) -> T | _Crash:
@@ -164,11 +178,12 @@ class Diagnostics:
         *,
         interim_after: float | None = None,
         on_interim: Callable[[list[EchoResult], list[Target]], None] | None = None,
+        on_each: Callable[[EchoResult], None] | None = None,
     ) -> list[EchoResult]:
         def gave_up(target: Target, ms: int) -> EchoResult:
             return EchoResult(target.ref, False, max(ms, 0), _gave_up(target, ms))
 
-        return run_concurrently(targets, echo, gave_up, interim_after=interim_after, on_interim=on_interim)
+        return run_concurrently(targets, echo, gave_up, interim_after=interim_after, on_interim=on_interim, on_each=on_each)
 
     def locate(
         self,

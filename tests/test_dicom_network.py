@@ -309,3 +309,20 @@ def test_a_refused_connect_is_logged_once_in_our_words(caplog: pytest.LogCapture
     ours = [r.getMessage() for r in caplog.records if r.name == "commands.scu"]
     assert pynetdicom_errors == []
     assert ours == [f"dicom: n refused (connection refused by 127.0.0.1:{port}) after {ours[0].rsplit('after ', 1)[1]}"]
+
+
+def test_each_answer_is_handled_as_it_comes_in_not_after_the_slowest() -> None:
+    fast, slow = target(1, name="fast"), target(2, name="slow", timeouts={"total": 0.5})
+    handled: list[tuple[str, float]] = []
+    started = time.monotonic()
+
+    def work(t: Target) -> str:
+        if t.name == "slow":
+            time.sleep(5)
+        return f"{t.name} ok"
+
+    results = run_concurrently([slow, fast], work, lambda t, ms: f"{t.name} gave up",
+                               on_each=lambda r: handled.append((r, time.monotonic() - started)))
+    assert results == ["slow gave up", "fast ok"]
+    assert [r for r, _ in handled] == ["fast ok", "slow gave up"]
+    assert handled[0][1] < 0.4 < handled[1][1]

@@ -69,3 +69,33 @@ def test_housekeeping_forgets_old_event_ids(tmp_path: Any, db: Database) -> None
     clock.advance(hours=25)
     assert services.registry.jobs["housekeeping"].run(services) == 1
     assert first_delivery(services, "Ev1")
+
+
+
+def test_a_slow_job_delays_only_itself(tmp_path: Any, db: Database) -> None:
+    """In the running bot each job has its own thread: the next tick runs the other jobs
+    while a slow one is still busy, and does not start the slow one a second time."""
+    upgrade(db)
+    clock = ManualClock()
+    services = build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=clock, register_features=False)
+    release = threading.Event()
+    runs = {"slow": 0, "quick": 0}
+
+    @services.registry.job("slow", every=timedelta(minutes=1))
+    def slow(services: Any) -> None:
+        runs["slow"] += 1
+        release.wait(10)
+
+    @services.registry.job("quick", every=timedelta(minutes=1))
+    def quick(services: Any) -> None:
+        runs["quick"] += 1
+
+    scheduler = Scheduler(services)
+    assert sorted(scheduler.run_due(parallel=True)) == ["quick", "slow"]
+    scheduler._running["quick"].join(5)
+    clock.advance(minutes=2)
+    # The slow job is still running here: only the quick one starts again.
+    assert scheduler.run_due(parallel=True) == ["quick"]
+    release.set()
+    scheduler.stop()
+    assert runs == {"slow": 1, "quick": 2}

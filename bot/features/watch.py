@@ -100,22 +100,23 @@ def run_watch(services: "Services") -> int:
         claimed = claim_due(session, {n.name: dicom.watch_interval(n) for n in nodes}, now)
     if not claimed:
         return 0
-    results = diag.echo(diag.select(list(claimed), command="echo"))
     rules = Rules(dicom.watch.down_after, dicom.watch.up_after)
-    new_cards: list[int] = []
-    for result in results:
+    feature = _tickets(services)
+    outbox = get_outbox(services)
+
+    def record(result: EchoResult) -> None:
+        """Each node's answer is recorded (and its alert sent) as soon as it is in: a node
+        that is slow to time out holds up only its own check."""
         try:
             card = _apply(services, result, now, claimed[result.node.name], rules)
         except Exception:  # noqa: BLE001 - one node's bookkeeping must not lose the others'
             log.exception("watch: could not record the check of %s", result.node.name)
-            continue
-        if card is not None:
-            new_cards.append(card)
-    get_outbox(services).kick()
-    feature = _tickets(services)
-    for number in new_cards:
-        if feature is not None:
-            feature.post_card(number)
+            return
+        outbox.kick()
+        if card is not None and feature is not None:
+            feature.post_card(card)
+
+    results = diag.echo(diag.select(list(claimed), command="echo"), on_each=record)
     return len(results)
 
 
