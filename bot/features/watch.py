@@ -21,6 +21,7 @@ from bot.listeners.policy import record_refusal, refusal_text
 from bot.outbox import get_outbox
 from bot.render import watch as render
 from bot.render.blocks import Block, context, section
+from bot.render.tickets import MONITORING_REPORTER
 from commands import downtime as downtimes
 from commands.config import NodeConfig
 from commands.outage import affected_nodes
@@ -43,7 +44,7 @@ WATCH_EVERY = timedelta(seconds=20)
 # Asked of the manuals for the downtime procedure (the bundled one answers it with the steps
 # for technologists, and "Reading during downtime" next to it).
 PROCEDURE_QUESTION = "what do I do while PACS is down"
-ACTOR = "pacsbot"
+ACTOR = MONITORING_REPORTER  # the watch files outage tickets and audits as "pacsbot"
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,9 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
 def _stamp(when: Any, tz: str) -> str:
     from zoneinfo import ZoneInfo
 
-    return f"{when.astimezone(ZoneInfo(tz)).strftime('%Y-%m-%d %H:%M')} ({tz})"
+    # Not "2026-11-28": a full date in a ticket's text is masked as possible PHI (a birth date).
+    local = when.astimezone(ZoneInfo(tz))
+    return f"{local:%H:%M} on {local:%a} {local.day} {local:%b} ({tz})"
 
 
 def _note_recovery(services: "Services", session: "Session", applied: Applied, text: str) -> None:

@@ -23,6 +23,9 @@ from tickets.config import TicketSettings
 from tickets.intake import CATEGORY_LABELS, URGENCY_LABELS
 from tickets.service import TicketView
 
+# Who files the tickets the node watch opens (bot.features.watch uses the same name).
+MONITORING_REPORTER = "pacsbot"
+
 STATUS_LABELS = {"new": ":red_circle: New", "acknowledged": ":large_yellow_circle: Acknowledged",
                  "resolved": ":white_check_mark: Resolved", "duplicate": ":link: Linked"}
 MODALITY_OPTIONS = (("CT", "CT"), ("MR", "MR / MRI"), ("US", "Ultrasound"), ("DX", "X-ray (DX)"), ("CR", "CR"),
@@ -152,7 +155,7 @@ def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | 
     text = f"{ticket.ref}: {category} ({ticket.priority} {urgency}) — {ticket.masked_summary}"
     fields = [
         f"*Status*\n{STATUS_LABELS.get(ticket.status, ticket.status)}",
-        f"*Reporter*\n<@{ticket.reporter}>",
+        f"*Reporter*\n{reporter_label(ticket.reporter)}",
         f"*Assignee*\n{f'<@{ticket.assignee}>' if ticket.assignee else '_nobody yet_'}",
         f"*Accession*\n{escape(accession)}",
         f"*Modality · where*\n{escape(where)}",
@@ -239,3 +242,10 @@ def filed_reply(ticket: TicketView, *, created: bool, linked: bool, position: in
             f":lock: Your report seems to include patient details ({', '.join(phi_kinds)}). The PACS team can see them on the "
             "ticket, but the channel card shows them hidden. Next time the accession number is enough."))
     return text, blocks
+
+
+def reporter_label(reporter: str) -> str:
+    """A person as a mention; the bot's own monitoring (outage tickets) in words."""
+    if reporter == MONITORING_REPORTER:
+        return "_pacsbot node watch_"
+    return f"<@{reporter}>"
