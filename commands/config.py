@@ -15,14 +15,13 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.config import Section, resolve_path
+from core.config import Section, check_channel_id, check_time_of_day, resolve_path
 
 # DICOM PS3.5 AE title (VR "AE"): up to 16 characters of the default repertoire, no backslash
 # or control characters; leading/trailing spaces are not significant. We are stricter: letters,
 # digits, and - _ . (what sites actually use), so that a title is always safe to show and log.
 AE_TITLE_RE = re.compile(r"^[A-Za-z0-9_.\-][A-Za-z0-9_.\- ]{0,14}[A-Za-z0-9_.\-]?$")
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 MIN_WATCH_INTERVAL, MAX_WATCH_INTERVAL = 15, 86400
 
 NodeKind = Literal["pacs", "vna", "modality", "router", "other"]
@@ -185,10 +184,6 @@ class RateLimitSettings(Section):
     per_seconds: int = Field(default=60, ge=1, le=86400)
 
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
-
-
 class ReconcilePair(Section):
     """One daily reconciliation: every study of yesterday on ``source`` should be on ``archive``."""
 
@@ -204,23 +199,13 @@ class ReconcilePair(Section):
 
     @field_validator("at", mode="before")
     @classmethod
-    def _at(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 06:30 as minutes (sexagesimal)
-            value = f"{value // 60:02d}:{value % 60:02d}"
-        if not isinstance(value, str) or not _HHMM.match(value.strip()):
-            raise ValueError(f"{value!r} is not a time of day; write it as HH:MM in quotes, e.g. \"06:30\"")
-        hours, minutes = value.strip().split(":")
-        return f"{int(hours):02d}:{minutes}"
+    def _at(cls, value: object) -> str:
+        return check_time_of_day(value)
 
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not _CHANNEL_ID.match(value):
-            raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABCD; not a #name)")
-        return value
+        return check_channel_id(value)
 
     @property
     def key(self) -> str:
@@ -266,19 +251,12 @@ class WatchSettings(Section):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        return None if value is None else _check_channel(value)
+        return check_channel_id(value)
 
     @field_validator("downtime_channels")
     @classmethod
     def _channels(cls, values: list[str]) -> list[str]:
-        return [_check_channel(v) for v in values]
-
-
-def _check_channel(value: str) -> str:
-    value = value.strip()
-    if not CHANNEL_ID_RE.match(value):
-        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
-    return value
+        return [str(check_channel_id(v)) for v in values]
 
 
 class DicomSettings(Section):

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo
+
+
+CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+_HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def check_channel_id(value: str | None) -> str | None:
+    """A Slack channel id (C… or G…), as every ``channel`` setting takes; None stays None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not CHANNEL_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
+    return value
+
+
+def check_time_of_day(value: object) -> str:
+    """``"06:30"`` → ``"06:30"``. YAML 1.1 reads an unquoted 06:30 as 390 (minutes,
+    sexagesimal): that is taken as meant rather than refused."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    match = _HH_MM.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a time of day; write it as HH:MM in quotes, e.g. \"06:30\"")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 class Section(BaseModel):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
-from core.config import Section
+from core.config import Section, check_channel_id, check_time_of_day
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_CHANNEL_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 
 
 class WeeklySettings(Section):
@@ -33,23 +30,13 @@ class WeeklySettings(Section):
 
     @field_validator("at", mode="before")
     @classmethod
-    def _at(cls, value: object) -> object:
-        text = str(value).strip() if isinstance(value, (str, int)) else value
-        if isinstance(text, str):
-            match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
-            if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
-                return f"{int(match.group(1)):02d}:{match.group(2)}"
-        raise ValueError(f"{value!r} is not a time of day; write it HH:MM in quotes, like \"07:30\"")
+    def _at(cls, value: object) -> str:
+        return check_time_of_day(value)
 
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not _CHANNEL_RE.match(value):
-            raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
-        return value
+        return check_channel_id(value)
 
     @property
     def weekday_index(self) -> int:

@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.config import Section
+from core.config import Section, check_channel_id
 
-CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 GROUP_RE = re.compile(r"^(@[a-z0-9][a-z0-9._-]{0,79}|S[A-Z0-9]{2,20})$")
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
@@ -27,10 +26,9 @@ Priority = Literal["P1", "P2", "P3", "P4"]
 
 
 def check_channel(value: str) -> str:
-    value = value.strip()
-    if not CHANNEL_ID_RE.match(value):
-        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
-    return value
+    checked = check_channel_id(value)
+    assert checked is not None
+    return checked
 
 
 class WebhookSettings(Section):

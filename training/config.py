@@ -8,13 +8,12 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from core.config import Section, resolve_paths
+from core.config import Section, check_channel_id, resolve_paths
 
 BUNDLED_MODULES = Path(__file__).resolve().parent / "modules"
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 
 
 class TrainingSettings(Section):
@@ -86,12 +85,7 @@ class TrainingSettings(Section):
     @field_validator("notify_channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not _CHANNEL_ID.match(value):
-            raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABC; find it in the channel's details)")
-        return value
+        return check_channel_id(value)
 
     def module_dirs(self) -> list[Path]:
         return ([BUNDLED_MODULES] if self.include_bundled else []) + list(self.modules)

@@ -29,6 +29,7 @@ from bot.listeners.policy import refusal_text
 from bot.outbox import get_outbox
 from bot.render import training as render
 from bot.render.blocks import Block, context, escape
+from core.config import CHANNEL_ID_RE
 from core.errors import UserError
 from training import records
 from training.content import Module
@@ -51,7 +52,6 @@ _GROUP = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 _HANDLE = re.compile(r"^@([a-z0-9][a-z0-9._-]{0,79})$", re.IGNORECASE)
 
 
@@ -117,7 +117,7 @@ def parse_targets(words: list[str]) -> tuple[list[Target], list[str]]:
             targets.append(Target("user", word, f"<@{word}>"))
         elif _GROUP_ID.match(word):
             targets.append(Target("group", word, word))
-        elif _CHANNEL_ID.match(word):
+        elif CHANNEL_ID_RE.match(word):
             targets.append(Target("channel", word, f"<#{word}>"))
         elif m := _HANDLE.match(word):
             targets.append(Target("handle", m.group(1).lower(), f"@{m.group(1).lower()}"))
