@@ -220,11 +220,19 @@ def run_downtime_notices(services: "Services") -> int:
             node = _node(services, d.node)
             if node is None:
                 continue
-            text = render.downtime_notice(kind, node, d, tz=services.settings.timezone, now=now)
-            for channel in downtime_channels(services):
-                sent += outbox.enqueue(session, f"downtime:{kind}:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+            sent += len(_announce(services, session, kind, node, d, now)[1])
     outbox.kick()
     return sent
+
+
+def _announce(services: "Services", session: "Session", kind: str, node: NodeConfig, d: Any, now: Any) -> tuple[str, list[str]]:
+    """Queue one downtime notice to every downtime channel, once each (the outbox key).
+    Returns the text and the channels it was queued for."""
+    text = render.downtime_notice(kind, node, d, tz=services.settings.timezone, now=now)
+    outbox = get_outbox(services)
+    channels = [c for c in downtime_channels(services)
+                if outbox.enqueue(session, f"downtime:{kind}:{d.id}:{c}", channel=c, text=text, origin="watch")]
+    return text, channels
 
 
 # ----------------------------------------------------------------------------------------
@@ -379,10 +387,7 @@ def _downtime_add(ctx: Ctx, rest: str) -> None:
             assert node is not None
             ctx.audit("dicom.downtime.add", target=f"node:{d.node}", session=session,
                       details={"id": d.id, "starts_at": d.starts_at.isoformat(), "ends_at": d.ends_at.isoformat()})
-            text = render.downtime_notice("announce", node, d, tz=services.settings.timezone, now=now)
-            channels = downtime_channels(services)
-            for channel in channels:
-                get_outbox(services).enqueue(session, f"downtime:announce:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+            text, channels = _announce(services, session, "announce", node, d, now)
     except UserError:
         ctx.audit("dicom.downtime.add", outcome="refused", details={"reason": "bad input"})
         raise
@@ -399,11 +404,8 @@ def _downtime_cancel(ctx: Ctx, rest: str) -> None:
             d = downtimes.cancel(session, rest, actor=ctx.user_id, now=now)
             ctx.audit("dicom.downtime.cancel", target=f"node:{d.node}", session=session, details={"id": d.id})
             node = _node(services, d.node)
-            channels = downtime_channels(services)
             if node is not None:
-                text = render.downtime_notice("cancelled", node, d, tz=services.settings.timezone, now=now)
-                for channel in channels:
-                    get_outbox(services).enqueue(session, f"downtime:cancelled:{d.id}:{channel}", channel=channel, text=text, origin="watch")
+                _announce(services, session, "cancelled", node, d, now)
     except UserError:
         ctx.audit("dicom.downtime.cancel", outcome="refused", details={"reason": "bad input"})
         raise
