@@ -112,7 +112,8 @@ def parse_add(args: str, nodes: Sequence[str], *, now: datetime, tz: str) -> Dow
         raise UserError("The end is before the start. Give the end after the start (for a night, e.g. "
                         "“today 23:00 tomorrow 02:00”).")
     if starts < now - PAST_GRACE:
-        raise UserError("That start time is in the past. Give a time from now on.")
+        raise UserError("That start time is in the past. Give a time from now on (for tonight after "
+                        "midnight, say “tomorrow 01:00”).")
     if ends - starts > MAX_LENGTH:
         raise UserError("A planned downtime can last at most 7 days; split a longer one.")
     return DowntimeRequest(node, starts, ends, reason)
