@@ -20,7 +20,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import SchedulerClaim
@@ -36,6 +36,42 @@ CLAIM_RETENTION = timedelta(days=14)
 
 def replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:128]
+
+
+DONE = "done"
+
+
+def claim_once(services: "Services", job: str, slot: str, *, lease: timedelta) -> bool:
+    """True for exactly one caller per ``(job, slot)`` across replicas: for work that must
+    happen once per day or week (a reconciliation, the weekly report), however often the job
+    that starts it ticks. Call :func:`claim_done` when the work is done; a claim not done
+    within ``lease`` (its replica died, or the work failed) may be taken over by the next
+    caller, so the work is retried rather than lost."""
+    now = services.clock.now()
+    try:
+        with services.db.session() as session:
+            session.add(SchedulerClaim(job=job[:64], slot=slot[:64], claimed_at=now, claimed_by=replica_id()))
+        return True
+    except IntegrityError:
+        pass
+    with services.db.session() as session:
+        taken = session.execute(
+            update(SchedulerClaim)
+            .where(SchedulerClaim.job == job[:64], SchedulerClaim.slot == slot[:64],
+                   SchedulerClaim.claimed_by != DONE, SchedulerClaim.claimed_at < now - lease)
+            .values(claimed_at=now, claimed_by=replica_id())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if taken:
+        log.warning("scheduler: %s %s was claimed but not finished within %s; running it again", job, slot, lease)
+    return bool(taken)
+
+
+def claim_done(services: "Services", job: str, slot: str) -> None:
+    """The work claimed by :func:`claim_once` is done: nobody will take it over."""
+    with services.db.session() as session:
+        session.execute(update(SchedulerClaim).where(SchedulerClaim.job == job[:64], SchedulerClaim.slot == slot[:64])
+                        .values(claimed_by=DONE).execution_options(synchronize_session=False))
 
 
 class Scheduler:

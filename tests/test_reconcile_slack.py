@@ -125,6 +125,26 @@ def test_the_daily_job_posts_once_with_the_csv_in_the_thread(harness: Harness, d
     assert len(harness.mock.calls_to("chat.postMessage")) == 2
 
 
+def test_a_daily_run_that_could_not_be_posted_runs_again_an_hour_later(harness: Harness, demo_network: DemoNetwork) -> None:  # noqa: F811
+    day = demo_network.daily_day
+    clock = ManualClock(datetime.combine(day + timedelta(days=1), time(6, 35), tzinfo=timezone.utc))
+    harness.services.clock = clock
+    job = harness.services.registry.jobs["reconcile"]
+    harness.mock.fail("chat.postMessage", error="channel_not_found")
+    assert job.run(harness.services) == ["pacs>vna"]
+    harness.drain()
+    assert harness.mock.messages.get(ADMIN_CHANNEL, []) == []
+    clock.advance(minutes=30)
+    assert job.run(harness.services) == []  # still within the first attempt's hour
+    clock.advance(minutes=35)
+    assert job.run(harness.services) == ["pacs>vna"]
+    harness.drain()
+    [message] = harness.mock.messages[ADMIN_CHANNEL]
+    assert message["text"].startswith(f":warning: pacs → vna, {day.isoformat()}: ")
+    clock.advance(hours=2)
+    assert job.run(harness.services) == []  # posted: done for the day
+
+
 class TestTimezone:
     @pytest.fixture
     def settings_overrides(self, demo_network: DemoNetwork) -> dict[str, Any]:  # noqa: F811

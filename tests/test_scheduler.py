@@ -99,3 +99,31 @@ def test_a_slow_job_delays_only_itself(tmp_path: Any, db: Database) -> None:
     release.set()
     scheduler.stop()
     assert runs == {"slow": 1, "quick": 2}
+
+
+def test_once_per_day_work_is_claimed_once_and_retried_only_if_never_finished(tmp_path: Any, db: Database) -> None:
+    from bot.scheduler import claim_done, claim_once
+
+    upgrade(db)
+    clock = ManualClock()
+    services = [build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=clock,
+                               register_features=False) for _ in range(2)]
+    lease = timedelta(hours=1)
+    assert claim_once(services[0], "reconcile:pacs>vna", "2026-01-04", lease=lease)
+    assert not claim_once(services[1], "reconcile:pacs>vna", "2026-01-04", lease=lease)
+    clock.advance(minutes=59)
+    assert not claim_once(services[1], "reconcile:pacs>vna", "2026-01-04", lease=lease)
+    # the first replica died without finishing: after the lease, exactly one other may take it over
+    clock.advance(minutes=2)
+    results = []
+    threads = [threading.Thread(target=lambda s=s: results.append(claim_once(s, "reconcile:pacs>vna", "2026-01-04", lease=lease)))
+               for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    claim_done(services[1], "reconcile:pacs>vna", "2026-01-04")
+    clock.advance(hours=5)
+    assert not claim_once(services[0], "reconcile:pacs>vna", "2026-01-04", lease=lease)
+    assert claim_once(services[0], "reconcile:pacs>vna", "2026-01-05", lease=lease)

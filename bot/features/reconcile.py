@@ -21,13 +21,10 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.access import Role
 from bot.context import Ctx
-from bot.models import SchedulerClaim
 from bot.render.blocks import Block, context, escape, section
-from bot.scheduler import replica_id
+from bot.scheduler import claim_done, claim_once
 from commands.reconcile import (
     RECONCILE_USAGE,
     ReconcileReport,
@@ -47,6 +44,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "pacsbot"
 CHECK_EVERY = timedelta(minutes=5)
+# A day's run claimed but not posted this long after (it failed, or its replica died) runs again.
+RETRY_AFTER = timedelta(hours=1)
 
 
 def _diag(services: "Services") -> Diagnostics:
@@ -122,11 +121,12 @@ def start_due(services: "Services") -> list[str]:
     for pair in settings.pairs:
         if (now.hour, now.minute) < pair.hour_minute:
             continue
-        if not claim_day(services, pair.key, day):
+        job = f"reconcile:{pair.key}"
+        if not claim_once(services, job, day.isoformat(), lease=RETRY_AFTER):
             continue
         channel = pair.channel or services.settings.tickets.admin_channel
         services.background.submit(
-            run_scheduled, services, pair.source, pair.archive, day, channel,
+            _run_claimed, services, job, pair.source, pair.archive, day, channel,
             on_error=lambda exc, key=pair.key: log.error("reconcile: %s failed: %s", key, type(exc).__name__,
                                                          exc_info=(type(exc), exc, exc.__traceback__)),
         )
@@ -134,15 +134,11 @@ def start_due(services: "Services") -> list[str]:
     return started
 
 
-def claim_day(services: "Services", key: str, day: date) -> bool:
-    """True for exactly one caller per (pair, day), across replicas (the claim's primary key)."""
-    try:
-        with services.db.session() as session:
-            session.add(SchedulerClaim(job=f"reconcile:{key}"[:64], slot=day.isoformat(),
-                                       claimed_at=services.clock.now(), claimed_by=replica_id()))
-    except IntegrityError:
-        return False
-    return True
+def _run_claimed(services: "Services", job: str, source: str, archive: str, day: date, channel: str | None) -> None:
+    """The daily run: once it is posted nobody runs it again; if it fails (or this replica
+    dies) before that, the claim is taken over after RETRY_AFTER and it runs again."""
+    run_scheduled(services, source, archive, day, channel)
+    claim_done(services, job, day.isoformat())
 
 
 def run_scheduled(services: "Services", source: str, archive: str, day: date, channel: str | None) -> ReconcileReport:

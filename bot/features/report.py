@@ -13,12 +13,9 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.access import Role
 from bot.context import Ctx
-from bot.models import SchedulerClaim
-from bot.scheduler import replica_id
+from bot.scheduler import claim_done, claim_once
 from reports.chart import render_png
 from reports.export import png_name, summary
 from reports.weekly import Week, WeeklyReport, gather, parse_week
@@ -34,6 +31,7 @@ JOB = "weekly-report"
 # A bot that was not running at the posting time posts on its first tick within this window;
 # later than that the week is skipped (an admin can still get it with /pacs weekly).
 CATCH_UP = timedelta(hours=24)
+RETRY_AFTER = timedelta(hours=1)
 SYSTEM_ACTOR = "pacsbot"
 
 
@@ -91,13 +89,9 @@ def due_week(services: "Services") -> Week | None:
 
 
 def claim_week(services: "Services", week: Week) -> bool:
-    """True for exactly one caller per week, across replicas (the scheduler's claim table)."""
-    try:
-        with services.db.session() as session:
-            session.add(SchedulerClaim(job=JOB, slot=week.label, claimed_at=services.clock.now(), claimed_by=replica_id()))
-    except IntegrityError:
-        return False
-    return True
+    """True for exactly one caller per week, across replicas; a week claimed but not posted
+    within RETRY_AFTER (the upload failed, or the replica died) may be claimed again."""
+    return claim_once(services, JOB, week.label, lease=RETRY_AFTER)
 
 
 def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
@@ -133,8 +127,10 @@ def register(services: "Services") -> None:
             log.warning("weekly report for %s not posted: set reports.weekly.channel or tickets.admin_channel", week.label)
             services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
                                   details={"week": week.label, "error": "no channel configured"})
+            claim_done(services, JOB, week.label)  # retrying will not find a channel either
             return None
         post_weekly(services, week, channel)
+        claim_done(services, JOB, week.label)
         return week.label
 
     @registry.subcommand(
