@@ -38,11 +38,15 @@ def start(kind: str, env: dict[str, str], port: int, workers: int, threads: int,
                "--workers", str(workers), "--threads", str(threads)]
     else:
         cmd = [sys.executable, "-m", "benchmarks._servers", kind, "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
-    proc = subprocess.Popen(cmd, env={**env, "PACSBOT_CONFIG": str(config)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server's log goes to a file, not a pipe nobody reads: a full pipe would block every
+    # thread that logs, and the benchmark would measure that instead of the server.
+    log_file = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env={**env, "PACSBOT_CONFIG": str(config)}, stdout=subprocess.DEVNULL, stderr=log_file)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{kind} server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            log_file.seek(0)
+            raise SystemExit(f"{kind} server exited: {log_file.read().decode(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 time.sleep(1.0)  # let every worker finish booting
@@ -92,7 +96,8 @@ def payloads(text: str, n: int = 64) -> list[bytes]:
 
 
 def row(scenario: str, conc: int, app: str, r: Result) -> str:
-    return f"{scenario:<22} {conc:>4}  {app:<8} {r.rate:>8.0f} {r.p50:>8.1f} {r.pct(99):>8.1f} {r.max:>8.1f} {r.errors:>6}"
+    what = f"  ({', '.join(f'{k} x{n}' for k, n in sorted(r.failures.items()))})" if r.failures else ""
+    return f"{scenario:<22} {conc:>4}  {app:<8} {r.rate:>8.0f} {r.p50:>8.1f} {r.pct(99):>8.1f} {r.max:>8.1f} {r.errors:>6}{what}"
 
 
 def main(argv: list[str] | None = None) -> int:

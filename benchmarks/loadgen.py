@@ -17,6 +17,7 @@ class Result:
     requests: int = 0
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # what the errors were: "HTTP 503", "TimeoutError"
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -75,8 +76,9 @@ async def _worker(host: str, port: int, payloads: list[bytes], deadline: float, 
         if writer is None:
             try:
                 reader, writer = await asyncio.open_connection(host, port)
-            except OSError:
+            except OSError as exc:
                 result.errors += 1
+                result.failures[type(exc).__name__] = result.failures.get(type(exc).__name__, 0) + 1
                 await asyncio.sleep(0.05)
                 continue
         payload = payloads[i % len(payloads)]
@@ -86,8 +88,9 @@ async def _worker(host: str, port: int, payloads: list[bytes], deadline: float, 
             writer.write(payload)
             await writer.drain()
             status, close = await asyncio.wait_for(_read_response(reader), timeout)  # type: ignore[arg-type]
-        except (OSError, asyncio.TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError) as exc:
             result.errors += 1
+            result.failures[type(exc).__name__] = result.failures.get(type(exc).__name__, 0) + 1
             writer.close()
             reader = writer = None
             continue
@@ -97,6 +100,7 @@ async def _worker(host: str, port: int, payloads: list[bytes], deadline: float, 
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if status != 200:
             result.errors += 1
+            result.failures[f"HTTP {status}"] = result.failures.get(f"HTTP {status}", 0) + 1
         if close:
             writer.close()
             reader = writer = None

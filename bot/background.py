@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+BUSY_TEXT = (":hourglass: pacsbot is very busy right now and could not start that. "
+             "Please try again in a minute; if patient care is waiting, call the PACS on-call.")
 
 
 class Busy(RuntimeError):
@@ -27,6 +32,8 @@ class Background:
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._refused = 0
+        self._refused_logged_at = 0.0
 
     def submit(
         self,
@@ -39,6 +46,7 @@ class Background:
             if self._closed:
                 raise Busy("background work is shutting down")
             if self._pending >= self.max_pending:
+                self._log_refusal()
                 raise Busy(f"{self._pending} tasks are already queued")
             self._pending += 1
 
@@ -60,6 +68,16 @@ class Background:
                     self._cond.notify_all()
 
         return self._pool.submit(run)
+
+    def _log_refusal(self) -> None:
+        """Count a refused task; log the count at most every 10 s (an overloaded bot must not
+        also flood its log, one line per request)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 10:
+            log.error("background queue full (%d tasks queued): refused %d task(s); users were told to try again",
+                      self._pending, self._refused)
+            self._refused, self._refused_logged_at = 0, now
 
     @property
     def pending(self) -> int:

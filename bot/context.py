@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot.access import Role
+from bot.background import BUSY_TEXT, Busy
 from bot.slack_client import make_webhook_client
 from core.errors import UserError
 
@@ -164,8 +165,12 @@ class Ctx:
 
     # slow work and records ---------------------------------------------------------------
     def defer(self, fn: Callable[..., Any], *args: Any, what: str = "that", **kwargs: Any) -> None:
-        """Run ``fn(*args, **kwargs)`` after the ack; its failure is reported to this user."""
-        self.services.background.submit(fn, *args, on_error=lambda exc: self.report_error(exc, what), **kwargs)
+        """Run ``fn(*args, **kwargs)`` after the ack; its failure is reported to this user.
+        When the background queue is full, the user is told so (a :class:`UserError`)."""
+        try:
+            self.services.background.submit(fn, *args, on_error=lambda exc: self.report_error(exc, what), **kwargs)
+        except Busy:  # logged (counted) by the queue
+            raise UserError(BUSY_TEXT.removeprefix(":hourglass: ")) from None
 
     def audit(
         self,
@@ -196,8 +201,8 @@ class Ctx:
                 f"It has been logged. Please try again in a minute{where}; if patient care is waiting, "
                 "call the PACS on-call."
             )
-        if self.inline and self._ack is None and self.kind == "command":
-            self._ack = {"text": text}
+        if self.inline and self.kind == "command":
+            self._ack = {"text": text}  # not sent yet: the error replaces a "Checking…" said before it
             return
         try:
             self.reply(text)

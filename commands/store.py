@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from commands.config import RateLimitSettings
-from commands.models import DicomKey, DicomRun, NodeStatus
+from commands.models import DicomKey, DicomRun, NodeCheck, NodeStatus
 from commands.results import EchoResult
 from core.errors import Refused
 
@@ -116,3 +116,21 @@ def pseudonym(patient_id: str, key: bytes) -> str:
     cannot be recovered from the log by trying every possible MRN without the key.
     """
     return "pid:" + hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One scheduled echo by the node watch, as the weekly report reads it."""
+
+    node: str
+    ok: bool
+    elapsed_ms: int
+    in_downtime: bool
+    failure_code: str | None
+
+
+def checks_between(session: Session, start: datetime, end: datetime) -> list[CheckRow]:
+    """Every check the watch recorded in ``[start, end)``."""
+    stmt = (select(NodeCheck.node, NodeCheck.ok, NodeCheck.elapsed_ms, NodeCheck.in_downtime, NodeCheck.failure_code)
+            .where(NodeCheck.at >= start, NodeCheck.at < end))
+    return [CheckRow(n, bool(ok), int(ms), bool(dt), code) for n, ok, ms, dt, code in session.execute(stmt)]

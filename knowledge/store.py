@@ -143,3 +143,10 @@ _WS = re.compile(r"\s+")
 def one_line(text: str, limit: int = 120) -> str:
     text = _WS.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def gaps_between(session: Session, start: datetime, end: datetime) -> list[tuple[str, str | None]]:
+    """``(normalised question, closest section)`` of every unanswered question in ``[start, end)``:
+    enough to count them and group them by section without showing what was asked."""
+    rows = session.execute(select(Gap.normalized, Gap.best_section).where(Gap.at >= start, Gap.at < end))
+    return [(norm, best) for norm, best in rows]

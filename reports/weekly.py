@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commands.models import NodeCheck
+from commands.store import checks_between
 from core.errors import UserError
-from knowledge.models import Gap
+from knowledge.store import gaps_between
 from tickets.config import CATEGORIES
-from tickets.models import Ticket
+from tickets.stats import period as ticket_period
 from training.records import assigned_module_ids, module_status
 
 _ISO_WEEK = re.compile(r"^(\d{4})-?[Ww](\d{1,2})$")
@@ -254,23 +253,21 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
 
 
 def node_lines(session: Session, start: datetime, end: datetime, configured: Iterable[str] = ()) -> list[NodeLine]:
-    stmt = (select(NodeCheck.node, NodeCheck.ok, NodeCheck.elapsed_ms, NodeCheck.in_downtime, NodeCheck.failure_code)
-            .where(NodeCheck.at >= start, NodeCheck.at < end))
     latencies: dict[str, list[int]] = defaultdict(list)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     codes: dict[str, Counter[str]] = defaultdict(Counter)
-    for node, ok, elapsed, in_downtime, code in session.execute(stmt):
-        c = counts[node]
-        if in_downtime:
+    for check in checks_between(session, start, end):
+        c = counts[check.node]
+        if check.in_downtime:
             c["downtime"] += 1
             continue
         c["checks"] += 1
-        if ok:
+        if check.ok:
             c["ok"] += 1
-            latencies[node].append(int(elapsed))
+            latencies[check.node].append(check.elapsed_ms)
         else:
             c["failed"] += 1
-            codes[node][code or "unknown"] += 1
+            codes[check.node][check.failure_code or "unknown"] += 1
     names = list(dict.fromkeys([*configured, *sorted(counts)]))
     return [
         NodeLine(
@@ -282,10 +279,6 @@ def node_lines(session: Session, start: datetime, end: datetime, configured: Ite
     ]
 
 
-def _minutes(a: datetime, b: datetime) -> float:
-    return max(0.0, (b - a).total_seconds() / 60)
-
-
 def ticket_lines(session: Session, start: datetime, end: datetime) -> tuple[list[CategoryLine], CategoryLine]:
     """Per category, in the usual category order; and the totals (category ``all``)."""
     opened: Counter[str] = Counter()
@@ -294,18 +287,14 @@ def ticket_lines(session: Session, start: datetime, end: datetime) -> tuple[list
     ack_times: dict[str, list[float]] = defaultdict(list)
     resolve_times: dict[str, list[float]] = defaultdict(list)
 
-    created = select(Ticket.category, Ticket.parent_id).where(Ticket.created_at >= start, Ticket.created_at < end)
-    for category, parent_id in session.execute(created):
-        (linked if parent_id is not None else opened)[category] += 1
-    acked = select(Ticket.category, Ticket.created_at, Ticket.acknowledged_at).where(
-        Ticket.parent_id.is_(None), Ticket.acknowledged_at >= start, Ticket.acknowledged_at < end)
-    for category, created_at, acknowledged_at in session.execute(acked):
-        ack_times[category].append(_minutes(created_at, acknowledged_at))
-    done = select(Ticket.category, Ticket.created_at, Ticket.resolved_at).where(
-        Ticket.parent_id.is_(None), Ticket.status == "resolved", Ticket.resolved_at >= start, Ticket.resolved_at < end)
-    for category, created_at, resolved_at in session.execute(done):
+    times = ticket_period(session, start, end)
+    for category, is_linked in times.created:
+        (linked if is_linked else opened)[category] += 1
+    for category, minutes in times.acknowledged:
+        ack_times[category].append(minutes)
+    for category, minutes in times.resolved:
         resolved[category] += 1
-        resolve_times[category].append(_minutes(created_at, resolved_at))
+        resolve_times[category].append(minutes)
 
     seen = set(opened) | set(linked) | set(resolved) | set(ack_times)
     order = [c for c in CATEGORIES if c in seen] + sorted(seen - set(CATEGORIES))
@@ -335,7 +324,7 @@ def section_label(section: str | None) -> str:
 
 
 def gap_summary(session: Session, start: datetime, end: datetime, *, top: int = 5) -> GapSummary:
-    rows = session.execute(select(Gap.normalized, Gap.best_section).where(Gap.at >= start, Gap.at < end)).all()
+    rows = gaps_between(session, start, end)
     sections = Counter(best for _, best in rows)
     topics = tuple(GapTopic(s, section_label(s), n)
                    for s, n in sorted(sections.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))[:top])

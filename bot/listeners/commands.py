@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.listeners.policy import make_ctx, record_refusal, refusal_text, run_after_ack, run_inline
+from bot.listeners.policy import BUSY_TEXT, make_ctx, record_refusal, refusal_text, run_inline, start_after_ack
 from bot.render.help import unknown_subcommand
 
 if TYPE_CHECKING:
@@ -43,8 +43,12 @@ def handle_command(services: "Services", ack: Ack, body: dict[str, Any]) -> None
         ack(**(ctx.ack_payload() or {}))
         return
     ctx.inline = False
+    acked = start_after_ack(ctx, spec.handler, f"`{COMMAND} {spec.name}`")
+    if acked is None:  # the background queue is full: say so in the ack, at no extra cost
+        ack(text=BUSY_TEXT)
+        return
     if spec.ack_text:
         ack(text=spec.ack_text)
     else:
         ack()
-    run_after_ack(ctx, spec.handler, f"`{COMMAND} {spec.name}`")
+    acked.set()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.listeners.policy import make_ctx, record_refusal, refusal_text, run_after_ack, run_inline
+from bot.listeners.policy import make_ctx, record_refusal, refusal_text, reply_after_ack, run_after_ack, run_inline
 from bot.registry import Interaction
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def handle_interaction(services: "Services", spec: Interaction, ack: Ack, body: 
         else:
             ack()
             ctx.inline = False
-            services.background.submit(ctx.reply, text)
+            reply_after_ack(ctx, text)
         record_refusal(ctx, spec.role, f"{spec.kind}:{spec.id}")
         return
     if spec.inline:

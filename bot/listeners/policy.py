@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
-from bot.background import Busy
+from bot.background import BUSY_TEXT, Busy
 from bot.context import Ctx
 
 if TYPE_CHECKING:
@@ -85,16 +86,67 @@ def record_refusal(ctx: Ctx, required: Role, target: str) -> None:
         ctx.services.audit.record(*args, **kwargs)  # never lose an audit row, even when busy
 
 
-BUSY_TEXT = (":hourglass: pacsbot is very busy right now and could not start that. "
-             "Please try again in a minute; if patient care is waiting, call the PACS on-call.")
+# Notices sent when the background queue is full go on their own threads, at most this many at
+# once: an overloaded bot must not also start a thread per request (that starves the acks).
+_NOTICE_SLOTS = threading.BoundedSemaphore(4)
+_dropped = {"count": 0, "logged_at": 0.0}
+_dropped_lock = threading.Lock()
+
+
+def notify_soon(ctx: Ctx, text: str) -> None:
+    """Tell the user ``text`` after the ack without the (full) background queue; when even the
+    notice slots are taken, the notice is dropped and counted in the log (once per 10 s)."""
+    if not _NOTICE_SLOTS.acquire(blocking=False):
+        with _dropped_lock:
+            _dropped["count"] += 1
+            now = time.monotonic()
+            if now - _dropped["logged_at"] < 10:
+                return
+            count, _dropped["count"], _dropped["logged_at"] = _dropped["count"], 0, now
+        log.warning("overloaded: %d notice(s) to users dropped", count)
+        return
+
+    def send() -> None:
+        try:
+            ctx.reply(text)
+        except Exception:  # noqa: BLE001 - the user cannot be reached; the log has it
+            log.exception("could not tell %s that pacsbot is busy", ctx.user_id)
+        finally:
+            _NOTICE_SLOTS.release()
+
+    threading.Thread(target=send, name="pacsbot-notice", daemon=True).start()
+
+
+def reply_after_ack(ctx: Ctx, text: str) -> None:
+    """A short private reply that must not hold up the ack."""
+    try:
+        ctx.services.background.submit(ctx.reply, text)
+    except Busy:
+        notify_soon(ctx, text)
+
+
+def start_after_ack(ctx: Ctx, handler: Any, what: str) -> threading.Event | None:
+    """Queue ``handler(ctx)`` to start once the returned event is set (right after ``ack()``),
+    so that its first reply never arrives before the ack's. None when the queue is full: the
+    caller can then say so in the ack itself."""
+    acked = threading.Event()
+
+    def run(c: Ctx) -> Any:
+        acked.wait(5)
+        return handler(c)
+
+    try:
+        ctx.services.background.submit(run, ctx, on_error=lambda exc: ctx.report_error(exc, what))
+    except Busy:  # logged (counted) by the queue
+        return None
+    return acked
 
 
 def run_after_ack(ctx: Ctx, handler: Any, what: str) -> None:
     try:
         ctx.services.background.submit(handler, ctx, on_error=lambda exc: ctx.report_error(exc, what))
-    except Busy:
-        log.error("background queue full: refused %s %s", ctx.kind, ctx.name)
-        threading.Thread(target=ctx.reply, args=(BUSY_TEXT,), daemon=True).start()
+    except Busy:  # logged (counted) by the queue
+        notify_soon(ctx, BUSY_TEXT)
 
 
 def run_inline(ctx: Ctx, handler: Any, what: str) -> None:
