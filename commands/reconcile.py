@@ -233,11 +233,13 @@ def choose_pairs(request_source: str | None, request_archive: str | None, *, con
         return [(request_source, request_archive)]
     if configured:
         return list(configured)
+    resolve_nodes((), known, command="reconcile", prefix=prefix)  # no nodes at all: say that first
     if "pacs" in known and "vna" in known:
         return [("pacs", "vna")]
+    how = RECONCILE_USAGE if prefix == "/pacs" else "pacsbot reconcile --date YYYY-MM-DD --source NODE --archive NODE"
     raise UserError(
-        "No reconciliation is configured (dicom.reconcile.pairs), so name the two nodes to compare: "
-        f"`{RECONCILE_USAGE}`. Configured nodes: {', '.join(known) if known else 'none'}."
+        f"No reconciliation is configured (dicom.reconcile.pairs), so name the two nodes to compare: `{how}`. "
+        f"Configured nodes: {', '.join(known)}."
     )
 
 

@@ -140,6 +140,10 @@ def test_days_and_pairs() -> None:
         choose_pairs("pacs", "ct9", configured=[], known=["pacs", "vna"])
     with pytest.raises(UserError, match="No reconciliation is configured"):
         choose_pairs(None, None, configured=[], known=["ct1"])
+    with pytest.raises(UserError, match="pacsbot reconcile --date YYYY-MM-DD --source NODE --archive NODE"):
+        choose_pairs(None, None, configured=[], known=["ct1", "ct2"], prefix="pacsbot")
+    with pytest.raises(UserError, match="No DICOM nodes are configured yet"):
+        choose_pairs(None, None, configured=[], known=[], prefix="pacsbot")
 
 
 # ----------------------------------------------------------------------------------------
