@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.config import Section, check_channel_id, check_time_of_day, resolve_path
+from core.config import ChannelId, Section, TimeOfDay, hour_minute, resolve_path
 
 # DICOM PS3.5 AE title (VR "AE"): up to 16 characters of the default repertoire, no backslash
 # or control characters; leading/trailing spaces are not significant. We are stricter: letters,
@@ -189,23 +189,13 @@ class ReconcilePair(Section):
 
     source: str = Field(description="Node name whose studies must be archived, e.g. pacs.")
     archive: str = Field(description="Node name that should hold them all, e.g. vna.")
-    at: str = Field(default="06:30", description="Local time (the top-level timezone) to run it, HH:MM.")
-    channel: str | None = Field(default=None, description="Channel id for the summary (default: tickets.admin_channel).")
+    at: TimeOfDay = Field(default="06:30", description="Local time (the top-level timezone) to run it, HH:MM.")
+    channel: ChannelId | None = Field(default=None, description="Channel id for the summary (default: tickets.admin_channel).")
 
     @field_validator("source", "archive")
     @classmethod
     def _node_name(cls, value: str) -> str:
         return value.strip().lower()
-
-    @field_validator("at", mode="before")
-    @classmethod
-    def _at(cls, value: object) -> str:
-        return check_time_of_day(value)
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel_id(value)
 
     @property
     def key(self) -> str:
@@ -213,8 +203,7 @@ class ReconcilePair(Section):
 
     @property
     def hour_minute(self) -> tuple[int, int]:
-        hours, minutes = self.at.split(":")
-        return int(hours), int(minutes)
+        return hour_minute(self.at)
 
 
 class ReconcileSettings(Section):
@@ -236,8 +225,8 @@ class WatchSettings(Section):
     interval_seconds: int = Field(default=300, description="How often each node is echoed (a node may set its own).")
     down_after: int = Field(default=3, ge=1, le=100, description="Failed echoes in a row before a node is down.")
     up_after: int = Field(default=2, ge=1, le=100, description="Answered echoes in a row before a down node is up again.")
-    channel: str | None = Field(default=None, description="Channel id for down/up alerts (default: tickets.admin_channel).")
-    downtime_channels: list[str] = Field(default_factory=list, description="Where planned downtimes are announced (default: the alert channel).")
+    channel: ChannelId | None = Field(default=None, description="Channel id for down/up alerts (default: tickets.admin_channel).")
+    downtime_channels: list[ChannelId] = Field(default_factory=list, description="Where planned downtimes are announced (default: the alert channel).")
     remind_before_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="Reminder this long before a planned downtime; 0: none.")
 
     @field_validator("interval_seconds")
@@ -247,16 +236,6 @@ class WatchSettings(Section):
             raise ValueError(f"interval_seconds must be between {MIN_WATCH_INTERVAL} and {MAX_WATCH_INTERVAL} "
                              f"(15 seconds to 1 day); it is {value}")
         return value
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel_id(value)
-
-    @field_validator("downtime_channels")
-    @classmethod
-    def _channels(cls, values: list[str]) -> list[str]:
-        return [str(check_channel_id(v)) for v in values]
 
 
 class DicomSettings(Section):

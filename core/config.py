@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 
 CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
@@ -31,6 +33,17 @@ def check_time_of_day(value: object) -> str:
     if match is None:
         raise ValueError(f"{value!r} is not a time of day; write it as HH:MM in quotes, e.g. \"06:30\"")
     return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+# Field types for sections: ``at: TimeOfDay = "06:30"``, ``channel: ChannelId | None = None``.
+TimeOfDay = Annotated[str, BeforeValidator(check_time_of_day)]
+ChannelId = Annotated[str, AfterValidator(check_channel_id)]
+
+
+def hour_minute(time_of_day: str) -> tuple[int, int]:
+    """``"06:30"`` (a checked :data:`TimeOfDay`) -> ``(6, 30)``."""
+    hours, minutes = time_of_day.split(":")
+    return int(hours), int(minutes)
 
 
 class Section(BaseModel):

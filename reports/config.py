@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from core.config import Section, check_channel_id, check_time_of_day
+from core.config import ChannelId, Section, TimeOfDay, hour_minute
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -15,8 +15,8 @@ class WeeklySettings(Section):
 
     enabled: bool = Field(default=True, description="Post the weekly report by itself.")
     weekday: str = Field(default="mon", description="Day it is posted (mon..sun), about the week before.")
-    at: str = Field(default="07:30", description="Local time (settings.timezone) it is posted, HH:MM.")
-    channel: str | None = Field(default=None, description="Channel id; default tickets.admin_channel.")
+    at: TimeOfDay = Field(default="07:30", description="Local time (settings.timezone) it is posted, HH:MM.")
+    channel: ChannelId | None = Field(default=None, description="Channel id; default tickets.admin_channel.")
     top_gaps: int = Field(default=5, ge=1, le=20, description="Manual sections shown for unanswered questions.")
 
     @field_validator("weekday", mode="before")
@@ -28,24 +28,13 @@ class WeeklySettings(Section):
                 return short
         raise ValueError(f"{value!r} is not a day of the week (mon, tue, wed, thu, fri, sat or sun)")
 
-    @field_validator("at", mode="before")
-    @classmethod
-    def _at(cls, value: object) -> str:
-        return check_time_of_day(value)
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel_id(value)
-
     @property
     def weekday_index(self) -> int:
         return WEEKDAYS.index(self.weekday)
 
     @property
     def hour_minute(self) -> tuple[int, int]:
-        hour, minute = self.at.split(":")
-        return int(hour), int(minute)
+        return hour_minute(self.at)
 
 
 class ReportSettings(Section):

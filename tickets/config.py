@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.config import Section, check_channel_id
+from core.config import ChannelId, Section
 
 GROUP_RE = re.compile(r"^(@[a-z0-9][a-z0-9._-]{0,79}|S[A-Z0-9]{2,20})$")
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -23,12 +23,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Category = Literal["missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other"]
 Urgency = Literal["stat", "urgent", "routine"]
 Priority = Literal["P1", "P2", "P3", "P4"]
-
-
-def check_channel(value: str) -> str:
-    checked = check_channel_id(value)
-    assert checked is not None
-    return checked
 
 
 class WebhookSettings(Section):
@@ -55,7 +49,7 @@ class WebhookSettings(Section):
 
 class QueueSettings(Section):
     name: str
-    channel: str
+    channel: ChannelId
     oncall: str | None = Field(default=None, description="User group to mention for STAT/urgent tickets and SLA escalations.")
     webhook: WebhookSettings | None = None
 
@@ -65,11 +59,6 @@ class QueueSettings(Section):
         if not QUEUE_NAME_RE.match(value):
             raise ValueError(f"queue name {value!r} must be 1-32 lower-case letters, digits, - or _")
         return value
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        return check_channel(value)
 
     @field_validator("oncall")
     @classmethod
@@ -162,10 +151,10 @@ class PhiSettings(Section):
 
 
 class TicketSettings(Section):
-    default_queue: str | None = Field(default=None, description="Channel id where tickets go when no rule matches.")
+    default_queue: ChannelId | None = Field(default=None, description="Channel id where tickets go when no rule matches.")
     prefix: str = Field(default="PACS", description="Ticket numbers read PACS-123.")
     reaction: str = Field(default="ticket", description="Emoji that files a ticket from a message (without colons).")
-    admin_channel: str | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
+    admin_channel: ChannelId | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
     queues: list[QueueSettings] = Field(default_factory=list)
     rules: list[RuleSettings] = Field(default_factory=list)
     working_hours: WorkingHours = Field(default_factory=WorkingHours)
@@ -176,11 +165,6 @@ class TicketSettings(Section):
     outage: OutageSettings = Field(default_factory=OutageSettings)
     phi: PhiSettings = Field(default_factory=PhiSettings)
     locate_on_intake: bool = Field(default=True, description="Run a locate for missing-image reports with an accession.")
-
-    @field_validator("default_queue", "admin_channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return None if value is None else check_channel(value)
 
     @field_validator("prefix")
     @classmethod

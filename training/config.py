@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from core.config import Section, check_channel_id, resolve_paths
+from core.config import ChannelId, Section, resolve_paths
 
 BUNDLED_MODULES = Path(__file__).resolve().parent / "modules"
 
@@ -38,7 +38,7 @@ class TrainingSettings(Section):
         default=30, ge=0, le=365,
         description="Recurring modules are assigned again this many days before a completion expires.",
     )
-    notify_channel: str | None = Field(
+    notify_channel: ChannelId | None = Field(
         default=None,
         description="Channel id for trainer notices when no trainer can be told directly (renewals, CLI assignments).",
     )
@@ -81,11 +81,6 @@ class TrainingSettings(Section):
         if not days:
             raise ValueError("at least one working day is needed, or reminders are never sent")
         return [d for d in WEEKDAYS if d in days]
-
-    @field_validator("notify_channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel_id(value)
 
     def module_dirs(self) -> list[Path]:
         return ([BUNDLED_MODULES] if self.include_bundled else []) + list(self.modules)
