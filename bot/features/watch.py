@@ -344,12 +344,11 @@ def register(services: "Services") -> None:
             headline = f":white_circle: not checked yet: {', '.join(unknown)}"
         else:
             headline = ":large_green_circle: every node is answering"
-        _, blocks = status(services, admin=True)
-        return [section(f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{headline}"), blocks[0],
-                context("`/pacs status` for details, `/pacs echo all` to check now.")]
+        _, blocks = status(services, admin=True, title=f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{headline}")
+        return [blocks[0], context("`/pacs status` for details, `/pacs echo all` to check now.")]
 
 
-def status(services: "Services", *, admin: bool) -> tuple[str, list[Block]]:
+def status(services: "Services", *, admin: bool, title: str = "*System status*") -> tuple[str, list[Block]]:
     diag = _diag(services)
     now = services.clock.now()
     tz = services.settings.timezone
@@ -360,7 +359,8 @@ def status(services: "Services", *, admin: bool) -> tuple[str, list[Block]]:
     lines = [render.node_line(n, state.get(n.name), current.get(n.name), _ref(services, (state.get(n.name) or _Nothing).outage_ticket),
                               admin=admin, tz=tz, now=now) for n in diag.nodes]
     labels = {n.name: render.label_of(n) for n in diag.nodes}
-    return render.status_blocks(lines, upcoming, labels, tz=tz, now=now, watching=services.settings.dicom.watch.enabled, admin=admin)
+    return render.status_blocks(lines, upcoming, labels, tz=tz, now=now, watching=services.settings.dicom.watch.enabled, admin=admin,
+                                title=title)
 
 
 class _Nothing:

@@ -98,13 +98,13 @@ def node_line(node: NodeConfig, view: NodeView | None, planned: DowntimeView | N
 
 
 def status_blocks(lines: Sequence[str], upcoming: Sequence[DowntimeView], labels: dict[str, str], *, tz: str,
-                  now: datetime, watching: bool, admin: bool) -> tuple[str, list[Block]]:
+                  now: datetime, watching: bool, admin: bool, title: str = "*System status*") -> tuple[str, list[Block]]:
     if not lines:
         text = "No DICOM nodes are configured, so there is nothing to show."
         return text, [section(text)]
     down = sum(1 for line in lines if line.startswith(":red_circle:"))
     text = "Everything is working." if not down else f"{down} system{'s are' if down > 1 else ' is'} down."
-    blocks: list[Block] = [section("*System status*\n" + "\n".join(lines))]
+    blocks: list[Block] = [section(title + "\n" + "\n".join(lines))]
     if upcoming:
         blocks.extend(downtime_list(upcoming, labels, tz=tz, now=now)[1])
     if not watching and admin:
