@@ -178,7 +178,7 @@ class NodeConfig(Section):
 
 
 class RateLimitSettings(Section):
-    """Per Slack user: at most ``runs`` echo/locate commands in any ``per_seconds`` window."""
+    """Per Slack user: at most ``runs`` echo/locate/reconcile commands in any ``per_seconds`` window."""
 
     runs: int = Field(default=10, ge=1, le=1000)
     per_seconds: int = Field(default=60, ge=1, le=86400)

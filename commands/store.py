@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from commands.config import RateLimitSettings
 from commands.models import DicomKey, DicomRun, NodeCheck, NodeStatus
 from commands.results import EchoResult
+from commands.verdict import plural
 from core.errors import Refused
 
 PSEUDONYM_KEY = "audit-pseudonym-key"
@@ -80,7 +81,7 @@ def take_run(session: Session, *, actor: str, command: str, now: datetime, limit
         wait = max(1, math.ceil((oldest + timedelta(seconds=limit.per_seconds) - now).total_seconds()))
         window = f"{limit.per_seconds} s" if limit.per_seconds < 120 else f"{round(limit.per_seconds / 60)} min"
         raise Refused(
-            f"You have run {limit.runs} DICOM checks in the last {window}, the most allowed. "
+            f"You have run {plural(limit.runs, 'DICOM check')} in the last {window}, the most allowed. "
             f"Try again in {wait} s."
         )
     session.add(DicomRun(actor=actor[:64], command=command[:16], at=now))

@@ -69,6 +69,26 @@ def test_on_demand_acks_then_replies_privately_with_the_csv_in_a_dm(harness: Har
     assert row.details["via"] == "slack" and not any(a in json.dumps(row.details) for a in DAILY_MISSING)
 
 
+class TestRateLimit:
+    @pytest.fixture
+    def settings_overrides(self, demo_network: DemoNetwork) -> dict[str, Any]:  # noqa: F811
+        return {"dicom": {"nodes": node_dicts(demo_network), "rate_limit": {"runs": 1, "per_seconds": 60}},
+                "tickets": {"admin_channel": ADMIN_CHANNEL}}
+
+    def test_reconcile_counts_against_the_dicom_rate_limit(self, harness: Harness, demo_network: DemoNetwork) -> None:  # noqa: F811
+        day = demo_network.daily_day.isoformat()
+        harness.command(ADMIN, f"reconcile {day}")
+        harness.drain()
+        harness.command(ADMIN, f"reconcile {day}")
+        harness.drain()
+        assert "You have run 1 DICOM check in the last 60 s" in replies(harness)[-1]["text"]
+        assert len(harness.mock.files) == 1  # the second run never started
+        with harness.db.session() as session:
+            refused = session.scalars(select(AuditEntry).where(AuditEntry.action == "dicom.reconcile",
+                                                               AuditEntry.outcome == "refused")).all()
+        assert [r.details["reason"] for r in refused] == ["rate limit"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("reconcile", "Which day?"),
     ("reconcile 2999-01-01", "is in the future"),

@@ -123,7 +123,7 @@ def _is_demo(diag: Diagnostics) -> bool:
     return bool(diag.nodes) and all(n.description.startswith("demo node") for n in diag.nodes)
 
 
-def _rate_limit(ctx: Ctx, command: str) -> bool:
+def rate_limit(ctx: Ctx, command: str) -> bool:
     """Count this run against the user's limit; False (and a reply, and an audit row) if over it."""
     settings = ctx.settings.dicom
     try:
@@ -137,7 +137,7 @@ def _rate_limit(ctx: Ctx, command: str) -> bool:
 
 
 def run_echo(ctx: Ctx, targets: list[Target]) -> None:
-    if not _rate_limit(ctx, "echo"):
+    if not rate_limit(ctx, "echo"):
         return
     diag = diagnostics_of(ctx.services)
     settings = ctx.settings.dicom
@@ -155,7 +155,7 @@ def run_echo(ctx: Ctx, targets: list[Target]) -> None:
 
 
 def run_locate(ctx: Ctx, query: LocateQuery, targets: list[Target]) -> None:
-    if not _rate_limit(ctx, "locate"):
+    if not rate_limit(ctx, "locate"):
         return
     diag = diagnostics_of(ctx.services)
     settings = ctx.settings.dicom

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.features.diagnostics import rate_limit
 from bot.render.blocks import Block, context, escape, section
 from bot.scheduler import claim_done, claim_once
 from commands.reconcile import (
@@ -160,6 +161,8 @@ def run_scheduled(services: "Services", source: str, archive: str, day: date, ch
 
 
 def run_on_demand(ctx: Ctx, pairs: list[tuple[str, str]], day: date) -> None:
+    if not rate_limit(ctx, "reconcile"):  # the same per-user brake as echo and locate
+        return
     diag = _diag(ctx.services)
     run = new_run_id()
     for source, archive in pairs:
