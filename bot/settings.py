@@ -12,7 +12,6 @@ Each feature package owns the model of its own section (``commands.config``,
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,7 +28,7 @@ from pydantic import (
 )
 
 from commands.config import DicomSettings
-from core.config import Section, resolve_path
+from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, USER_ID_RE, Section, resolve_path
 from knowledge.config import KnowledgeSettings
 from reports.config import ReportSettings
 from tickets.config import TicketSettings
@@ -38,9 +37,6 @@ from training.config import TrainingSettings
 ENV_CONFIG = "PACSBOT_CONFIG"
 ENV_DATA_DIR = "PACSBOT_DATA_DIR"
 
-USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-GROUP_ID_RE = re.compile(r"^S[A-Z0-9]{2,20}$")
-GROUP_HANDLE_RE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
 
 
 class ConfigError(Exception):

@@ -10,7 +10,11 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 
+# Slack ids and handles as settings and commands take them.
 CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+GROUP_ID_RE = re.compile(r"^S[A-Z0-9]{2,20}$")
+GROUP_HANDLE_RE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 

@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.config import ChannelId, Section
+from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Section
 
-GROUP_RE = re.compile(r"^(@[a-z0-9][a-z0-9._-]{0,79}|S[A-Z0-9]{2,20})$")
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 
@@ -63,7 +62,7 @@ class QueueSettings(Section):
     @field_validator("oncall")
     @classmethod
     def _oncall(cls, value: str | None) -> str | None:
-        if value is not None and not GROUP_RE.match(value.strip()):
+        if value is not None and not (GROUP_HANDLE_RE.match(value.strip()) or GROUP_ID_RE.match(value.strip())):
             raise ValueError(f"{value!r} is not a user group handle (like @pacs-oncall) or id (like S0123ABC)")
         return value.strip() if value else value
 

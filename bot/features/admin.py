@@ -14,15 +14,14 @@ from bot.audit import AuditRow
 from bot.context import Ctx
 from bot.models import EventReceipt, SchedulerClaim
 from bot.scheduler import CLAIM_RETENTION
-from bot.render.blocks import context, escape, section
+from bot.render.blocks import USER_MENTION_RE, context, escape, section
+from core.config import USER_ID_RE
 from core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.services import Services
 
 _RELATIVE = re.compile(r"^(\d{1,4})([dhw])$")
-_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -43,10 +42,10 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def parse_user(text: str) -> str:
     text = text.strip()
-    match = _USER_MENTION.match(text)
+    match = USER_MENTION_RE.match(text)
     if match:
         return match.group(1)
-    if _USER_ID.match(text):
+    if USER_ID_RE.match(text):
         return text
     raise UserError(f"“{text}” is not a Slack user. Mention them (@name) or give their id (U0123ABC).")
 

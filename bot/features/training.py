@@ -28,8 +28,8 @@ from bot.context import Ctx
 from bot.listeners.policy import refusal_text
 from bot.outbox import get_outbox
 from bot.render import training as render
-from bot.render.blocks import Block, context, escape
-from core.config import CHANNEL_ID_RE
+from bot.render.blocks import USER_MENTION_RE, Block, context, escape
+from core.config import CHANNEL_ID_RE, GROUP_ID_RE, USER_ID_RE
 from core.errors import UserError
 from training import records
 from training.content import Module
@@ -47,11 +47,8 @@ MAX_PEOPLE = 5000          # per command; more is almost certainly a mistake (a 
 MAX_TARGETS = 50
 NAMES_PER_RUN = 100
 
-_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _GROUP = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
 _HANDLE = re.compile(r"^@([a-z0-9][a-z0-9._-]{0,79})$", re.IGNORECASE)
 
 
@@ -107,15 +104,15 @@ def parse_targets(words: list[str]) -> tuple[list[Target], list[str]]:
         word = raw.strip().rstrip(",;")
         if not word:
             continue
-        if m := _USER.match(word):
+        if m := USER_MENTION_RE.match(word):
             targets.append(Target("user", m.group(1), f"<@{m.group(1)}>"))
         elif m := _GROUP.match(word):
             targets.append(Target("group", m.group(1), "@" + (m.group(2) or m.group(1)).lstrip("@")))
         elif m := _CHANNEL.match(word):
             targets.append(Target("channel", m.group(1), f"<#{m.group(1)}>"))
-        elif _USER_ID.match(word):
+        elif USER_ID_RE.match(word):
             targets.append(Target("user", word, f"<@{word}>"))
-        elif _GROUP_ID.match(word):
+        elif GROUP_ID_RE.match(word):
             targets.append(Target("group", word, word))
         elif CHANNEL_ID_RE.match(word):
             targets.append(Target("channel", word, f"<#{word}>"))
@@ -791,7 +788,7 @@ def _record_quiz(ctx: Ctx, view_id: str, aid: int, module_id: str, short_hash: s
                               details={"module": module.id, "attempts": number})
                     _failure_messages(s, services, outbox, module, info)
         outbox.kick()
-        trainer = info.assigned_by if re.match(r"^[UW][A-Z0-9]+$", info.assigned_by) else None
+        trainer = info.assigned_by if USER_ID_RE.match(info.assigned_by) else None
         view = render.result_view(module, info, outcome, tz=svc.tz, trainer=trainer)
     except UserError as exc:
         view = render.message_view("Quiz", f":warning: {exc}")
@@ -826,7 +823,7 @@ def _completion_messages(s: Any, outbox: Any, svc: TrainingService, module: Modu
 def _failure_messages(s: Any, services: "Services", outbox: Any, module: Module, a: records.AssignmentInfo) -> None:
     best = records.best_score(s, a.id)
     text, blocks = render.failed_notice(module, a, best)
-    trainer = a.assigned_by if re.match(r"^[UW][A-Z0-9]+$", a.assigned_by) else services.settings.training.notify_channel
+    trainer = a.assigned_by if USER_ID_RE.match(a.assigned_by) else services.settings.training.notify_channel
     if trainer:
         outbox.enqueue(s, f"training:failed:{a.id}", channel=trainer, text=text, blocks=blocks, origin=ORIGIN)
     else:

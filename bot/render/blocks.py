@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Block = dict[str, Any]
@@ -12,6 +13,10 @@ MAX_BLOCKS_MESSAGE = 50
 MAX_BLOCKS_MODAL = 100
 MAX_BUTTON_TEXT = 75
 MAX_HEADER_TEXT = 150
+
+
+# A user mention as Slack sends it in text: <@U0123ABC> or <@U0123ABC|name>.
+USER_MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 def clip(text: str, limit: int) -> str:
