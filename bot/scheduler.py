@@ -20,7 +20,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import SchedulerClaim
@@ -41,19 +41,26 @@ def replica_id() -> str:
 DONE = "done"
 
 
+def insert_claim(services: "Services", job: str, slot: str, *, by: str | None = None) -> bool:
+    """Insert ``(job, slot)`` into ``scheduler_claims``: True for exactly one caller across
+    replicas (the primary key refuses every other)."""
+    try:
+        with services.db.session() as session:
+            session.add(SchedulerClaim(job=job[:64], slot=slot[:64], claimed_at=services.clock.now(), claimed_by=by or replica_id()))
+    except IntegrityError:
+        return False
+    return True
+
+
 def claim_once(services: "Services", job: str, slot: str, *, lease: timedelta) -> bool:
     """True for exactly one caller per ``(job, slot)`` across replicas: for work that must
     happen once per day or week (a reconciliation, the weekly report), however often the job
     that starts it ticks. Call :func:`claim_done` when the work is done; a claim not done
     within ``lease`` (its replica died, or the work failed) may be taken over by the next
     caller, so the work is retried rather than lost."""
-    now = services.clock.now()
-    try:
-        with services.db.session() as session:
-            session.add(SchedulerClaim(job=job[:64], slot=slot[:64], claimed_at=now, claimed_by=replica_id()))
+    if insert_claim(services, job, slot):
         return True
-    except IntegrityError:
-        pass
+    now = services.clock.now()
     with services.db.session() as session:
         taken = session.execute(
             update(SchedulerClaim)
@@ -89,12 +96,7 @@ class Scheduler:
         return str(int(self.services.clock.now().timestamp()) // seconds)
 
     def claim(self, job: Job, slot: str) -> bool:
-        try:
-            with self.services.db.session() as session:
-                session.add(SchedulerClaim(job=job.name, slot=slot, claimed_at=self.services.clock.now(), claimed_by=self.replica))
-        except IntegrityError:
-            return False
-        return True
+        return insert_claim(self.services, job.name, slot, by=self.replica)
 
     def run_due(self, *, parallel: bool = False) -> list[str]:
         """Run every job whose current slot nobody has claimed yet; return the names run here.
