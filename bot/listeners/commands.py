@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.listeners.policy import BUSY_TEXT, make_ctx, record_refusal, refusal_text, run_inline, start_after_ack
+from bot.background import BUSY_TEXT
+from bot.listeners.policy import make_ctx, record_refusal, refusal_text, run_inline, start_after_ack
 from bot.render.help import unknown_subcommand
 
 if TYPE_CHECKING:

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.listeners.policy import make_ctx, record_refusal, refusal_text, reply_after_ack, run_after_ack, run_inline
+from bot.background import BUSY_TEXT
+from bot.listeners.policy import (
+    make_ctx,
+    notify_soon,
+    record_refusal,
+    refusal_text,
+    reply_after_ack,
+    run_inline,
+    start_after_ack,
+)
 from bot.registry import Interaction
 
 if TYPE_CHECKING:
@@ -79,8 +88,12 @@ def handle_interaction(services: "Services", spec: Interaction, ack: Ack, body: 
         run_inline(ctx, spec.handler, what)
         ack(**(ctx.ack_payload() or {}))
         return
+    acked = start_after_ack(ctx, spec.handler, what)
     ack()
-    run_after_ack(ctx, spec.handler, what)
+    if acked is None:  # the background queue is full; a button's ack cannot carry text
+        notify_soon(ctx, BUSY_TEXT)
+    else:
+        acked.set()
 
 
 def _refusal_modal(text: str) -> dict[str, Any]:

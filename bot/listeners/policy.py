@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
-from bot.background import BUSY_TEXT, Busy
+from bot.background import Busy
 from bot.context import Ctx
 
 if TYPE_CHECKING:
@@ -140,13 +140,6 @@ def start_after_ack(ctx: Ctx, handler: Any, what: str) -> threading.Event | None
     except Busy:  # logged (counted) by the queue
         return None
     return acked
-
-
-def run_after_ack(ctx: Ctx, handler: Any, what: str) -> None:
-    try:
-        ctx.services.background.submit(handler, ctx, on_error=lambda exc: ctx.report_error(exc, what))
-    except Busy:  # logged (counted) by the queue
-        notify_soon(ctx, BUSY_TEXT)
 
 
 def run_inline(ctx: Ctx, handler: Any, what: str) -> None:
