@@ -23,7 +23,7 @@ from rapidfuzz import fuzz, process
 from slack_bolt.request import BoltRequest
 
 from bot.access import Role
-from bot.render.terminal import Clickable, TerminalRenderer
+from bot.render.terminal import TerminalRenderer
 from bot.settings import Secrets, Settings
 from bot.simulate import SignedRequest, Simulator
 from bot.slackmock import BOT_USER_ID, MockSlack, Output

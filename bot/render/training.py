@@ -32,7 +32,7 @@ from bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
 from knowledge.markup import clean
 from training.catalog import Catalog
 from training.content import SLACK_OPTION_TEXT, Module, Question
-from training.models import ASSIGNED, COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
+from training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
 from training.quiz import ATTESTATION, letters
 from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
 
