@@ -66,6 +66,7 @@ class GroupDirectory:
         self._handles_at = 0.0
         self._failed_at: dict[str, float] = {}
         self._refreshing: set[str] = set()
+        self._mentioned: set[str] = set()  # groups the bot itself has pinged (the privacy gate lets only these through)
 
     # public ---------------------------------------------------------------------------
     def members(self, ref: str) -> frozenset[str]:
@@ -86,7 +87,13 @@ class GroupDirectory:
             group_id = self._group_id(self._client(), ref)
         except (SlackApiError, SlackClientError, OSError):
             group_id = None if ref.startswith("@") else ref
+        if group_id:
+            self._mentioned.add(group_id)
         return f"<!subteam^{group_id}>" if group_id else ref
+
+    def mentioned_ids(self) -> frozenset[str]:
+        """The user groups :meth:`mention` has named: the only ones a channel post may ping."""
+        return frozenset(self._mentioned)
 
     def warm(self, refs: Iterable[str]) -> None:
         for ref in refs:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App, BoltResponse
 
 from bot import listeners
+from bot.privacy_gate import scrub_incoming
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -37,6 +38,11 @@ def build_app(services: "Services", *, token_verification: bool = True) -> App:
         ignoring_self_events_enabled=True,
         logger=logging.getLogger("slack_bolt"),
     )
+    @app.middleware
+    def scrub(body: dict[str, Any], next: Any) -> Any:  # noqa: A002 - Bolt's name for it
+        scrub_incoming(body)  # no NUL bytes, and no privacy-gate markers from outside
+        return next()
+
     listeners.register(app, services)
 
     @app.error

@@ -106,7 +106,7 @@ class Ctx:
             self._ack = payload  # the slash command's ack carries the answer
             return
         if self.response_url:
-            webhook = make_webhook_client(self.response_url)
+            webhook = make_webhook_client(self.response_url, gate=self.services.privacy)
             response = webhook.send(
                 text=text,
                 blocks=blocks,
@@ -210,7 +210,8 @@ class Ctx:
             log.exception("could not tell %s about an error", self.user_id)
 
     def ack_payload(self) -> dict[str, Any] | None:
-        return self._ack
+        """What the ack carries, through the privacy gate (public when posted in the channel)."""
+        return self.services.privacy.reply(self._ack) if self._ack is not None else None
 
 
 def _element_value(element: dict[str, Any]) -> Any:

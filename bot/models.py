@@ -85,3 +85,17 @@ class OutboxMessage(Base):
         Index("ix_slack_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_slack_outbox_created_at", "created_at"),
     )
+
+
+class SeenIdentifier(Base):
+    """A keyed hash of a patient ID or name a DICOM node returned lately (never the value).
+
+    The privacy gate masks these wherever they appear in a channel post, on every replica,
+    until ``expires_at`` (``privacy.remember_hours``)."""
+
+    __tablename__ = "privacy_seen"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (Index("ix_privacy_seen_expires_at", "expires_at"),)

@@ -11,9 +11,10 @@ from slack_sdk import WebClient
 from bot.access import Access, GroupDirectory, Role
 from bot.audit import Audit
 from bot.background import Background
+from bot.privacy_gate import PrivacyGate, build_gate
 from bot.registry import Registry
 from bot.settings import Secrets, Settings
-from bot.slack_client import make_web_client
+from bot.slack_client import GatedWebClient, make_web_client
 from bot.storage import Database
 from core.clock import Clock, SystemClock
 
@@ -31,6 +32,8 @@ class Services:
     background: Background
     registry: Registry
     client: WebClient
+    # The one outbound privacy gate; ``client`` and every response_url reply use it.
+    privacy: PrivacyGate
     # Feature objects registered by bot/features/* (e.g. the manual index), by name.
     features: dict[str, Any] = field(default_factory=dict)
 
@@ -52,11 +55,18 @@ def build_services(
     """Build the process-wide services and let every feature declare what it handles."""
     clock = clock or SystemClock()
     db = db or Database(settings.database_url, pool_size=settings.database.pool_size)
+    given = client
     client = client or make_web_client(secrets.bot_token, secrets.api_url)
+    if not isinstance(client, GatedWebClient):
+        raise TypeError("every Slack client must come from bot.slack_client.make_web_client (it carries the privacy gate)")
     # Role checks may have to read a user group before an ack: a quick client that never
     # sleeps through a rate limit (the cached membership is kept when it fails).
-    quick = make_web_client(secrets.bot_token, secrets.api_url, timeout=3, patient=False) if client is None else client
+    quick = make_web_client(secrets.bot_token, secrets.api_url, timeout=3, patient=False) if given is None else client
     directory = GroupDirectory(quick, refresh_seconds=settings.roles.group_refresh_seconds)
+    privacy = build_gate(settings, db, clock.now, known_groups=directory.mentioned_ids)
+    client.gate = privacy
+    if isinstance(quick, GatedWebClient):
+        quick.gate = privacy
     access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides)
     services = Services(
         settings=settings,
@@ -68,6 +78,7 @@ def build_services(
         background=Background(settings.server.background_threads),
         registry=Registry(),
         client=client,
+        privacy=privacy,
     )
     if register_features:
         from bot.features import register_all

@@ -102,6 +102,35 @@ class SlackSettings(Section):
     )
 
 
+class PrivacySettings(Section):
+    """The outbound privacy gate (``bot.privacy_gate``): what is masked in channel posts."""
+
+    identifier_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions for this site's patient identifiers (MRN, hospital number), "
+                    "masked wherever they appear, with or without a cue word.",
+    )
+    remember_hours: float = Field(
+        default=24, ge=0, le=24 * 30,
+        description="How long patient IDs and names returned by the DICOM nodes are remembered (as keyed hashes) "
+                    "and masked in channel posts; 0 switches it off.",
+    )
+    mask_accession_in_channel: bool = Field(default=False, description="Hide accession numbers in channel posts too.")
+    nudge: bool = Field(default=True, description="Tell people privately when they post patient data in a channel the bot reads.")
+
+    @field_validator("identifier_patterns")
+    @classmethod
+    def _compile(cls, values: list[str]) -> list[str]:
+        import re
+
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+        return values
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -120,6 +149,7 @@ class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     dicom: DicomSettings = Field(default_factory=DicomSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)

@@ -1,11 +1,18 @@
-"""Slack Web API clients: one place that sets the base URL, timeouts and retries.
+"""Slack Web API clients: one place that sets the base URL, timeouts, retries — and the gate.
 
 Bolt never reads ``SLACK_API_URL``; every client pacsbot makes comes from here so that the
 configured base URL (GovSlack, a proxy, the local mock) is used by every Web API call, and so
 that rate limits (HTTP 429, honouring Retry-After) and Slack server errors are retried.
+
+Every client is gated: what it writes where others can read it (messages, updates, files)
+passes the privacy gate (``bot.privacy_gate``) in :meth:`GatedWebClient.api_call`, the
+method every Web API call goes through. ``build_services`` installs the installation's gate;
+until then a client uses the default gate (cue words, names, dates), never none.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -14,7 +21,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
+
+from bot.privacy_gate import PUBLIC_METHODS, PrivacyGate
+from core.privacy import strip_vouch
 
 DEFAULT_TIMEOUT = 15
 
@@ -27,10 +37,81 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def make_web_client(token: str | None, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT, patient: bool = True) -> WebClient:
+class GatedWebClient(WebClient):
+    """A WebClient whose every call passes the privacy gate (public methods masked)."""
+
+    def __init__(self, *args: Any, gate: PrivacyGate | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.gate = gate or PrivacyGate.default()
+
+    def api_call(self, api_method: str, *, json: dict | None = None, data: dict | None = None,  # type: ignore[override]
+                 params: dict | None = None, **kwargs: Any) -> Any:
+        gate = self.gate
+        method = api_method.strip("/")
+        gated = gate.public if method in PUBLIC_METHODS else gate.private
+        if method == "files.completeUploadExternal" and not _to_a_channel(json, data, params):
+            gated = gate.private  # a file in a DM the asker opened (their own report)
+        if json is not None:
+            json = gated(json)
+        if data is not None and isinstance(data, dict):
+            data = gated(data)
+        if params is not None:
+            params = gated(params)
+        return super().api_call(api_method, json=json, data=data, params=params, **kwargs)
+
+    def files_upload_v2(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        """A file shared in a channel: its text content is masked like a message (CSV
+        exports), images pass as made (charts of counts). A file in a DM is the asker's."""
+        if not _to_a_channel(kwargs):
+            for key in ("content", "title", "initial_comment", "alt_txt"):
+                if isinstance(kwargs.get(key), str):
+                    kwargs[key] = strip_vouch(kwargs[key])
+            return super().files_upload_v2(**kwargs)
+        # The title and comment go out with files.completeUploadExternal, gated in api_call;
+        # the content is uploaded to a URL of its own, so it is masked here.
+        content = kwargs.get("content")
+        if isinstance(content, bytes):
+            try:
+                text = content.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None:
+                kwargs["content"] = self.gate.text(text, mrkdwn=False)
+        elif isinstance(content, str):
+            kwargs["content"] = self.gate.text(content, mrkdwn=False)
+        return super().files_upload_v2(**kwargs)
+
+
+def _to_a_channel(*payloads: dict[str, Any] | None) -> bool:
+    """Does a file upload go to a channel (C…/G…), rather than a direct message (D…)?"""
+    for payload in payloads:
+        for key in ("channel", "channel_id", "channels"):
+            value = (payload or {}).get(key)
+            if not value:
+                continue
+            for channel in str(value).split(","):
+                if not channel.strip().startswith("D"):
+                    return True
+    return False
+
+
+class GatedWebhookClient(WebhookClient):
+    """``response_url`` replies: gated when posted in the channel, markers stripped always."""
+
+    def __init__(self, *args: Any, gate: PrivacyGate | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.gate = gate or PrivacyGate.default()
+
+    def send_dict(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> WebhookResponse:
+        return super().send_dict(self.gate.reply(body), headers=headers)
+
+
+def make_web_client(token: str | None, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT, patient: bool = True,
+                    gate: PrivacyGate | None = None) -> GatedWebClient:
     """A Web API client. ``patient=False`` is for calls that someone is waiting on (before an
     ack): a short timeout and one retry on a dropped connection, never a wait for Retry-After."""
-    return WebClient(
+    return GatedWebClient(
+        gate=gate,
         token=token,
         base_url=base_url or WebClient.BASE_URL,
         timeout=timeout,
@@ -38,6 +119,6 @@ def make_web_client(token: str | None, base_url: str | None = None, *, timeout: 
     )
 
 
-def make_webhook_client(url: str, *, timeout: int = DEFAULT_TIMEOUT) -> WebhookClient:
+def make_webhook_client(url: str, *, timeout: int = DEFAULT_TIMEOUT, gate: PrivacyGate | None = None) -> GatedWebhookClient:
     """For ``response_url`` replies (Bolt's own respond() does not retry)."""
-    return WebhookClient(url=url, timeout=timeout, retry_handlers=retry_handlers())
+    return GatedWebhookClient(url=url, timeout=timeout, retry_handlers=retry_handlers(), gate=gate)

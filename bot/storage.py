@@ -116,6 +116,10 @@ class Database:
         finally:
             self._local.depth = depth
 
+    def in_session(self) -> bool:
+        """True on SQLite inside :meth:`session` in this thread (where a second one must not open)."""
+        return self.backend == "sqlite" and getattr(self._local, "depth", 0) > 0
+
     def check(self) -> None:
         """Raise :class:`StorageError` if the database cannot be reached."""
         try:
