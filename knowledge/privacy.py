@@ -2,14 +2,27 @@
 
 Knowledge-gap records and feedback keep the question text (that is what tells the PACS team
 which manual to write next), but a question typed at 3 a.m. may carry a record number, an
-accession number, a birth date or a name. :func:`mask` replaces what can be recognised
-reliably; it cannot recognise every name, so the admin guide tells admins to treat the gap
-list as internal. Questions are never written to the log.
+accession number, a birth date or a name. :func:`mask` runs the product's PHI detector
+(``core.privacy``: cue words, names, dates, the site's identifier patterns and — in the bot —
+the identifiers the archive returned lately), then takes out e-mail addresses, phone numbers
+and long id-like codes too. It cannot recognise every name, so the admin guide tells admins
+to treat the gap list as internal. Questions are never written to the log.
 """
 
 from __future__ import annotations
 
 import re
+
+from core.privacy import Detector
+
+_detector = Detector()
+
+
+def use_detector(detector: Detector) -> None:
+    """Mask with this detector from now on (the bot passes its privacy gate's)."""
+    global _detector
+    _detector = detector
+
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "[email]"),
@@ -32,6 +45,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 def mask(text: str, *, limit: int = 500) -> str:
     """The question with recognisable identifiers replaced, trimmed to ``limit`` characters."""
     text = " ".join(text.split())
+    text = _detector.mask(text).text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

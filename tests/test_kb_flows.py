@@ -57,7 +57,7 @@ def test_unanswerable_question_is_declined_and_recorded_as_a_gap(harness: Harnes
     harness.drain()
     gaps = rows(harness, Gap)
     assert [(g.user_id, g.surface) for g in gaps] == [(TECH, "command")]
-    assert "12345678" not in gaps[0].question and "[id]" in gaps[0].question
+    assert "12345678" not in gaps[0].question and "[hidden]" in gaps[0].question
 
 
 def test_share_in_channel_posts_publicly_and_removes_the_private_copy(harness: Harness) -> None:

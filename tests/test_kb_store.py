@@ -14,10 +14,11 @@ NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("images missing for MRN 12345678 acc A10293847", "images missing for MRN [id] acc [id]"),
+    ("images missing for MRN 12345678 acc A10293847", "images missing for MRN [hidden] acc [id]"),
     ("pt born 12/03/1961 and dob: 1961-03-12", "pt [date] and [date]"),
-    ("Mr Smith's CT, call 07700 900123 or j.doe@x.org", "[name], call [number] or [email]"),
-    ("patient Jane Doe needs priors", "[name] needs priors"),
+    ("Mr Smith's CT, call 07700 900123 or j.doe@x.org", "Mr [hidden] CT, call [number] or [email]"),
+    ("patient Jane Doe needs priors", "patient [hidden] needs priors"),
+    ("where are the knee xrays for Mary Jones", "where are the knee xrays for [hidden]"),
     ("call the on-call on 4-7227 about CT 2", "call the on-call on 4-7227 about CT 2"),
 ])
 def test_mask(text: str, expected: str) -> None:
@@ -46,7 +47,7 @@ def test_gaps_and_feedback_report(db: Database) -> None:
         report = store.gaps_report(s, since=NOW - timedelta(days=30))
     assert report.gap_count == 3 and report.helpful_count == 1 and report.unhelpful_count == 1
     assert report.gaps[0].count == 2 and "wifi" in report.gaps[0].question.lower()
-    assert "[id]" in report.gaps[1].question and "1234567" not in report.gaps[1].question
+    assert "[hidden]" in report.gaps[1].question and "1234567" not in report.gaps[1].question
     line = report.unhelpful[0]
     assert line.section == "viewer/h.md#open" and line.reasons == {"outdated": 1}
-    assert line.comments == ("menu moved, see [name]",) and "[date]" in line.last_question
+    assert line.comments == ("menu moved, see Mr [hidden]",) and "[date]" in line.last_question

@@ -98,7 +98,7 @@ def test_phi_is_found_and_masked() -> None:
     text = "Name: John Smith, DOB 03/04/1961, MRN 12345678, study DOE^JANE on 2026-11-27, acc A123"
     finding = find_phi(text, settings().phi.mrn_patterns)
     assert finding.found
-    assert set(finding.kinds) >= {"name", "date of birth", "medical record number"}
+    assert set(finding.kinds) >= {"name", "date of birth", "patient id"}
     for secret in ("John Smith", "03/04/1961", "12345678", "DOE^JANE", "2026-11-27"):
         assert secret not in finding.masked
     assert "acc A123" in finding.masked

@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from collections.abc import Callable
+
 from tickets.intake import find_phi
 from tickets.models import Ticket
 
@@ -23,7 +25,13 @@ def _minutes(start: datetime, end: datetime | None) -> str:
     return "" if end is None else f"{(end - start).total_seconds() / 60:.0f}"
 
 
-def export_csv(session: Session, prefix: str, since: datetime | None = None, mrn_patterns: tuple[str, ...] = ()) -> str:
+def export_csv(session: Session, prefix: str, since: datetime | None = None, mrn_patterns: tuple[str, ...] = (),
+               *, mask: Callable[[str], str] | None = None) -> str:
+    """Tickets as CSV for sharing: free text (summary, resolution) masked by ``mask`` (the
+    bot's privacy gate) or, alone, by the PHI detector with ``mrn_patterns``."""
+    if mask is None:
+        def mask(text: str) -> str:
+            return find_phi(text, mrn_patterns).masked
     stmt = select(Ticket).order_by(Ticket.id)
     if since is not None:
         stmt = stmt.where(Ticket.created_at >= since)
@@ -33,9 +41,9 @@ def export_csv(session: Session, prefix: str, since: datetime | None = None, mrn
     for t in session.scalars(stmt):
         writer.writerow([
             f"{prefix}-{t.id}", t.created_at.isoformat(), t.status, t.category, t.urgency, t.priority, t.queue, t.reporter,
-            t.assignee or "", t.accession or "", t.modality or "", t.location or "", find_phi(t.summary, mrn_patterns).masked,
+            t.assignee or "", t.accession or "", t.modality or "", t.location or "", mask(t.summary),
             f"{prefix}-{t.parent_id}" if t.parent_id else "", t.acknowledged_at.isoformat() if t.acknowledged_at else "",
             t.resolved_at.isoformat() if t.resolved_at else "", _minutes(t.created_at, t.acknowledged_at),
-            _minutes(t.created_at, t.resolved_at), find_phi(t.resolution or "", mrn_patterns).masked,
+            _minutes(t.created_at, t.resolved_at), mask(t.resolution or ""),
         ])
     return out.getvalue()

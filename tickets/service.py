@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Refused, UserError
+from core.privacy import Detector
 from tickets.config import CATEGORIES, URGENCIES, TicketSettings
 from tickets.intake import (
     MAX_DESCRIPTION,
@@ -129,9 +130,17 @@ class TicketService:
     settings: TicketSettings
     timezone: str = "UTC"
     mrn_patterns: Sequence[str] = field(default_factory=tuple)
+    # The product's PHI detector; the bot gives its privacy gate's (site patterns, names the
+    # archive returned). Alone, one with this section's patterns.
+    detector: Detector | None = None
 
     def __post_init__(self) -> None:
         self.mrn_patterns = tuple(self.settings.phi.mrn_patterns)
+        if self.detector is None:
+            self.detector = Detector(self.mrn_patterns, mask_accessions=self.settings.phi.mask_accession_in_channel)
+
+    def phi(self, text: str) -> PhiFinding:
+        return find_phi(text, detector=self.detector)
 
     def ref(self, number: int) -> str:
         return f"{self.settings.prefix}-{number}"
@@ -140,7 +149,7 @@ class TicketService:
     def view(self, session: Session, t: Ticket) -> TicketView:
         root = t.parent_id or t.id
         reports = session.scalar(select(func.count()).select_from(Ticket).where(or_(Ticket.id == root, Ticket.parent_id == root))) or 1
-        masked = find_phi(t.summary, self.mrn_patterns).masked
+        masked = self.phi(t.summary).masked
         return TicketView(
             id=t.id, ref=self.ref(t.id), status=t.status, category=t.category, urgency=t.urgency, priority=t.priority,
             queue=t.queue, channel=t.channel, card_ts=t.card_ts, reporter=t.reporter, assignee=t.assignee,
@@ -248,7 +257,7 @@ class TicketService:
         facts = Facts(report.category, report.urgency, report.description, report.modality, report.location)
         parent = self.find_duplicate(session, report, now, guessed_category=guessed)
         chosen = route(self.settings, facts, now, self.timezone)
-        phi = find_phi(report.description, self.mrn_patterns)
+        phi = self.phi(report.description)
         ticket = Ticket(
             source_ref=report.source_ref[:160], source=report.source, status="duplicate" if parent else "new",
             category=report.category, urgency=report.urgency,
@@ -299,7 +308,7 @@ class TicketService:
         shown = self.view(session, root)
         return Filed(ticket=shown, own=self.view(session, existing), created=False, linked=existing.parent_id is not None,
                      position=shown.reports, route=Route(shown.queue, shown.channel, shown.priority, self._oncall(shown.queue), None),
-                     phi=find_phi(existing.description, self.mrn_patterns))
+                     phi=self.phi(existing.description))
 
     def _oncall(self, queue: str) -> str | None:
         q = self.settings.queue(queue)
@@ -537,10 +546,10 @@ class TicketService:
         payload = {
             "event": kind, "event_id": key, "ticket": self.ref(ticket.id), "status": ticket.status,
             "category": ticket.category, "urgency": ticket.urgency, "priority": ticket.priority, "queue": ticket.queue,
-            "summary": find_phi(ticket.summary, self.mrn_patterns).masked, "accession": ticket.accession,
+            "summary": self.phi(ticket.summary).masked, "accession": ticket.accession,
             "modality": ticket.modality, "location": ticket.location, "reporter": ticket.reporter, "assignee": ticket.assignee,
             "created_at": ticket.created_at.isoformat(), "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
-            "resolution": ticket.resolution, "at": now.isoformat(),
+            "resolution": self.phi(ticket.resolution or "").masked or None, "at": now.isoformat(),
         }
         try:
             with session.begin_nested():

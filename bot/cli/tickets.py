@@ -11,6 +11,7 @@ from typing import Any
 from bot.audit import Audit
 from bot.cli.common import cli_actor, open_database, settings_from, subparser
 from bot.features.admin import parse_since
+from bot.privacy_gate import build_gate
 from core.errors import UserError
 from tickets.export import export_csv
 from tickets.service import TicketService
@@ -39,14 +40,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = settings_from(args)
     db = open_database(settings)
-    svc = TicketService(settings.tickets, timezone=settings.timezone)
-    audit = Audit(db)
     now = datetime.now(timezone.utc)
+    gate = build_gate(settings, db, lambda: now).prepare()  # the same masking as channel posts
+    svc = TicketService(settings.tickets, timezone=settings.timezone, detector=gate.detector)
+    audit = Audit(db)
     try:
         with db.session() as session:
             if action == "export":
                 since = parse_since(args.since, now) if args.since else None
-                sys.stdout.write(export_csv(session, settings.tickets.prefix, since, tuple(settings.tickets.phi.mrn_patterns)))
+                sys.stdout.write(export_csv(session, settings.tickets.prefix, since,
+                                            mask=lambda text: gate.text(text, mrkdwn=False)))
                 audit.record(cli_actor(), "ticket.export", details={"since": args.since}, session=session)
                 return 0
             if action == "list":

@@ -25,7 +25,7 @@ from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, UserError
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from tickets.service import Change, Filed, Report, TicketService, TicketView
-from tickets.webhooks import deliver_due
+from tickets.webhooks import deliver_due, post_json
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -258,7 +258,11 @@ def _report_from_values(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) 
 
 def register(services: "Services") -> None:
     registry = services.registry
-    svc = TicketService(services.settings.tickets, timezone=services.settings.timezone)
+
+    def gated_post(hook: Any, payload: dict, key: str) -> int:
+        """Webhooks to other systems pass the privacy gate like a channel post."""
+        return post_json(hook, services.privacy.fields(payload), key)
+    svc = TicketService(services.settings.tickets, timezone=services.settings.timezone, detector=services.privacy.detector)
     feature = TicketsFeature(services, svc)
     services.features["tickets"] = feature
 
@@ -492,7 +496,7 @@ def register(services: "Services") -> None:
     @registry.job("ticket-webhooks", every=timedelta(minutes=1))
     def webhook_job(services: "Services") -> int:
         with services.db.session() as session:
-            report = deliver_due(session, svc.settings, services.clock.now())
+            report = deliver_due(session, svc.settings, services.clock.now(), post=gated_post)
         return report.delivered
 
 

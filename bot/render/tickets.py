@@ -152,7 +152,7 @@ def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | 
     title = f"{ticket.ref} · {category} · {ticket.priority} {urgency}"
     if ticket.is_incident:
         title = ":rotating_light: " + title
-    text = f"{ticket.ref}: {category} ({ticket.priority} {urgency}) — {ticket.masked_summary}"
+    text = f"{ticket.ref}: {category} ({ticket.priority} {urgency}) — {escape(ticket.masked_summary)}"
     fields = [
         f"*Status*\n{STATUS_LABELS.get(ticket.status, ticket.status)}",
         f"*Reporter*\n{reporter_label(ticket.reporter)}",
@@ -214,7 +214,7 @@ def detail(ticket: TicketView, history: list[Any], *, full: bool) -> tuple[str, 
         lines.append(f"• {when(event.at)} {who} — {label}{note}")
     if lines:
         blocks.append(section("\n".join(lines)))
-    return f"{ticket.ref}: {ticket.masked_summary}", blocks
+    return f"{ticket.ref}: {escape(ticket.masked_summary)}", blocks
 
 
 def listing(title: str, tickets: list[TicketView], *, empty: str) -> tuple[str, list[Block]]:
