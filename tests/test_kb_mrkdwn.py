@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.render.knowledge import answer_blocks, button_value, parse_value, unknown_blocks
 from bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
+from core.privacy import strip_vouch
 from knowledge.base import KnowledgeBase
 from knowledge.config import BUNDLED_MANUALS
 from knowledge.site import page_url
@@ -78,7 +79,7 @@ def test_answer_and_unknown_blocks() -> None:
     assert len(ids) == len(set(ids))
     source = next(b for b in blocks if b["type"] == "context" and "From" in b["elements"][0]["text"])
     assert "Hanging priors for comparison › Open a prior next to the current study" in source["elements"][0]["text"]
-    assert "last reviewed 14 Sep 2026" in source["elements"][0]["text"]
+    assert "last reviewed 14 Sep 2026" in strip_vouch(source["elements"][0]["text"])
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     # with a site: Read more and See also are links
     _, linked = answer_blocks(answer, surface="command", base_url="https://intra/pacs/", limit=1200)

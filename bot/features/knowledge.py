@@ -33,6 +33,7 @@ from core.errors import UserError
 from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
+from knowledge.privacy import use_detector
 from knowledge.search import Ranking
 
 if TYPE_CHECKING:
@@ -89,8 +90,11 @@ def render_answer(services: "Services", answer: Answer, *, surface: str, shareab
                   shared_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     settings = services.settings
     if answer.answered and answer.section is not None:
+        # A shared answer names the question only when it holds no patient data at all.
+        show_question = shared_by is None or not services.privacy.masked_kinds(answer.question)
         return render.answer_blocks(answer, surface=surface, base_url=settings.knowledge.base_url,
-                                    limit=settings.knowledge.answer_chars, shareable=shareable, shared_by=shared_by)
+                                    limit=settings.knowledge.answer_chars, shareable=shareable, shared_by=shared_by,
+                                    show_question=show_question)
     return render.unknown_blocks(answer, surface=surface, help_channel=settings.slack.help_channel,
                                  base_url=settings.knowledge.base_url)
 
@@ -181,6 +185,7 @@ def _empty(question: str) -> Any:
 
 def register(services: "Services") -> None:
     settings = services.settings.knowledge
+    use_detector(services.privacy.detector)  # gap records are masked as channel posts are
     ranking = Ranking(min_confidence=settings.min_confidence)
     kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=ranking,
                        reload_seconds=settings.reload_seconds)
@@ -331,7 +336,7 @@ def register(services: "Services") -> None:
         ctx.reply(text, blocks, in_channel=True)
         if ctx.response_url:
             try:
-                make_webhook_client(ctx.response_url).send_dict({"delete_original": True})
+                make_webhook_client(ctx.response_url, gate=ctx.services.privacy).send_dict({"delete_original": True})
             except Exception:  # noqa: BLE001 - the private copy staying is harmless
                 log.info("knowledge: could not remove the private copy after sharing")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.render.blocks import Block, actions, button, clip, context, escape, section
 from bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
+from core.privacy import vouch
 from knowledge.base import Answer
 from knowledge.manuals import Manual, Problem, Section
 from knowledge.site import page_url
@@ -40,7 +41,7 @@ def parse_value(value: str | None) -> dict[str, str]:
 
 
 def human_date(day: date) -> str:
-    return f"{day.day} {day.strftime('%b %Y')}"
+    return vouch(f"{day.day} {day.strftime('%b %Y')}")  # the manual's date, not a patient's
 
 
 def section_url(base_url: str | None, s: Section) -> str | None:
@@ -69,7 +70,7 @@ def _body(s: Section, base_url: str | None, limit: int | None) -> tuple[str, boo
 
 
 def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: int, shareable: bool = False,
-                  shared_by: str | None = None) -> tuple[str, list[Block]]:
+                  shared_by: str | None = None, show_question: bool = True) -> tuple[str, list[Block]]:
     """An answer: the section (trimmed), its source, see-also, and what to do next."""
     s = answer.section
     assert s is not None
@@ -105,7 +106,8 @@ def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: 
         row.append(button("Share in channel", SHARE, value))
     blocks.append(actions(*row, block_id="kb_answer_actions"))
     if shared_by:
-        blocks.append(context(f"Shared by <@{shared_by}> · asked: “{escape(clip(question, 200))}”"))
+        asked = f" · asked: “{escape(clip(question, 200))}”" if show_question else ""
+        blocks.append(context(f"Shared by <@{shared_by}>{asked}"))
     text = f"{s.breadcrumb}: {_plain_preview(body)}"
     return clip(text, 2900), blocks
 
@@ -115,13 +117,17 @@ def _plain_preview(mrkdwn: str, limit: int = 300) -> str:
     return clip(flat, limit)
 
 
+# Surfaces where the reply is private to the asker: only there is their question quoted back.
+PRIVATE_SURFACES = ("command", "dm")
+
+
 def unknown_blocks(answer: Answer, *, surface: str, help_channel: str | None, base_url: str | None) -> tuple[str, list[Block]]:
-    """The honest "I don't know": say so, offer a ticket, point at people."""
+    """The honest "I don't know": say so, offer a ticket, point at people. In a channel thread
+    the question is not repeated: it is right above, and a copy would carry it further."""
     question = answer.question
-    lines = [
-        ":mag: I couldn't find an answer to that in the PACS manuals.",
-        f"> {escape(clip(' '.join(question.split()), 300))}",
-    ]
+    lines = [":mag: I couldn't find an answer to that in the PACS manuals."]
+    if surface in PRIVATE_SURFACES:
+        lines.append(f"> {escape(clip(' '.join(question.split()), 300))}")
     best = answer.section
     if best is not None and answer.confidence >= 0.35:
         where = escape(best.breadcrumb.replace(" > ", " › "))
