@@ -141,8 +141,12 @@ class AuditItem:
 class Diagnostics:
     """The node registry (configured nodes, plus demo nodes when they run) and its operations."""
 
-    def __init__(self, settings: DicomSettings, *, extra_nodes: Sequence[NodeConfig] = ()):
+    def __init__(self, settings: DicomSettings, *, extra_nodes: Sequence[NodeConfig] = (),
+                 on_identifiers: Callable[[list[str], list[str]], None] | None = None):
         self.settings = settings
+        # Told the patient IDs and names each locate returned (the privacy gate masks them
+        # in channel posts for a while); must not raise.
+        self.on_identifiers = on_identifiers
         self.nodes: list[NodeConfig] = [*settings.nodes, *extra_nodes]
         self._targets = {n.name: target_for(settings, n) for n in self.nodes}
         self._lock = threading.Lock()
@@ -208,7 +212,25 @@ class Diagnostics:
         if query.accession is not None:
             results = self._with_siblings(query.accession, list(targets), results, options)
         verdict = locate_verdict(query, results, cap=options.cap)
+        self._tell_identifiers(results)
         return LocateReport(query.describe(), query.by_patient, tuple(results), verdict, options.cap, _ms(started))
+
+    def _tell_identifiers(self, results: Sequence[NodeLocate]) -> None:
+        if self.on_identifiers is None:
+            return
+        ids: set[str] = set()
+        names: set[str] = set()
+        for result in results:
+            for study in (*result.studies, *result.siblings):
+                if study.patient_id:
+                    ids.add(study.patient_id)
+                if study.patient_name:
+                    names.add(study.patient_name)
+        if ids or names:
+            try:
+                self.on_identifiers(sorted(ids), sorted(names))
+            except Exception:  # noqa: BLE001 - a locate never fails for this; logged without values
+                log.warning("dicom: could not pass %d identifiers to the privacy gate", len(ids) + len(names))
 
     def _with_siblings(self, accession: str, targets: list[Target], results: list[NodeLocate], options: LocateOptions) -> list[NodeLocate]:
         """Where the accession is missing or short, look for the same patient and date under another one."""

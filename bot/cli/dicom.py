@@ -26,6 +26,7 @@ from commands.demo import DemoNetwork, demo_wanted
 from commands.query import make_query, parse_echo
 from commands.results import to_public_dict
 from commands.scu import quiet_pynetdicom
+from bot.privacy_gate import build_gate
 from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
 from commands.store import pseudonym, pseudonym_key, record_echoes
 from core.errors import Refused, UserError
@@ -61,12 +62,15 @@ def add_parser(sub: Any) -> None:
 
 
 @contextlib.contextmanager
-def _diagnostics(settings: Settings) -> Iterator[Diagnostics]:
-    """The configured nodes, plus the demo nodes for this command when ``dicom.demo: true``."""
+def _diagnostics(settings: Settings, db: Database | None = None) -> Iterator[Diagnostics]:
+    """The configured nodes, plus the demo nodes for this command when ``dicom.demo: true``.
+    With ``db``, the patient IDs and names a locate returns are remembered for the privacy
+    gate of the running bot (keyed hashes in the database), as a locate in Slack does."""
     quiet_pynetdicom()  # its own log lines repeat ours; we print the failure in plain words
     network = DemoNetwork().start() if demo_wanted(settings.dicom, interactive=False) else None
+    remember = build_gate(settings, db, _now).remember if db is not None else None
     try:
-        yield Diagnostics(settings.dicom, extra_nodes=network.node_configs() if network else ())
+        yield Diagnostics(settings.dicom, extra_nodes=network.node_configs() if network else (), on_identifiers=remember)
     finally:
         if network is not None:
             network.stop()
@@ -126,7 +130,7 @@ def run_locate(args: argparse.Namespace) -> int:
             Audit(db).record(cli_actor(), "dicom.pseudonym", details={"via": "cli"})
             print(value)
             return 0
-        with _diagnostics(settings) as diag:
+        with _diagnostics(settings, db) as diag:
             try:
                 targets = diag.select(query.nodes, command="locate", prefix="pacsbot")
             except UserError:

@@ -48,7 +48,7 @@ def register(services: "Services") -> None:
         network = DemoNetwork().start()
         services.features["dicom_demo"] = network
         extra = network.node_configs()
-    diag = Diagnostics(settings, extra_nodes=extra)
+    diag = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
     services.features["dicom"] = diag
     locate_role = Role.parse(settings.accession_locate_role)
 
