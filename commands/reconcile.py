@@ -41,6 +41,7 @@ from commands.query import resolve_nodes
 from commands.results import Failure, NodeRef, to_public_dict
 from commands.scu import FIND_MODEL, NodeError, Session, Target, open_session
 from core.errors import UserError
+from core.privacy import vouch
 
 # Our own cap on one C-FIND of a day's listing when the node has no ``max_results``: past it
 # we cancel and page (a node with a lower limit of its own ends with 0xFE00 and we page too).
@@ -477,7 +478,7 @@ def _studies(n: int) -> str:
 def summary(report: ReconcileReport, *, marks: bool = True) -> str:
     """One paragraph for the admin channel or a terminal. ``marks``: lead with a Slack emoji."""
     src, arc = report.source, report.archive
-    head = f"{pair_label(report)}, {report.day.isoformat()}"
+    head = f"{pair_label(report)}, {vouch(report.day.isoformat())}"
     if not report.compared:
         parts = []
         for listing in (src, arc):

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from core.privacy import vouch
+
 State = Literal["unknown", "up", "down"]
 Event = Literal["down", "up"]
 
@@ -112,7 +114,7 @@ def local_time(when: datetime, tz: str, now: datetime | None = None) -> str:
         return local.strftime("%H:%M")
     if now is None:
         return local.strftime("%H:%M")
-    return local.strftime("%a %d %b %H:%M").replace(" 0", " ")
+    return vouch(local.strftime("%a %d %b %H:%M").replace(" 0", " "))  # a time the bot states, not a patient's
 
 
 def duration_words(delta: timedelta) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from core.privacy import strip_vouch, vouch
+
 from bot.audit import Audit
 from bot.cli import main
 from bot.settings import ConfigError, load_settings
@@ -40,7 +42,7 @@ from commands.reconcile import (
     csv_text,
     parse_day,
     reconcile,
-    summary,
+    summary as vouched_summary,
     to_json,
 )
 from commands.results import Failure, NodeRef
@@ -50,6 +52,11 @@ from core.errors import UserError
 from tests.dicom_support import closed_port, demo_network, node_dicts  # noqa: F401 - fixture
 
 DAY = date(2026, 1, 4)
+
+
+def summary(report: Any, **kw: Any) -> str:
+    """The summary as people read it (the day in it is the bot's own, vouched for the privacy gate)."""
+    return strip_vouch(vouched_summary(report, **kw))
 
 
 def ref(name: str) -> NodeRef:
@@ -92,6 +99,7 @@ def test_all_archived_and_the_list_is_capped() -> None:
     same = tuple(DayStudy(f"1.{i}", f"A{i}", ("CR",), "20260104", "080000", 1, "node") for i in range(3))
     report = compare(DAY, DayListing(ref("pacs"), "20260104", same), DayListing(ref("vna"), "20260104", same))
     assert summary(report) == ":white_check_mark: pacs → vna, 2026-01-04: 3 studies on pacs, 3 on vna — all archived and complete."
+    assert vouch("2026-01-04") in vouched_summary(report)  # not masked as a patient's date in the channel
     many = tuple(DayStudy(f"1.{i}", f"A{i:03d}", ("CR",), "20260104", f"08{i % 60:02d}00", 1, "node") for i in range(25))
     report = compare(DAY, DayListing(ref("pacs"), "20260104", many), DayListing(ref("vna"), "20260104", ()))
     assert "25 missing from vna: A000, A001" in summary(report) and "A019 and 5 more — see the CSV." in summary(report)

@@ -26,6 +26,7 @@ from bot.features.reconcile import audit_details
 from commands.reconcile import choose_pairs, csv_text, parse_day, summary, to_json
 from commands.service import new_run_id
 from core.errors import UserError
+from core.privacy import strip_vouch
 
 CLI_USAGE = "pacsbot reconcile [--date YYYY-MM-DD|yesterday|today] [--source NODE --archive NODE] [--json] [--csv PATH]"
 
@@ -94,7 +95,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
             print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
         elif args.csv != "-":
             for report in reports:
-                print(summary(report, marks=False))
+                print(strip_vouch(summary(report, marks=False)))
         return 0 if all(r.all_archived for r in reports) else 1
     finally:
         db.dispose()

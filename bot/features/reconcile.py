@@ -37,6 +37,7 @@ from commands.reconcile import (
 )
 from commands.service import Diagnostics, new_run_id
 from core.errors import UserError
+from core.privacy import vouch
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -103,7 +104,7 @@ def register(services: "Services") -> None:
                       what="the audit")
             raise
         names = " and ".join(f"{s} → {a}" for s, a in pairs)
-        ctx.reply(f":hourglass_flowing_sand: Reconciling {escape(names)} for {request.day.isoformat()}…")
+        ctx.reply(f":hourglass_flowing_sand: Reconciling {escape(names)} for {vouch(request.day.isoformat())}…")
         ctx.defer(run_on_demand, ctx, pairs, request.day, what="the reconciliation")
 
     @registry.job("reconcile", every=CHECK_EVERY)
@@ -153,8 +154,8 @@ def run_scheduled(services: "Services", source: str, archive: str, day: date, ch
     posted = services.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
     if report.rows:
         services.client.files_upload_v2(
-            channel=channel, thread_ts=posted["ts"], content=csv_text(report), filename=csv_filename(report),
-            title=f"Reconciliation {source} → {archive}, {day.isoformat()}",
+            channel=channel, thread_ts=posted["ts"], content=vouch(csv_text(report)), filename=csv_filename(report),
+            title=f"Reconciliation {source} → {archive}, {vouch(day.isoformat())}",
             initial_comment=f"One row per study ({len(report.rows)}), problems first. Accession numbers only, no patient details.",
         )
     return report
@@ -174,8 +175,8 @@ def run_on_demand(ctx: Ctx, pairs: list[tuple[str, str]], day: date) -> None:
         if report.rows:
             dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
             ctx.client.files_upload_v2(
-                channel=dm, content=csv_text(report), filename=csv_filename(report),
-                title=f"Reconciliation {source} → {archive}, {day.isoformat()}",
-                initial_comment=f"{source} → {archive}, {day.isoformat()}: one row per study ({len(report.rows)}), "
+                channel=dm, content=vouch(csv_text(report)), filename=csv_filename(report),
+                title=f"Reconciliation {source} → {archive}, {vouch(day.isoformat())}",
+                initial_comment=f"{source} → {archive}, {vouch(day.isoformat())}: one row per study ({len(report.rows)}), "
                                 "problems first. Accession numbers only, no patient details.",
             )

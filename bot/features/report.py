@@ -19,6 +19,7 @@ from bot.scheduler import claim_done, claim_once
 from reports.chart import render_png
 from reports.export import png_name, summary
 from reports.weekly import Week, WeeklyReport, gather, parse_week
+from core.privacy import vouch
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -100,8 +101,8 @@ def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
     png = render_png(report)
     try:
         services.client.files_upload_v2(
-            channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {week.title}",
-            initial_comment=summary(report),
+            channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
+            initial_comment=vouch(summary(report)),  # counts and the week's dates: no patient data
         )
     except Exception as exc:
         services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
@@ -152,6 +153,6 @@ def _send_to_asker(ctx: Ctx, week: Week) -> None:
     png = render_png(report)
     dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
     ctx.client.files_upload_v2(
-        channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {week.title}", initial_comment=summary(report),
+        channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}", initial_comment=summary(report),
     )
     ctx.audit("report.weekly", target=f"week:{week.label}", details=audit_details(report, png, to="dm"))

@@ -35,6 +35,7 @@ from training.content import SLACK_OPTION_TEXT, Module, Question
 from training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
 from training.quiz import ATTESTATION, letters
 from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
+from core.privacy import vouch
 
 QUIZ_CALLBACK = "train_quiz"
 PAGES_CALLBACK = "train_pages"
@@ -63,21 +64,21 @@ def text_sections(markdown: str) -> list[Block]:
 # dates
 
 def fmt_date(d: date | None) -> str:
-    return f"{d:%a} {d.day} {d:%b %Y}" if d else "no due date"
+    return vouch(f"{d:%a} {d.day} {d:%b %Y}") if d else "no due date"
 
 
 def fmt_when(dt: datetime | None, tz: ZoneInfo) -> str:
     if dt is None:
         return ""
     local = dt.astimezone(tz)
-    return f"{local.day} {local:%b %Y %H:%M} {local.tzname()}"
+    return vouch(f"{local.day} {local:%b %Y %H:%M} {local.tzname()}")
 
 
 def fmt_day(dt: datetime | None, tz: ZoneInfo) -> str:
     if dt is None:
         return ""
     local = dt.astimezone(tz)
-    return f"{local.day} {local:%b %Y}"
+    return vouch(f"{local.day} {local:%b %Y}")
 
 
 def due_phrase(due: date | None, today: date) -> str:
