@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.privacy import Detector
 from knowledge.models import Feedback, Gap
 from knowledge.privacy import mask
 from knowledge.text import STOPWORDS, stem, words
@@ -33,8 +34,8 @@ def normalize(question: str) -> str:
 
 
 def record_gap(session: Session, *, at: datetime, user_id: str, question: str, best_section: str | None,
-               confidence: float, surface: str) -> Gap:
-    gap = Gap(at=at, user_id=user_id[:32], question=mask(question), normalized=normalize(question),
+               confidence: float, surface: str, detector: Detector | None = None) -> Gap:
+    gap = Gap(at=at, user_id=user_id[:32], question=mask(question, detector=detector), normalized=normalize(question),
               best_section=(best_section or None) and best_section[:400], confidence=round(float(confidence), 4),
               surface=surface[:16])
     session.add(gap)
@@ -43,23 +44,25 @@ def record_gap(session: Session, *, at: datetime, user_id: str, question: str, b
 
 
 def record_feedback(session: Session, *, at: datetime, user_id: str, question: str, section: str, manual_title: str,
-                    heading: str, helpful: bool, surface: str, reason: str | None = None, comment: str | None = None) -> Feedback:
-    row = Feedback(at=at, user_id=user_id[:32], question=mask(question), section=section[:400],
+                    heading: str, helpful: bool, surface: str, reason: str | None = None, comment: str | None = None,
+                    detector: Detector | None = None) -> Feedback:
+    row = Feedback(at=at, user_id=user_id[:32], question=mask(question, detector=detector), section=section[:400],
                    manual_title=manual_title[:200], heading=heading[:200], helpful=helpful,
                    reason=reason if reason in REASONS else None,
-                   comment=mask(comment, limit=1000) if comment else None, surface=surface[:16])
+                   comment=mask(comment, limit=1000, detector=detector) if comment else None, surface=surface[:16])
     session.add(row)
     session.flush()
     return row
 
 
-def add_reason(session: Session, feedback_id: int, user_id: str, reason: str | None, comment: str | None) -> bool:
+def add_reason(session: Session, feedback_id: int, user_id: str, reason: str | None, comment: str | None,
+               detector: Detector | None = None) -> bool:
     """Attach the reason given in the form to the user's own earlier "not helpful" click."""
     row = session.get(Feedback, feedback_id)
     if row is None or row.user_id != user_id[:32] or row.helpful:
         return False
     row.reason = reason if reason in REASONS else "other"
-    row.comment = mask(comment, limit=1000) if comment else None
+    row.comment = mask(comment, limit=1000, detector=detector) if comment else None
     return True
 
 

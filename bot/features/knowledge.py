@@ -33,7 +33,6 @@ from core.errors import UserError
 from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
-from knowledge.privacy import use_detector
 from knowledge.search import Ranking
 
 if TYPE_CHECKING:
@@ -108,7 +107,8 @@ def record_outcome(services: "Services", user_id: str, answer: Answer, surface: 
         return
     with services.db.session() as session:
         store.record_gap(session, at=services.clock.now(), user_id=user_id, question=answer.question,
-                         best_section=best, confidence=answer.confidence, surface=surface)
+                         best_section=best, confidence=answer.confidence, surface=surface,
+                         detector=services.privacy.detector)  # masked as channel posts are
 
 
 def outage_notice_for(services: "Services", question: str, role: Role) -> Any:
@@ -185,7 +185,6 @@ def _empty(question: str) -> Any:
 
 def register(services: "Services") -> None:
     settings = services.settings.knowledge
-    use_detector(services.privacy.detector)  # gap records are masked as channel posts are
     ranking = Ranking(min_confidence=settings.min_confidence)
     kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=ranking,
                        reload_seconds=settings.reload_seconds)
@@ -289,7 +288,7 @@ def register(services: "Services") -> None:
         with ctx.services.db.session() as session:
             row = store.record_feedback(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question,
                                         section=key, manual_title=manual_title, heading=heading, helpful=helpful,
-                                        surface=value.get("v", ""))
+                                        surface=value.get("v", ""), detector=ctx.services.privacy.detector)
             feedback_id = int(row.id)
         return feedback_id, (f"{manual_title} › {heading}" if heading else key)
 
@@ -302,7 +301,8 @@ def register(services: "Services") -> None:
             raise UserError("That form has expired; thanks anyway.") from None
         values = ctx.view_values()
         with ctx.services.db.session() as session:
-            saved = store.add_reason(session, feedback_id, ctx.user_id, values.get("reason"), values.get("comment"))
+            saved = store.add_reason(session, feedback_id, ctx.user_id, values.get("reason"), values.get("comment"),
+                                     detector=ctx.services.privacy.detector)
         channel = meta.get("c") or None
         if channel and not str(channel).startswith("D"):
             ctx.channel_id = channel
