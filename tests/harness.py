@@ -76,7 +76,7 @@ class Harness:
         self.app = build_app(self.services)
         self.sim = Simulator(self.signing_secret, response_url_base=mock.respond_base)
         self._server = make_server("127.0.0.1", 0, wsgi_app(self.app, self.services), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # shutdown() waits one poll
         self._thread.start()
 
     @property

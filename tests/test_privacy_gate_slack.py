@@ -71,7 +71,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def webhook() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
@@ -370,3 +370,18 @@ def test_broadcasts_and_disguised_links_are_not_echoed(bot: Harness) -> None:
     for ping in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S0EVIL001"):
         assert ping not in output
     assert "<http://evil.example|" not in output
+
+
+def test_the_weekly_report_after_the_corpus_names_nobody(bot: Harness, outcome: dict[str, Any]) -> None:
+    from bot.features.report import post_weekly
+    from reports.weekly import parse_week
+
+    h = bot
+    since = len(h.mock.calls)
+    week = parse_week("this", now=h.services.clock.now(), tz=h.services.settings.timezone)
+    report = post_weekly(h.services, week, ADMIN_CHANNEL)
+    assert report.tickets  # the corpus's tickets are in it
+    output = public_text(h.mock, since)
+    assert "weekly report" in output.lower()
+    identifiers = [i for item in outcome["items"] for i in item.identifiers if len(i) > 5]
+    assert [i for i in identifiers if i in output] == []
