@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from commands.config import DicomSettings
-from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, USER_ID_RE, Section, resolve_path
+from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, USER_ID_RE, Regex, Section, resolve_path
 from knowledge.config import KnowledgeSettings
 from reports.config import ReportSettings
 from tickets.config import TicketSettings
@@ -105,7 +105,7 @@ class SlackSettings(Section):
 class PrivacySettings(Section):
     """The outbound privacy gate (``bot.privacy_gate``): what is masked in channel posts."""
 
-    identifier_patterns: list[str] = Field(
+    identifier_patterns: list[Regex] = Field(
         default_factory=list,
         description="Regular expressions for this site's patient identifiers (MRN, hospital number), "
                     "masked wherever they appear, with or without a cue word.",
@@ -117,18 +117,6 @@ class PrivacySettings(Section):
     )
     mask_accession_in_channel: bool = Field(default=False, description="Hide accession numbers in channel posts too.")
     nudge: bool = Field(default=True, description="Tell people privately when they post patient data in a channel the bot reads.")
-
-    @field_validator("identifier_patterns")
-    @classmethod
-    def _compile(cls, values: list[str]) -> list[str]:
-        import re
-
-        for value in values:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
-        return values
 
 
 class LoggingSettings(Section):

@@ -39,9 +39,20 @@ def check_time_of_day(value: object) -> str:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
-# Field types for sections: ``at: TimeOfDay = "06:30"``, ``channel: ChannelId | None = None``.
+def check_regex(value: str) -> str:
+    """A regular expression as a setting takes it: it must compile."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+    return value
+
+
+# Field types for sections: ``at: TimeOfDay = "06:30"``, ``channel: ChannelId | None = None``,
+# ``patterns: list[Regex]``.
 TimeOfDay = Annotated[str, BeforeValidator(check_time_of_day)]
 ChannelId = Annotated[str, AfterValidator(check_channel_id)]
+Regex = Annotated[str, AfterValidator(check_regex)]
 
 
 def hour_minute(time_of_day: str) -> tuple[int, int]:

@@ -119,3 +119,16 @@ def test_unknown_console_input_is_explained(console: Any) -> None:
     assert "unknown console command :frobnicate" in text
     assert "pacsbot only has the /pacs command" in text
     assert "there is no button 99" in text
+
+
+def test_patient_details_in_a_channel_get_a_nudge_and_a_masked_card(console: Any) -> None:
+    c, out = console
+    c.run_script([":as tom.tech", ":in #radiology",
+                   "CT for ZZTEST^FAKE0007 DOB 19940101 is missing on pacs, acc A1002",
+                   "/pacs report images missing for patient ZZTEST FAKE0007 MRN 4455667, acc A1002"])
+    text = out.getvalue()
+    nudge = text[text.index("CT for ZZTEST^FAKE0007"):]
+    assert "(only @tom.tech can see this)" in nudge and "A channel is not the place" in nudge
+    card = " ".join(text[text.index("pacsbot posted in #pacs-queue"):].split())  # the console wraps long lines
+    assert "images missing for patient [hidden], acc A1002" in card
+    assert "FAKE0007" not in card and "4455667" not in card

@@ -29,7 +29,7 @@ from bot.privacy_gate import PUBLIC_METHODS
 from bot.slackmock import MockSlack
 from bot.storage import Database
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, make_settings, texts_of
-from tests.phi_corpus import AE_TITLES, NODE_NAMES, SEEN_IDS, SEEN_NAMES, SITE_PATTERNS, Item, corpus
+from tests.phi_corpus import SEEN_IDS, SEEN_NAMES, SITE_PATTERNS, Item, corpus
 from tickets.export import export_csv
 from tickets.intake import CATEGORY_LABELS, summarize
 from tickets.models import Ticket

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Section
+from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Regex, Section
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
@@ -132,21 +132,11 @@ class OutageSettings(Section):
 
 
 class PhiSettings(Section):
-    mrn_patterns: list[str] = Field(
+    mrn_patterns: list[Regex] = Field(
         default_factory=lambda: [r"\b(?:MRN|MR#|medical record(?: number)?)\s*[:#]?\s*\d{5,12}\b"],
         description="Regular expressions for this site's medical record numbers.",
     )
     mask_accession_in_channel: bool = Field(default=False, description="Hide accession numbers in queue channel cards too.")
-
-    @field_validator("mrn_patterns")
-    @classmethod
-    def _compile(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
-        return values
 
 
 class TicketSettings(Section):
