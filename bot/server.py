@@ -29,56 +29,115 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 
 
-class SlackStatus:
-    """``auth.test`` at most once a minute, so health checks do not spend Slack's rate limit."""
+class BoundedCheck:
+    """A status check that never holds a request thread: ``fn`` runs on one thread of its
+    own, at most once at a time, its answer kept for ``ttl`` seconds; a caller waits at most
+    ``wait`` seconds for a fresh answer and otherwise hears that the check is not answering.
 
-    def __init__(self, services: "Services", ttl: float = 60.0):
-        self.services = services
+    A hung database or a slow Slack can no longer pile health checks onto the server's
+    threads (each used to wait for its own ``SELECT 1``), delaying unrelated acks.
+    """
+
+    def __init__(self, name: str, fn: Callable[[], dict[str, Any]], *, ttl: float, wait: float):
+        self.name = name
+        self.fn = fn
         self.ttl = ttl
+        self.wait = wait
         self._lock = threading.Lock()
-        self._at = 0.0
-        self._value: dict[str, Any] = {"ok": False, "error": "not checked yet"}
+        self._value: dict[str, Any] | None = None
+        self._at = float("-inf")
+        self._running: threading.Event | None = None
 
-    def get(self) -> dict[str, Any]:
+    def get(self, deadline: float | None = None) -> dict[str, Any]:
+        """The latest answer; waits for a fresh one until ``deadline`` (monotonic) at most."""
+        done = self.start()
+        if done is None:
+            return self._value  # type: ignore[return-value]  # fresh
+        remaining = (deadline if deadline is not None else time.monotonic() + self.wait) - time.monotonic()
+        if done.wait(max(0.0, remaining)):
+            with self._lock:
+                if self._value is not None:
+                    return self._value
+        return {"ok": False, "error": f"no answer within {self.wait:g} s (still checking)"}
+
+    def start(self) -> threading.Event | None:
+        """Start a check unless the answer is fresh (None) or one is running (its event)."""
         with self._lock:
-            if time.monotonic() - self._at < self.ttl:
-                return self._value
-            try:
-                response = self.services.client.auth_test()
-                self._value = {"ok": True, "team": response.get("team"), "bot_user": response.get("user_id")}
-            except Exception as exc:  # noqa: BLE001 - reported as a status, not raised
-                error = getattr(getattr(exc, "response", None), "get", lambda *_: None)("error") or type(exc).__name__
-                self._value = {"ok": False, "error": str(error)}
-            self._at = time.monotonic()
-            return self._value
+            if self._value is not None and time.monotonic() - self._at < self.ttl:
+                return None
+            if self._running is None:
+                self._running = threading.Event()
+                threading.Thread(target=self._run, args=(self._running,), name=f"health-{self.name}", daemon=True).start()
+            return self._running
+
+    def _run(self, done: threading.Event) -> None:
+        try:
+            value = self.fn()
+        except Exception as exc:  # noqa: BLE001 - reported as a status, not raised
+            value = {"ok": False, "error": str(exc) or type(exc).__name__}
+        with self._lock:
+            self._value, self._at, self._running = value, time.monotonic(), None
+        done.set()
 
 
-def health(services: "Services", slack: SlackStatus) -> tuple[int, dict[str, Any]]:
+def _database_status(services: "Services") -> dict[str, Any]:
+    services.db.check()
+    return {"ok": True, "backend": services.db.backend}
+
+
+def _slack_status(services: "Services") -> dict[str, Any]:
     try:
-        services.db.check()
-        database: dict[str, Any] = {"ok": True, "backend": services.db.backend}
-    except Exception as exc:  # noqa: BLE001
-        database = {"ok": False, "error": str(exc)}
-    slack_state = slack.get()
-    ok = bool(database["ok"] and slack_state["ok"])
-    return (200 if ok else 503), {"status": "ok" if ok else "degraded", "database": database, "slack": slack_state}
+        response = services.client.auth_test()
+    except Exception as exc:  # noqa: BLE001 - reported as a status, not raised
+        error = getattr(getattr(exc, "response", None), "get", lambda *_: None)("error") or type(exc).__name__
+        return {"ok": False, "error": str(error)}
+    return {"ok": True, "team": response.get("team"), "bot_user": response.get("user_id")}
+
+
+class Health:
+    """``/healthz``: the database (checked every few seconds) and Slack (``auth.test`` at most
+    once a minute, so health checks do not spend Slack's rate limit), answered within 1 s."""
+
+    def __init__(self, services: "Services", *, wait: float = 0.9):
+        self.wait = wait
+        self.database = BoundedCheck("database", lambda: _database_status(services), ttl=5.0, wait=wait)
+        self.slack = BoundedCheck("slack", lambda: _slack_status(services), ttl=60.0, wait=wait)
+
+    def get(self) -> tuple[int, dict[str, Any]]:
+        deadline = time.monotonic() + self.wait
+        self.database.start(), self.slack.start()  # both at once: one wait for the two
+        database, slack_state = self.database.get(deadline), self.slack.get(deadline)
+        ok = bool(database["ok"] and slack_state["ok"])
+        return (200 if ok else 503), {"status": "ok" if ok else "degraded", "database": database, "slack": slack_state}
+
+
+def _well_formed_signature_headers(environ: dict[str, Any]) -> bool:
+    """Slack's timestamp is whole seconds and its signature ``v0=`` + hex. Bolt answered 200
+    to a timestamp it could not parse (the request was then dropped); refuse it as unsigned."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+    return timestamp.isdigit() and len(timestamp) <= 12 and signature.startswith("v0=") and len(signature) <= 200
 
 
 def wsgi_app(app: "App", services: "Services") -> Callable[..., Iterable[bytes]]:
     """The WSGI application: Bolt on ``/slack/events``, health on ``/healthz``."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
-    slack = SlackStatus(services)
+    checks = Health(services)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            status, body = health(services, slack)
+            status, body = checks.get()
             data = json.dumps(body).encode()
             start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
                            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
             return [data] if method == "GET" else [b""]
         if path == EVENTS_PATH and method == "POST":
+            if not _well_formed_signature_headers(environ):
+                data = b'{"error": "invalid request"}'
+                start_response("401 Unauthorized", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
             return bolt(environ, start_response)
         data = b'{"error": "not found"}'
         start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])

@@ -58,6 +58,14 @@ def test_stale_or_future_timestamp_is_refused(harness: Harness, age: int) -> Non
     assert harness.send(request).status == 401
 
 
+@pytest.mark.parametrize("timestamp", ["abc", "", "1e9", "-5", "17960000000000000000", " 1796288259"])
+def test_malformed_timestamp_is_refused(harness: Harness, timestamp: str) -> None:
+    request = harness.sim.slash_command(ADMIN, "help")
+    headers = {**request.headers, "X-Slack-Request-Timestamp": timestamp}
+    response = harness.send(type(request)(request.body, headers))
+    assert response.status == 401 and "invalid request" in response.body
+
+
 def test_body_tampering_breaks_the_signature(harness: Harness) -> None:
     request = harness.sim.slash_command(CLINICIAN, "help")
     tampered = type(request)(request.body.replace(CLINICIAN, ADMIN), request.headers)
@@ -295,8 +303,19 @@ def test_app_home_is_published_for_the_users_role(harness: Harness) -> None:
 # ---------------------------------------------------------------------------------------
 # health
 
+def settled_health(harness: Harness) -> Any:
+    """/healthz once its checks have answered (the first request may say "still checking"
+    on a loaded machine: it never waits more than 0.9 s)."""
+    for _ in range(50):
+        response = harness.get("/healthz")
+        if "still checking" not in response.body:
+            return response
+        time.sleep(0.1)
+    return response
+
+
 def test_healthz_reports_database_and_slack(harness: Harness) -> None:
-    response = harness.get("/healthz")
+    response = settled_health(harness)
     assert response.status == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -305,9 +324,44 @@ def test_healthz_reports_database_and_slack(harness: Harness) -> None:
 
 def test_healthz_is_degraded_when_slack_refuses_the_token(harness: Harness) -> None:
     harness.mock.fail("auth.test", error="invalid_auth")
-    response = harness.get("/healthz")
+    response = settled_health(harness)
     assert response.status == 503
     assert response.json()["slack"] == {"ok": False, "error": "invalid_auth"}
+
+
+def test_healthz_answers_within_a_second_when_a_check_hangs() -> None:
+    from bot.server import BoundedCheck
+
+    release = threading.Event()
+    calls = []
+
+    def hung() -> dict[str, Any]:
+        calls.append(1)
+        release.wait(10)
+        return {"ok": True}
+
+    check = BoundedCheck("database", hung, ttl=5.0, wait=0.3)
+    answers: list[tuple[float, dict[str, Any]]] = []
+
+    def ask() -> None:
+        started = time.monotonic()
+        answer = check.get()
+        answers.append((time.monotonic() - started, answer))
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(answers) == 20 and all(took < 1.0 for took, _ in answers)
+    assert all(a == {"ok": False, "error": "no answer within 0.3 s (still checking)"} for _, a in answers)
+    assert len(calls) == 1  # one check in flight, not one per request
+    release.set()
+    for _ in range(50):
+        if check.get() == {"ok": True}:
+            break
+        time.sleep(0.05)
+    assert check.get() == {"ok": True} and len(calls) == 1  # kept for its ttl
 
 
 def test_unknown_path_is_404(harness: Harness) -> None:
