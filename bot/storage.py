@@ -14,9 +14,11 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -30,6 +32,7 @@ TABLE_OWNERS = ("bot", "commands", "knowledge", "tickets", "training")
 
 _MIGRATIONS_ENV = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_LOCK_KEY = 0x7AC5B07  # pg_advisory_lock key for "pacsbot migrations"
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -71,6 +74,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+CONNECT_TIMEOUT = 3          # seconds to open a PostgreSQL connection
+POOL_TIMEOUT = 5             # seconds to wait for a free pooled connection
+PG_SESSION_OPTIONS = (
+    "-c statement_timeout=15000",                      # one statement: 15 s at most
+    "-c lock_timeout=10000",                           # waiting for a row lock: 10 s
+    "-c idle_in_transaction_session_timeout=60000",    # a transaction left open by a dead thread
+)
+
+
 class Database:
     """Engine and session factory. ``with db.session() as s:`` commits on success."""
 
@@ -86,13 +98,24 @@ class Database:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
-            kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "pacsbot"}
+            # Every wait is bounded: a stopped or frozen PostgreSQL must fail a request in
+            # seconds, not hold a server thread until the OS gives up on the socket.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=POOL_TIMEOUT)
+            options = " ".join(filter(None, [parsed.query.get("options") if isinstance(parsed.query.get("options"), str) else None,
+                                             *PG_SESSION_OPTIONS]))
+            kwargs["connect_args"] = {
+                "connect_timeout": CONNECT_TIMEOUT, "application_name": "pacsbot", "options": options,
+                # a server that stops answering on an open connection: give up after 10 s
+                "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
+                "tcp_user_timeout": 10_000,
+            }
         self.engine = create_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
+        self._bounded: ThreadPoolExecutor | None = None
+        self._bounded_lock = threading.Lock()
 
     @property
     def display_url(self) -> str:
@@ -115,6 +138,21 @@ class Database:
                 yield session
         finally:
             self._local.depth = depth
+
+    def bounded(self, fn: Callable[[], T], seconds: float) -> T:
+        """``fn()`` (database work) if it finishes within ``seconds``; else StorageError.
+
+        For work someone is waiting on before an ack. A frozen PostgreSQL still lets the
+        kernel accept our bytes, so no socket timeout fires: only a watchdog can bound the
+        wait. A call that timed out finishes (or fails) later on its own thread."""
+        with self._bounded_lock:
+            if self._bounded is None:
+                self._bounded = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-bounded")
+        future = self._bounded.submit(fn)
+        try:
+            return future.result(timeout=seconds)
+        except FutureTimeout:
+            raise StorageError(f"the database did not answer within {seconds:g} s") from None
 
     def in_session(self) -> bool:
         """True on SQLite inside :meth:`session` in this thread (where a second one must not open)."""
