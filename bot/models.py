@@ -36,12 +36,20 @@ class AuditEntry(Base):
 
 
 class EventReceipt(Base):
-    """A Slack event id seen once; a second delivery of the same id is a retry and is skipped."""
+    """A Slack event, stored before Slack is told it arrived (the event inbox).
+
+    A second delivery of the same id is a retry and is skipped. ``body`` is kept until the
+    event has been handled (then cleared: it may hold patient data); an event whose handling
+    never finished (a process that died after the ack) is handled again by the inbox job."""
 
     __tablename__ = "slack_event_receipts"
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    event_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 class SchedulerClaim(Base):

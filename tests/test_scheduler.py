@@ -60,15 +60,15 @@ def test_a_failing_job_does_not_stop_the_others(tmp_path: Any, db: Database) -> 
 
 
 def test_housekeeping_forgets_old_event_ids(tmp_path: Any, db: Database) -> None:
-    from bot.listeners.events import first_delivery
+    from bot.listeners.events import store_event
 
     upgrade(db)
     clock = ManualClock()
     services = build_services(make_settings(tmp_path, db.url), Secrets(None, None, "s", None), db=db, clock=clock)
-    assert first_delivery(services, "Ev1") and not first_delivery(services, "Ev1")
+    assert store_event(services, "Ev1", "message", {}) and not store_event(services, "Ev1", "message", {})
     clock.advance(hours=25)
     assert services.registry.jobs["housekeeping"].run(services) == 1
-    assert first_delivery(services, "Ev1")
+    assert store_event(services, "Ev1", "message", {})
 
 
 

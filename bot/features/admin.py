@@ -102,6 +102,13 @@ def register(services: "Services") -> None:
             [section(render_rows(rows)), context("Newest last. For everything, run `pacsbot audit --csv` on the server.")],
         )
 
+    @registry.job("event-inbox", every=timedelta(minutes=1))
+    def event_inbox(services: "Services") -> int:
+        """Handle stored Slack events whose handling never finished (a process died after the ack)."""
+        from bot.listeners.events import redeliver_unhandled
+
+        return redeliver_unhandled(services)
+
     @registry.job("housekeeping", every=timedelta(hours=1))
     def housekeeping(services: "Services") -> int:
         """Forget Slack event ids older than the retry window, and old scheduler claims."""
