@@ -48,6 +48,7 @@ class Ctx:
     action: dict[str, Any] | None = None
     inline: bool = False
     _ack: dict[str, Any] | None = field(default=None, repr=False)
+    _acked: bool = field(default=False, repr=False)  # the ack has gone: later replies use the response_url
 
     # convenience -------------------------------------------------------------------------
     @property
@@ -102,7 +103,7 @@ class Ctx:
             payload["blocks"] = blocks
         if in_channel:
             payload["response_type"] = "in_channel"
-        if self.inline and self._ack is None and self.kind == "command":
+        if self.inline and self._ack is None and self.kind == "command" and not self._acked:
             self._ack = payload  # the slash command's ack carries the answer
             return
         if self.response_url:
@@ -187,6 +188,12 @@ class Ctx:
         """Tell the user what went wrong: their mistake in their words, ours with a reference."""
         if isinstance(exc, UserError):
             text = f":warning: {exc}"
+        elif _storage_down(exc):
+            log.error("storage unavailable while handling %s %s for %s: %s", self.kind, self.name, self.user_id, type(exc).__name__)
+            phone = self.settings.tickets.oncall_phone
+            call = f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
+            text = (f":x: Not done: pacsbot's database is not answering right now, so {what} did not happen and "
+                    f"nothing was saved. Please try again in a minute; if patient care is waiting, {call} now.")
         else:
             ref = _secrets.token_hex(3)
             log.error(
@@ -201,7 +208,7 @@ class Ctx:
                 f"It has been logged. Please try again in a minute{where}; if patient care is waiting, "
                 "call the PACS on-call."
             )
-        if self.inline and self.kind == "command":
+        if self.inline and self.kind == "command" and not self._acked:
             self._ack = {"text": text}  # not sent yet: the error replaces a "Checking…" said before it
             return
         try:
@@ -210,8 +217,21 @@ class Ctx:
             log.exception("could not tell %s about an error", self.user_id)
 
     def ack_payload(self) -> dict[str, Any] | None:
-        """What the ack carries, through the privacy gate (public when posted in the channel)."""
+        """What the ack carries, through the privacy gate (public when posted in the channel).
+        Called once, as the ack is sent: whatever the handler says after it (work it deferred,
+        an error in that work) goes to the response_url, never into an ack already sent."""
+        self._acked = True
         return self.services.privacy.reply(self._ack) if self._ack is not None else None
+
+
+def _storage_down(exc: BaseException) -> bool:
+    """The database is down, hung or out of connections (not a bug in a query)."""
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from bot.storage import StorageError
+
+    return isinstance(exc, (OperationalError, DisconnectionError, PoolTimeout, StorageError))
 
 
 def _element_value(element: dict[str, Any]) -> Any:

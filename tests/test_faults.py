@@ -119,3 +119,19 @@ def test_while_the_database_is_frozen_help_acks_fast_and_health_answers_in_a_sec
     took, ack = timed(h.command, ADMIN, "help")
     assert ack.status == 200 and took < 2.0 and "/pacs" in ack.body
     proxy.set("ok")
+
+
+def test_a_report_made_while_the_database_is_down_is_never_called_filed(proxied: tuple[Harness, FaultProxy]) -> None:
+    h, proxy = proxied
+    proxy.set("refuse")
+    took, ack = timed(h.command, TECH, "report images missing on pacs, acc A1002")
+    assert ack.status == 200 and took < 3.0
+    h.drain()
+    said = " ".join(c.params.get("text", "") for c in h.mock.calls_to("response_url")) + ack.text
+    assert "Filed" not in said
+    assert "Not done: pacsbot's database is not answering" in said and "nothing was saved" in said
+    assert "call the PACS on-call" in said
+    proxy.set("ok")
+    h.command(TECH, "report images missing on pacs, acc A1002")
+    h.drain()
+    assert "Filed *PACS-" in h.mock.calls_to("response_url")[-1].params["text"] and len(tickets(h)) == 1

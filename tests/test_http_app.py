@@ -131,6 +131,15 @@ def _register_test_feature(services: Any) -> None:
     def refuse(ctx: Any) -> None:
         raise UserError("Accession numbers cannot contain '*'.")
 
+    @registry.subcommand("check", role=Role.CLINICIAN, summary="says Checking, then fails", hidden=True, inline=True)
+    def check(ctx: Any) -> None:
+        def later() -> None:
+            time.sleep(0.3)  # well after the ack
+            raise RuntimeError("the node went away")
+
+        ctx.reply(":hourglass_flowing_sand: Checking…")
+        ctx.defer(later, what="that check")
+
     @registry.subcommand("slow", role=Role.CLINICIAN, summary="takes a while", hidden=True, ack_text="Working on it…")
     def slow(ctx: Any) -> None:
         time.sleep(2.0)
@@ -158,6 +167,14 @@ def _register_test_feature(services: Any) -> None:
 @pytest.fixture
 def harness_register() -> Any:
     return _register_test_feature
+
+
+def test_an_inline_command_whose_later_work_fails_does_not_stay_on_checking(harness: Harness) -> None:
+    response = harness.command(CLINICIAN, "check")
+    assert response.status == 200 and "Checking" in response.text
+    harness.drain()
+    replies = harness.mock.calls_to("response_url")
+    assert len(replies) == 1 and "something went wrong on our side while doing that check" in replies[0].params["text"]
 
 
 def test_exception_after_ack_is_reported_to_the_user_not_slack(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:

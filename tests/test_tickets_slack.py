@@ -343,3 +343,19 @@ class TestDiagnosticsAtIntake:
 
 
 from tests.dicom_support import demo_network  # noqa: E402,F401 - the session fixture for the class above
+
+
+def test_nul_and_control_characters_are_taken_out_at_the_edge(harness: Harness) -> None:
+    """PostgreSQL refuses NUL bytes in text: a report or a question carrying one was lost."""
+    h = harness
+    h.command(TECH, "report images\x00 missing\x07 on PACS acc N1")
+    h.drain()
+    [ticket] = tickets(h)
+    assert ticket.description == "images missing on PACS acc N1"
+    h.command(CLINICIAN, "ask what is the wifi\x00 password in the cafeteria")
+    h.drain()
+    from knowledge.models import Gap
+
+    with h.services.db.session() as s:
+        [gap] = list(s.scalars(select(Gap)))
+    assert "\x00" not in gap.question and "wifi password" in gap.question

@@ -144,6 +144,9 @@ class TicketSettings(Section):
     prefix: str = Field(default="PACS", description="Ticket numbers read PACS-123.")
     reaction: str = Field(default="ticket", description="Emoji that files a ticket from a message (without colons).")
     admin_channel: ChannelId | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
+    oncall_phone: str | None = Field(default=None, max_length=60,
+                                     description="How to reach the PACS on-call by phone (e.g. 'ext. 4-7227'), told to "
+                                                 "people when pacsbot cannot file their report.")
     queues: list[QueueSettings] = Field(default_factory=list)
     rules: list[RuleSettings] = Field(default_factory=list)
     working_hours: WorkingHours = Field(default_factory=WorkingHours)
