@@ -107,3 +107,16 @@ class SeenIdentifier(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     __table_args__ = (Index("ix_privacy_seen_expires_at", "expires_at"),)
+
+
+class Draft(Base):
+    """A form's values kept between two steps of a modal (Slack's private_metadata holds only
+    3,000 characters, and a long description did not fit). Deleted once used; housekeeping
+    removes the rest after a day (they may hold patient data)."""
+
+    __tablename__ = "slack_drafts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)

@@ -359,3 +359,30 @@ def test_nul_and_control_characters_are_taken_out_at_the_edge(harness: Harness) 
     with h.services.db.session() as s:
         [gap] = list(s.scalars(select(Gap)))
     assert "\x00" not in gap.question and "wifi password" in gap.question
+
+
+def test_a_long_report_survives_the_confirm_step_and_is_filed_once(harness: Harness) -> None:
+    """The form's values used to ride in the modal's 3,000-character private_metadata: a long
+    description was cut, could not be read back, and the report was lost."""
+    h = harness
+    h.command(TECH, "report")
+    h.drain()
+    view = h.mock.calls_to("views.open")[-1].params["view"]
+    description = "CT images not in PACS after resend from the CT console, acc L1. " + "still missing; " * 190
+    assert 2900 < len(description) <= 3000
+    values = {
+        "category": {"category": {"type": "static_select", "selected_option": {"value": "missing_images"}}},
+        "urgency": {"urgency": {"type": "radio_buttons", "selected_option": {"value": "routine"}}},
+        "description": {"description": {"type": "plain_text_input", "value": description}},
+    }
+    body = h.send(h.sim.view_submission(TECH, {**view, "id": "V0LONG001"}, values)).json()
+    assert body["response_action"] == "update"  # "Does this solve it?" first
+    confirm = {**body["view"], "id": "V0LONG001"}
+    assert len(confirm["private_metadata"]) < 100  # the report waits on the server
+    for _ in range(2):  # a double click on "File the ticket"
+        assert h.send(h.sim.view_submission(TECH, confirm, {})).status == 200
+        h.drain()
+    [ticket] = tickets(h)
+    assert ticket.description == description.strip() or ticket.description == description
+    said = [c.params.get("text", "") for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") == TECH]
+    assert any("already sent or has expired" in t for t in said + [c.params.get("text", "") for c in h.mock.calls_to("response_url")])

@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from bot.access import Role
 from bot.audit import AuditRow
 from bot.context import Ctx
+from bot import drafts
 from bot.models import EventReceipt, SchedulerClaim
 from bot.scheduler import CLAIM_RETENTION
 from bot.render.blocks import USER_MENTION_RE, context, escape, section
@@ -117,4 +118,6 @@ def register(services: "Services") -> None:
         with services.db.session() as session:
             result = session.execute(delete(EventReceipt).where(EventReceipt.received_at < cutoff))
             session.execute(delete(SchedulerClaim).where(SchedulerClaim.claimed_at < now - CLAIM_RETENTION))
-            return int(result.rowcount or 0)
+            removed = int(result.rowcount or 0)
+        drafts.prune(services)  # unfinished report forms: they may hold patient data
+        return removed

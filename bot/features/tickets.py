@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot import drafts
 from bot.access import Role
 from bot.context import Ctx
 from bot.outbox import get_outbox
@@ -325,14 +326,19 @@ def register(services: "Services") -> None:
         with services.db.session() as session:
             outages = svc.open_incidents(session, values.get("category"))
         if suggestions or outages:
-            ctx.ack_update(render.confirm_view(values, suggestions, outages, meta))
+            draft_id = drafts.save(services, ctx.user_id, {"values": values, "meta": meta})
+            ctx.ack_update(render.confirm_view(draft_id, suggestions, outages))
             return
         ctx.defer(_file_from_form, ctx, values, meta, what="filing your report")
 
     @registry.view(render.REPORT_CONFIRM, role=Role.CLINICIAN, label="File the ticket")
     def report_confirmed(ctx: Ctx) -> None:
         meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
-        _file_from_form(ctx, meta.pop("values", {}), meta)
+        draft = drafts.take(services, str(meta.get("draft") or ""), ctx.user_id)
+        if draft is None:
+            raise UserError("That form was already sent or has expired, so nothing was filed twice. "
+                            "If your problem is not filed yet, please use `/pacs report` again.")
+        _file_from_form(ctx, draft.get("values") or {}, draft.get("meta") or {})
 
     def _file_from_form(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> None:
         filed = feature.file(ctx, _report_from_values(ctx, values, meta))

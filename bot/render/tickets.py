@@ -98,8 +98,9 @@ def report_form(initial: dict[str, Any] | None = None, *, meta: dict[str, Any] |
                  private_metadata=json.dumps(meta or {})[:3000])
 
 
-def confirm_view(values: dict[str, Any], suggestions: list[tuple[str, str | None, str]], outages: list[TicketView], meta: dict[str, Any]) -> dict[str, Any]:
-    """Before filing: manual sections that may solve it, and an outage already being handled."""
+def confirm_view(draft_id: str, suggestions: list[tuple[str, str | None, str]], outages: list[TicketView]) -> dict[str, Any]:
+    """Before filing: manual sections that may solve it, and an outage already being handled.
+    The report itself waits on the server (``bot.drafts``); the view carries its id."""
     blocks: list[Block] = []
     for outage in outages:
         blocks.append(section(
@@ -114,7 +115,7 @@ def confirm_view(values: dict[str, Any], suggestions: list[tuple[str, str | None
     blocks.append(divider())
     blocks.append(context("Press *File the ticket* to send your report to the PACS team, or *Cancel* if it's solved."))
     return modal("Before you file", blocks, callback_id=REPORT_CONFIRM, submit="File the ticket", close="Cancel",
-                 private_metadata=json.dumps({**meta, "values": values})[:3000])
+                 private_metadata=json.dumps({"draft": draft_id}))
 
 
 def resolve_form(ticket: TicketView) -> dict[str, Any]:
