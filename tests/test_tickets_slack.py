@@ -188,10 +188,12 @@ def test_buttons_are_admin_only_and_idempotent(harness: Harness) -> None:
     assert "already resolved" not in h.mock.calls_to("response_url")[-1].params["text"]  # first click opened the form
     form = h.mock.calls_to("views.open")[-1].params["view"]
     values = {"resolution": {"resolution": {"type": "plain_text_input", "value": "fixed"}}}
-    for _ in range(2):
-        h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0RES0002"}, values))
+    for view_id in ("V0RES0002", "V0RES0002", "V0RES0003"):  # the same form twice, then the other form
+        h.send(h.sim.view_submission(ADMIN, {**form, "id": view_id}, values))
         h.drain()
     assert tickets(h)[0].status == "resolved"
+    with h.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "resolved")) == 1
     assert "already resolved" in dms(h, ADMIN)[-1]["text"] or "already resolved" in h.mock.calls_to("response_url")[-1].params.get("text", "")
 
 
@@ -386,3 +388,21 @@ def test_a_long_report_survives_the_confirm_step_and_is_filed_once(harness: Harn
     assert ticket.description == description.strip() or ticket.description == description
     said = [c.params.get("text", "") for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") == TECH]
     assert any("already sent or has expired" in t for t in said + [c.params.get("text", "") for c in h.mock.calls_to("response_url")])
+
+
+def test_a_note_submitted_twice_is_stored_once(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc Q1")
+    h.drain()
+    [ticket] = tickets(h)
+    click(h, ADMIN, "ticket_note", ticket.id)
+    form = h.mock.calls_to("views.open")[-1].params["view"]
+    values = {"note": {"note": {"type": "plain_text_input", "value": "router queue restarted"}},
+              "visibility": {"visibility": {"type": "radio_buttons", "selected_option": {"value": "private"}}}}
+    for _ in range(2):
+        assert h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0NOTE001", "hash": "h1"}, values)).status == 200
+        h.drain()
+    with h.services.db.session() as s:
+        notes = list(s.scalars(select(TicketEvent).where(TicketEvent.kind == "note")))
+    assert [n.text for n in notes] == ["router queue restarted"]
+    assert len([p for p in posts(h, QUEUE) if "router queue restarted" in p.get("text", "")]) == 1

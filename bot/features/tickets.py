@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot import drafts
 from bot.access import Role
 from bot.context import Ctx
+from bot.listeners.events import once
 from bot.outbox import get_outbox
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
@@ -409,13 +410,23 @@ def register(services: "Services") -> None:
             ticket = svc.view(session, svc.get(session, number))
         ctx.open_modal(render.note_form(ticket))
 
+    def first_submission(ctx: Ctx) -> bool:
+        """One change per submitted form: a second submission of the same view is dropped."""
+        view = ctx.view or {}
+        key = f"view:{view.get('id') or ''}:{view.get('hash') or ''}"
+        return not view.get("id") or once(services, key)
+
     @registry.view(render.RESOLVE_FORM, role=Role.ADMIN, label="Resolve")
     def resolve_submitted(ctx: Ctx) -> None:
+        if not first_submission(ctx):
+            return
         values = ctx.view_values()
         feature.act(ctx, _number_from(ctx, svc), "resolve", note=values.get("resolution"))
 
     @registry.view(render.NOTE_FORM, role=Role.ADMIN, label="Add note")
     def note_submitted(ctx: Ctx) -> None:
+        if not first_submission(ctx):
+            return  # the note is saved already (a double submit, or Slack's retry)
         values = ctx.view_values()
         kind = "note_public" if values.get("visibility") == "public" else "note"
         feature.act(ctx, _number_from(ctx, svc), kind, note=values.get("note"))
