@@ -355,8 +355,7 @@ def test_webhook_outbox_survives_an_outage(ready: Database, monkeypatch: pytest.
     now = MONDAY_10
     reports = []
     for _ in range(6):
-        with ready.session() as s:
-            reports.append(deliver_due(s, s_, now))
+        reports.append(deliver_due(ready.session, s_, now))
         now += timedelta(minutes=5)
     endpoint.server.shutdown()
     assert [r["body"]["event"] for r in endpoint.received] == ["created", "acknowledged"]
@@ -384,3 +383,26 @@ def test_the_same_study_in_other_words_is_linked(ready: Database, svc: TicketSer
     assert second.linked and second.ticket.id == first.ticket.id
     assert guess_category("the CT for acc A1 has no coronals on PACS") == "missing_images"
     assert not chosen.linked  # a category the reporter chose is respected
+
+
+def test_webhooks_are_sent_with_no_transaction_open(ready: Database) -> None:
+    """A slow ticketing system must not hold the database: the POST happens between commits."""
+    from sqlalchemy import text
+
+    s_ = settings(queues=[{"name": "pacs", "channel": "C0PACSQUE", "webhook": {"url": "http://127.0.0.1:9/in"}}],
+                  rules=[{"name": "all", "queue": "pacs"}])
+    svc = TicketService(s_)
+    with ready.session() as s:
+        svc.file(s, report("images missing acc W2", "w:2"), MONDAY_10)
+    seen = []
+
+    def post(hook: Any, payload: dict, key: str) -> int:
+        # another writer gets the database at once (on SQLite a second session in this thread
+        # raises if one is still open; on PostgreSQL the claimed row is committed already)
+        with ready.session() as other:
+            other.execute(text("SELECT 1"))
+            seen.append(other.scalar(select(WebhookDelivery.attempts).where(WebhookDelivery.dedupe_key == key)))
+        return 204
+
+    result = deliver_due(ready.session, s_, MONDAY_10, post=post)
+    assert result.delivered == 1 and seen == [1]  # the claim (attempt 1) was committed before the POST

@@ -9,6 +9,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,33 +50,79 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
-def deliver_due(session: Session, settings: TicketSettings, now: datetime, *, post: Poster = post_json, limit: int = 50) -> DeliveryReport:
-    """Send what is due. Each row is locked while sent, so two replicas never send it twice."""
+LEASE = timedelta(minutes=5)  # a claimed delivery is not tried by another replica meanwhile
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken for sending: what to POST, and where."""
+
+    id: int
+    queue: str
+    payload: dict
+    key: str
+    attempts: int
+
+
+def claim_due(session: Session, settings: TicketSettings, now: datetime, *, limit: int = 50) -> list[Claimed]:
+    """Take the deliveries that are due (each row locked while taken, so two replicas never
+    take the same one) and push their next attempt past a lease; commit before sending."""
     stmt = (select(WebhookDelivery).where(WebhookDelivery.delivered_at.is_(None), WebhookDelivery.next_attempt_at <= now)
             .order_by(WebhookDelivery.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    delivered = failed = 0
+    taken = []
     for row in session.scalars(stmt).all():
         queue = settings.queue(row.queue)
         if queue is None or queue.webhook is None:
             row.last_error = "the queue no longer has a webhook; kept for the record"
             row.next_attempt_at = now + MAX_BACKOFF
-            failed += 1
             continue
         row.attempts += 1
-        try:
-            status = post(queue.webhook, row.payload, row.dedupe_key)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except OSError as exc:
-            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        row.next_attempt_at = now + LEASE
+        taken.append(Claimed(row.id, row.queue, dict(row.payload), row.dedupe_key, row.attempts))
+    return taken
+
+
+def send(claimed: Claimed, settings: TicketSettings, post: Poster = post_json) -> str | None:
+    """POST one delivery (no database here); the error, or None when the endpoint took it."""
+    queue = settings.queue(claimed.queue)
+    if queue is None or queue.webhook is None:
+        return "the queue no longer has a webhook"
+    try:
+        status = post(queue.webhook, claimed.payload, claimed.key)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def record(session: Session, results: list[tuple[Claimed, str | None]], now: datetime) -> DeliveryReport:
+    """Write what sending did: delivered, or the error and the next try (with backoff)."""
+    delivered = failed = 0
+    for claimed, error in results:
+        row = session.get(WebhookDelivery, claimed.id)
+        if row is None:
+            continue
         if error is None:
             row.delivered_at, row.last_error = now, None
             delivered += 1
         else:
             row.last_error = error[:300]
-            row.next_attempt_at = now + backoff(row.attempts)
+            row.next_attempt_at = now + backoff(claimed.attempts)
             failed += 1
-            log.warning("webhook for queue %s failed (attempt %d): %s", row.queue, row.attempts, error)
+            log.warning("webhook for queue %s failed (attempt %d): %s", claimed.queue, claimed.attempts, error)
     pending = len(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.delivered_at.is_(None))).all())
     return DeliveryReport(delivered, failed, pending)
+
+
+def deliver_due(session_factory: Callable[[], "AbstractContextManager[Session]"], settings: TicketSettings, now: datetime, *,
+                post: Poster = post_json, limit: int = 50) -> DeliveryReport:
+    """Send what is due: claim (commit), POST with no transaction open, record (commit).
+
+    A slow ticketing system used to hold a database transaction for as long as each POST took
+    (on SQLite: the write lock, which every other request waits for)."""
+    with session_factory() as session:
+        claimed = claim_due(session, settings, now, limit=limit)
+    results = [(c, send(c, settings, post)) for c in claimed]
+    with session_factory() as session:
+        return record(session, results, now)

@@ -512,8 +512,7 @@ def register(services: "Services") -> None:
 
     @registry.job("ticket-webhooks", every=timedelta(minutes=1))
     def webhook_job(services: "Services") -> int:
-        with services.db.session() as session:
-            report = deliver_due(session, svc.settings, services.clock.now(), post=gated_post)
+        report = deliver_due(services.db.session, svc.settings, services.clock.now(), post=gated_post)
         return report.delivered
 
 
