@@ -97,3 +97,35 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "signed in as a *clinician*" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_outbox_list_shows_what_gave_up_and_retry_queues_it_again(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from bot.models import OutboxMessage
+    from bot.storage import upgrade
+
+    db = Database(db_url)
+    upgrade(db)
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        s.add(OutboxMessage(key="k1", origin="tickets", method="chat.postMessage", payload={"channel": "U0TECH001", "text": "patient ZZTEST"},
+                            status="failed", attempts=8, created_at=now, next_attempt_at=now + timedelta(hours=1),
+                            last_error="account_inactive"))
+        s.add(OutboxMessage(key="k2", origin="training", method="chat.postMessage", payload={"channel": "U0RAD0001", "text": "hi"},
+                            status="sent", attempts=1, created_at=now, next_attempt_at=now, sent_at=now))
+    db.dispose()
+    cfg = config(tmp_path, db_url)
+    assert main(["--config", cfg, "outbox", "list", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["id"].split(":")[0], r["status"], r["last_error"]) for r in rows] == [("slack", "failed", "account_inactive")]
+    assert "ZZTEST" not in json.dumps(rows)  # never the message text
+    assert main(["--config", cfg, "outbox", "retry"]) == 0
+    assert "Queued again: 1 Slack message(s), 0 webhook(s)" in capsys.readouterr().out
+    assert main(["--config", cfg, "outbox", "list", "--failed"]) == 0
+    assert "Nothing is waiting" in capsys.readouterr().out
+    assert main(["--config", cfg, "outbox", "retry", "nonsense"]) == 2
+    db = Database(db_url)
+    assert [r.action for r in Audit(db).query(action="outbox")] == ["outbox.retry"]
+    db.dispose()

@@ -270,6 +270,7 @@ def test_sla_reminders_escalate_once(harness: Harness) -> None:
     assert job.run(h.services) == 0  # same step: not again
     clock.advance(minutes=30)
     assert job.run(h.services) == 1
+    h.drain()  # reminders go out through the outbox
     reminders = [p for p in posts(h, QUEUE) if ":alarm_clock:" in p["text"]]
     assert len(reminders) == 2 and "<!subteam^S0ONCALL1>" in reminders[0]["text"] and "subteam" not in reminders[1]["text"]
     assert reminders[0]["reply_broadcast"] is True

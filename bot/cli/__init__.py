@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "bot.cli.training",
     "bot.cli.tickets",
     "bot.cli.report",
+    "bot.cli.outbox",
 )
 
 

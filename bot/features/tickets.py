@@ -494,8 +494,11 @@ def register(services: "Services") -> None:
     # -- jobs --------------------------------------------------------------------------------
     @registry.job("ticket-sla", every=timedelta(minutes=1))
     def sla_job(services: "Services") -> int:
+        # Through the outbox: retried when Slack fails, sent once across replicas, and the
+        # on-call group is looked up (a Slack call) with no transaction open.
         with services.db.session() as session:
             due = svc.due_reminders(session, services.clock.now())
+        messages = []
         for ticket, kind, step in due:
             queue = svc.settings.queue(ticket.queue)
             mention = ""
@@ -504,10 +507,16 @@ def register(services: "Services") -> None:
             verb = "acknowledged" if kind == "acknowledge" else "resolved"
             text = (f":alarm_clock: {mention}*{ticket.ref}* ({ticket.priority}) has not been {verb} within its target"
                     f"{' — escalated to on-call' if mention else ''}. {escape(ticket.masked_summary)}")
-            channel = ticket.channel
-            if channel:
-                feature._safe_post(channel, text, thread_ts=ticket.card_ts, broadcast=True)
-            services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref, details={"kind": kind, "step": step})
+            if ticket.channel:
+                extra = {"thread_ts": ticket.card_ts, "reply_broadcast": True} if ticket.card_ts else {}
+                messages.append((f"ticket:{ticket.id}:sla:{kind}:{step}", {"channel": ticket.channel, "text": text, **extra}))
+        outbox = get_outbox(services)
+        with services.db.session() as session:
+            outbox.enqueue_many(session, messages, origin="tickets")
+            for ticket, kind, step in due:
+                services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref, details={"kind": kind, "step": step},
+                                      session=session)
+        outbox.kick()
         return len(due)
 
     @registry.job("ticket-webhooks", every=timedelta(minutes=1))
