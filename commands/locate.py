@@ -9,6 +9,8 @@ return only the keys that were asked for, every key we read is asked for explici
 
 from __future__ import annotations
 
+import logging
+
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +26,8 @@ SERIES_CAP = 500
 IMAGE_CAP = 10000
 
 CountMode = Literal["auto", "count"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,19 @@ def _study(ds: Dataset, want_phi: bool) -> StudyInfo:
 # one node
 
 
+def _series_query(session: Session, study: StudyInfo, trust: bool) -> tuple[Any, bool]:
+    """The SERIES-level C-FIND, asked again once when its answer is incomplete: cut short,
+    a response that could not be decoded, or fewer series than the node itself counted."""
+    found = None
+    for _ in range(2):
+        found = session.find(series_identifier(study.uid), cap=SERIES_CAP)
+        complete = not found.truncated and found.undecodable == 0 and (
+            not trust or study.series_count is None or len(found.matches) == study.series_count)
+        if complete:
+            return found, True
+    return found, False
+
+
 def _count_study(session: Session, study: StudyInfo, options: LocateOptions) -> StudyInfo:
     """Fill series detail and, where the node gave none, the counts (SERIES, then IMAGE)."""
     trust = options.count_mode == "auto"
@@ -163,8 +180,15 @@ def _count_study(session: Session, study: StudyInfo, options: LocateOptions) -> 
         return study
     if not study.uid:
         return _replace(study, counts_from="unknown" if not have_counts else "node")
-    found = session.find(series_identifier(study.uid), cap=SERIES_CAP)
-    exact = not found.truncated and found.undecodable == 0
+    found, complete = _series_query(session, study, trust)
+    if not complete:
+        # Half a series list would read as "series 2 missing on PACS": a false alarm that
+        # sends someone to resend images. Say nothing about series rather than something wrong.
+        log.info("dicom: %s gave an incomplete series list for a study; series not compared", session.target.name)
+        if have_counts:
+            return _replace(study, series=None)
+        return _replace(study, series=None, counts_from="unknown", counts_exact=False)
+    exact = True
     series: list[SeriesInfo] = []
     for ds in found.matches:
         uid = _text(ds, "SeriesInstanceUID")

@@ -326,3 +326,21 @@ def test_each_answer_is_handled_as_it_comes_in_not_after_the_slowest() -> None:
     assert results == ["slow gave up", "fast ok"]
     assert [r for r, _ in handled] == ["fast ok", "slow gave up"]
     assert handled[0][1] < 0.4 < handled[1][1]
+
+
+def test_an_incomplete_series_answer_never_reads_as_missing_series(demo: DemoNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that counts 3 series but lists 2 (one answer lost) must not make pacsbot say a
+    series is missing there: that sends someone to resend images that are in the archive."""
+    original = demo.vna._series_matches
+
+    def drops_a_series(series: Any, query: Any) -> bool:  # the node's count says 3; its list has 2
+        return original(series, query) and not str(series.number) == "2"
+
+    monkeypatch.setattr(demo.vna, "_series_matches", drops_a_series)
+    diag = Diagnostics(dicom_settings(node_dicts(demo)))
+    report = diag.locate(parse_locate("A1001"), diag.select([], command="locate"))
+    texts = [f.text for f in report.verdict.findings]
+    assert not any(t.startswith("Missing on") for t in texts), (report.verdict.headline, texts)
+    vna = next(n for n in report.nodes if n.node.name == "vna")
+    assert vna.studies and vna.studies[0].series is None and vna.studies[0].instance_count is not None
+    assert demo.vna.queries.count("SERIES") == 2  # asked again once before giving up on the list
