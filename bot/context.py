@@ -188,7 +188,7 @@ class Ctx:
         """Tell the user what went wrong: their mistake in their words, ours with a reference."""
         if isinstance(exc, UserError):
             text = f":warning: {exc}"
-        elif _storage_down(exc):
+        elif storage_down(exc):
             log.error("storage unavailable while handling %s %s for %s: %s", self.kind, self.name, self.user_id, type(exc).__name__)
             phone = self.settings.tickets.oncall_phone
             call = f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
@@ -224,7 +224,7 @@ class Ctx:
         return self.services.privacy.reply(self._ack) if self._ack is not None else None
 
 
-def _storage_down(exc: BaseException) -> bool:
+def storage_down(exc: BaseException) -> bool:
     """The database is down, hung or out of connections (not a bug in a query)."""
     from sqlalchemy.exc import DisconnectionError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout

@@ -127,7 +127,7 @@ def test_while_the_database_is_frozen_help_acks_fast_and_health_answers_in_a_sec
     proxy.set("ok")
 
 
-def test_a_report_made_while_the_database_is_down_is_never_called_filed(proxied: tuple[Harness, FaultProxy]) -> None:
+def test_a_report_made_while_the_database_is_down_is_kept_and_filed_after_it(proxied: tuple[Harness, FaultProxy]) -> None:
     h, proxy = proxied
     proxy.set("refuse")
     took, ack = timed(h.command, TECH, "report images missing on pacs, acc A1002")
@@ -135,9 +135,17 @@ def test_a_report_made_while_the_database_is_down_is_never_called_filed(proxied:
     h.drain()
     said = " ".join(c.params.get("text", "") for c in h.mock.calls_to("response_url")) + ack.text
     assert "Filed" not in said
-    assert "Not done: pacsbot's database is not answering" in said and "nothing was saved" in said
+    assert "Not filed yet: pacsbot's ticket store is not answering" in said and "saved on the server" in said
     assert "call the PACS on-call" in said
+    feature = h.services.features["tickets"]
+    assert len(feature.spool) == 1
+    job = next(j for name, j in h.services.registry.jobs.items() if name.startswith("ticket-spool:"))
+    assert feature.file_spooled() == 0 and len(feature.spool) == 1  # still down: kept, tried again later
     proxy.set("ok")
-    h.command(TECH, "report images missing on pacs, acc A1002")
+    assert job.run(h.services) == 1 and len(feature.spool) == 0
     h.drain()
-    assert "Filed *PACS-" in h.mock.calls_to("response_url")[-1].params["text"] and len(tickets(h)) == 1
+    [ticket] = tickets(h)
+    assert ticket.reporter == TECH and ticket.accession == "A1002"
+    dm = [c.params["text"] for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") == TECH]
+    assert any(f"Filed *PACS-{ticket.id}* — your report from" in t for t in dm)
+    assert job.run(h.services) == 0 and len(tickets(h)) == 1  # filed once

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +19,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot import drafts
 from bot.access import Role
-from bot.context import Ctx
+from bot.context import Ctx, storage_down
 from bot.listeners.events import once
 from bot.outbox import get_outbox
+from bot.scheduler import replica_id
+from bot.spool import Spool
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, UserError
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LISTS = ("mine", "open", "unassigned", "stale")
+# Reports Slack will never deliver again: kept on disk when the database is down. (A reaction
+# is an event: when it cannot be stored Slack is told to deliver it again.)
+SPOOLED_SOURCES = ("command", "modal", "message", "answer")
 
 
 @dataclass
@@ -43,6 +48,11 @@ class TicketsFeature:
 
     services: "Services"
     svc: TicketService
+    spool: Spool = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.spool is None:
+            self.spool = Spool(self.services.settings.data_dir / "spool" / "reports")
 
     def open_form(self, ctx: Ctx, initial: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
         ctx.open_modal(render.report_form(initial, meta=meta))
@@ -55,22 +65,58 @@ class TicketsFeature:
         self.open_form(ctx, initial={"description": text[:3000]}, meta={"source": "answer"})
 
     # -- filing -------------------------------------------------------------------------
-    def file(self, ctx: Ctx, report: Report) -> Filed:
+    def file(self, ctx: Ctx, report: Report, *, spool: bool = True) -> Filed:
         notice = self._outage_notice(ctx, report)
         if notice is not None and notice.ticket is not None and report.link_to is None:
             report = replace(report, link_to=notice.ticket)  # joins the outage's ticket, not filed alone
         now = self.services.clock.now()
+        try:
+            filed = self._store(ctx, report, now)
+        except Exception as exc:
+            if not spool or not storage_down(exc) or report.source not in SPOOLED_SOURCES:
+                raise
+            self.spool.put({"report": asdict(report)}, at=now)
+            log.error("tickets: the database is down; a %s report was spooled on this server", report.source)
+            phone = self.svc.settings.oncall_phone
+            call = f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
+            raise UserError(
+                "Not filed yet: pacsbot's ticket store is not answering, so your report is saved on the server instead. "
+                "It will be filed as soon as the store is back (usually within minutes) and I'll message you its number. "
+                f"If patient care is waiting, {call} now.") from None
+        if filed.created:
+            self._publish(ctx, filed)
+        if notice is not None:
+            ctx.reply(notice.text, notice.blocks)
+        return filed
+
+    def _store(self, ctx: Ctx, report: Report, now: Any) -> Filed:
         with self.services.db.session() as session:
             filed = self.svc.file(session, report, now)
             if filed.created:
                 ctx.audit("ticket.link" if filed.linked else "ticket.create", target=filed.own.ref, session=session,
                           details={"ticket": filed.ticket.ref, "category": filed.own.category, "priority": filed.ticket.priority,
                                    "queue": filed.ticket.queue, "source": report.source, "phi_suspected": filed.phi.found})
-        if filed.created:
-            self._publish(ctx, filed)
-        if notice is not None:
-            ctx.reply(notice.text, notice.blocks)
         return filed
+
+    def file_spooled(self) -> int:
+        """File the reports this replica spooled while the database was down; returns how many."""
+        filed_count = 0
+        for path, item in self.spool.items():
+            report = Report(**item["report"])
+            ctx = Ctx(services=self.services, kind="job", name="ticket-spool", user_id=report.reporter,
+                      role=self.services.access.role_of(report.reporter), body={})
+            try:
+                filed = self.file(ctx, report, spool=False)
+            except Exception as exc:
+                if storage_down(exc):
+                    return filed_count  # still down: the next run tries again
+                raise
+            self.spool.done(path)
+            filed_count += 1
+            made = item.get("at", "")[11:16]
+            ctx.dm(report.reporter, f":white_check_mark: Filed *{filed.ticket.ref}* — your report from {made} UTC, made while "
+                                    "the ticket store was down. The PACS team has it now; I'll message you when someone picks it up.")
+        return filed_count
 
     def _outage_notice(self, ctx: Ctx, report: Report) -> Any:
         """Is a system this report is about down, or in planned downtime? (the node watch knows)"""
@@ -260,6 +306,11 @@ def _report_from_values(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) 
 
 def register(services: "Services") -> None:
     registry = services.registry
+
+    # Each replica files what it spooled itself (its own disk), so the job is its own.
+    @registry.job(f"ticket-spool:{replica_id()}", every=timedelta(minutes=1))
+    def spool_job(services: "Services") -> int:
+        return feature.file_spooled()
 
     def gated_post(hook: Any, payload: dict, key: str) -> int:
         """Webhooks to other systems pass the privacy gate like a channel post."""
