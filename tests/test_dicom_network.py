@@ -337,10 +337,11 @@ def test_an_incomplete_series_answer_never_reads_as_missing_series(demo: DemoNet
         return original(series, query) and not str(series.number) == "2"
 
     monkeypatch.setattr(demo.vna, "_series_matches", drops_a_series)
+    before = demo.vna.queries.count("SERIES")  # the demo nodes are shared by this module's tests
     diag = Diagnostics(dicom_settings(node_dicts(demo)))
     report = diag.locate(parse_locate("A1001"), diag.select([], command="locate"))
     texts = [f.text for f in report.verdict.findings]
     assert not any(t.startswith("Missing on") for t in texts), (report.verdict.headline, texts)
     vna = next(n for n in report.nodes if n.node.name == "vna")
     assert vna.studies and vna.studies[0].series is None and vna.studies[0].instance_count is not None
-    assert demo.vna.queries.count("SERIES") == 2  # asked again once before giving up on the list
+    assert demo.vna.queries.count("SERIES") - before == 2  # asked again once before giving up on the list
