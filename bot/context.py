@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.access import Role
 from bot.background import BUSY_TEXT, Busy
 from bot.slack_client import make_webhook_client
-from core.errors import UserError
+from core.errors import NotYours, UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -186,6 +186,8 @@ class Ctx:
 
     def report_error(self, exc: BaseException, what: str = "that") -> None:
         """Tell the user what went wrong: their mistake in their words, ours with a reference."""
+        if isinstance(exc, NotYours):
+            self._audit_denied()
         if isinstance(exc, UserError):
             text = f":warning: {exc}"
         elif storage_down(exc):
@@ -215,6 +217,15 @@ class Ctx:
             self.reply(text)
         except Exception:  # noqa: BLE001 - the user cannot be reached; the log has it
             log.exception("could not tell %s about an error", self.user_id)
+
+    def _audit_denied(self) -> None:
+        """A refusal inside a handler is recorded like one by the policy chain (never its text)."""
+        kwargs: dict[str, Any] = {"target": f"{self.kind}:{self.name}", "outcome": "denied",
+                                  "details": {"role": self.role.name.lower(), "reason": "not theirs"}}
+        try:
+            self.services.background.submit(self.services.audit.record, self.user_id, "access.denied", **kwargs)
+        except Busy:
+            self.services.audit.record(self.user_id, "access.denied", **kwargs)
 
     def ack_payload(self) -> dict[str, Any] | None:
         """What the ack carries, through the privacy gate (public when posted in the channel).

@@ -27,3 +27,8 @@ class NotFound(UserError):
 
 class Refused(UserError):
     """The request is well-formed but not allowed (rate limit, safety rule)."""
+
+
+class NotYours(Refused):
+    """The request touches someone else's record, or needs a role the asker lacks. The bot
+    audits every one as ``access.denied`` (the same row as a refusal by the policy chain)."""

@@ -149,3 +149,20 @@ def test_a_report_made_while_the_database_is_down_is_kept_and_filed_after_it(pro
     dm = [c.params["text"] for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") == TECH]
     assert any(f"Filed *PACS-{ticket.id}* — your report from" in t for t in dm)
     assert job.run(h.services) == 0 and len(tickets(h)) == 1  # filed once
+
+
+def test_a_button_clicked_while_the_database_is_down_says_so(proxied: tuple[Harness, FaultProxy]) -> None:
+    h, proxy = proxied
+    h.command(TECH, "report viewer frozen in reading room 3")
+    h.drain()
+    [ticket] = tickets(h)
+    card = next(m for m in h.mock.messages[ticket.channel] if m["ts"] == ticket.card_ts)
+    proxy.set("refuse")
+    took, response = timed(h.send, h.sim.block_action(ADMIN, {"action_id": f"ticket_ack:{ticket.id}", "value": str(ticket.id)},
+                                                       channel_id=QUEUE, message=card))
+    assert response.status == 200 and took < 3.0
+    h.drain()
+    said = h.mock.calls_to("response_url")[-1].params["text"]
+    assert "Not done: pacsbot's database is not answering" in said and "acknowledged" not in said.lower().split("not done")[0]
+    proxy.set("ok")
+    assert tickets(h)[0].status == "new"  # nothing half-done

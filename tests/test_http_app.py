@@ -395,3 +395,10 @@ def test_overload_is_explained_and_events_are_left_for_slack_to_redeliver(harnes
     assert harness.send(event).status == 503  # Slack retries it later; nothing was recorded
     assert harness.command(CLINICIAN, "audit").status == 200
     assert [r.target for r in audit_rows(harness, "access.denied")] == ["command:audit"]  # written at once
+
+
+def test_oversized_command_text_is_refused_before_any_work(harness: Harness) -> None:
+    response = harness.command(CLINICIAN, "report " + "images missing " * 400)
+    assert response.status == 200 and "characters; `/pacs` takes at most 4,000" in response.text
+    harness.drain()
+    assert not harness.mock.calls_to("response_url") and not harness.mock.calls_to("chat.postMessage")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -407,3 +408,38 @@ def test_a_note_submitted_twice_is_stored_once(harness: Harness) -> None:
         notes = list(s.scalars(select(TicketEvent).where(TicketEvent.kind == "note")))
     assert [n.text for n in notes] == ["router queue restarted"]
     assert len([p for p in posts(h, QUEUE) if "router queue restarted" in p.get("text", "")]) == 1
+
+
+def test_listing_is_audited_and_a_refused_listing_is_audited_like_any_refusal(harness: Harness) -> None:
+    h = harness
+    h.command(CLINICIAN, "tickets open")
+    h.drain()
+    assert "Only the PACS team can list all tickets" in h.mock.calls_to("response_url")[-1].params["text"]
+    denied = audit(h, "access.denied")
+    assert [(a.actor, a.target, a.outcome) for a in denied] == [(CLINICIAN, "command:tickets", "denied")]
+    h.command(ADMIN, "tickets open")
+    h.drain()
+    assert [(a.actor, a.target) for a in audit(h, "ticket.list")] == [(ADMIN, "open")]
+
+
+def test_a_slack_rate_limit_storm_delays_the_card_but_never_loses_or_doubles_it(harness: Harness) -> None:
+    """The client retries a 429 or a 500, but not without end: a storm that outlasted it lost
+    the queue card, and the team never saw the ticket."""
+    h = harness
+    clock = ManualClock(datetime.now(timezone.utc))
+    h.services.clock = clock
+    h.mock.fail("chat.postMessage", status=429, retry_after=1, times=3)
+    h.mock.fail("chat.postMessage", status=500, times=3)
+    started = time.monotonic()
+    response = h.command(TECH, "report images missing acc R429")
+    assert response.status == 200 and time.monotonic() - started < 2.0  # the ack does not wait on Slack
+    h.drain(timeout=60)
+    [ticket] = tickets(h)
+    job = h.services.registry.jobs["ticket-cards"]
+    clock.advance(minutes=1)
+    for _ in range(3):  # the job runs every minute until Slack takes the card
+        job.run(h.services)
+    h.drain()
+    [ticket] = tickets(h)
+    assert ticket.card_ts
+    assert len([m for m in h.mock.messages[QUEUE] if not m.get("thread_ts") and f"PACS-{ticket.id}" in m.get("text", "")]) == 1

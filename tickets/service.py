@@ -474,6 +474,14 @@ class TicketService:
         ticket = self.get(session, number)
         ticket.channel, ticket.card_ts = channel, ts
 
+    def without_card(self, session: Session, now: datetime, *, older_than: timedelta = timedelta(seconds=30),
+                     limit: int = 20) -> list[TicketView]:
+        """Open tickets whose queue card never reached their channel (Slack refused it), oldest first."""
+        stmt = (select(Ticket).where(Ticket.card_ts.is_(None), Ticket.channel.is_not(None), Ticket.parent_id.is_(None),
+                                     Ticket.status.in_(("new", "acknowledged")), Ticket.created_at <= now - older_than)
+                .order_by(Ticket.id).limit(limit))
+        return [self.view(session, t) for t in session.scalars(stmt)]
+
     def followers(self, session: Session, number: int) -> list[str]:
         return list(session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == number).order_by(TicketFollower.since)))
 

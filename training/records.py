@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from core.errors import NotFound, Refused
+from core.errors import NotFound, NotYours, Refused
 from training.content import Module
 from training.models import (
     ASSIGNED,
@@ -252,7 +252,7 @@ def get_assignment(session: Session, assignment_id: int, user_id: str | None = N
     if a is None:
         raise NotFound("I can't find that training assignment. It may have been withdrawn; type `/pacs train me` to see yours.")
     if user_id is not None and a.user_id != user_id:
-        raise Refused("This training was assigned to someone else, so you can't open it. Type `/pacs train me` to see yours.")
+        raise NotYours("This training was assigned to someone else, so you can't open it. Type `/pacs train me` to see yours.")
     return a
 
 

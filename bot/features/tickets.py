@@ -26,7 +26,7 @@ from bot.scheduler import replica_id
 from bot.spool import Spool
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
-from core.errors import NotFound, UserError
+from core.errors import NotFound, NotYours, UserError
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from tickets.service import Change, Filed, Report, TicketService, TicketView
 from tickets.webhooks import deliver_due, post_json
@@ -510,9 +510,10 @@ def register(services: "Services") -> None:
         if which not in LISTS:
             raise UserError(f"“{which}” is not a list; use mine, open, unassigned or stale.")
         if which != "mine" and ctx.role < Role.ADMIN:
-            raise UserError("Only the PACS team can list all tickets; `/pacs tickets mine` shows yours.")
+            raise NotYours("Only the PACS team can list all tickets; `/pacs tickets mine` shows yours.")
         with services.db.session() as session:
             rows = svc.listing(session, which, ctx.user_id, services.clock.now())
+            ctx.audit("ticket.list", target=which, details={"rows": len(rows)}, session=session)
         titles = {"mine": "Your tickets", "open": "Open tickets", "unassigned": "Unassigned tickets", "stale": "Stale tickets"}
         text, blocks = render.listing(titles[which], rows, empty=f"No {titles[which].lower()}.")
         ctx.reply(text, blocks)
@@ -569,6 +570,22 @@ def register(services: "Services") -> None:
                                       session=session)
         outbox.kick()
         return len(due)
+
+    @registry.job("ticket-cards", every=timedelta(minutes=1))
+    def card_job(services: "Services") -> int:
+        """Post the queue cards Slack refused (a rate-limit storm outlasting the client's retries):
+        a ticket the team cannot see in its channel is as good as lost."""
+        with services.db.session() as session:
+            missing = svc.without_card(session, services.clock.now())
+        posted = 0
+        for ticket in missing:
+            text, blocks = render.card(ticket, svc.settings)
+            response = feature._safe_post(ticket.channel, text, blocks)
+            if response:
+                with services.db.session() as session:
+                    svc.set_card(session, ticket.id, response["channel"], response["ts"])
+                posted += 1
+        return posted
 
     @registry.job("ticket-webhooks", every=timedelta(minutes=1))
     def webhook_job(services: "Services") -> int:

@@ -24,8 +24,17 @@ def register(app: "App", services: "Services") -> None:
         handle_command(services, ack, body)
 
 
+MAX_COMMAND_TEXT = 4000  # a report's description holds 4,000 characters; nothing needs more
+
+
 def handle_command(services: "Services", ack: Ack, body: dict[str, Any]) -> None:
-    text = " ".join((body.get("text") or "").split())
+    raw = body.get("text") or ""
+    if len(raw) > MAX_COMMAND_TEXT:
+        # refused before any work (nothing parsed, stored or searched), with the limit in words
+        ack(text=f":warning: That is {len(raw):,} characters; `{COMMAND}` takes at most {MAX_COMMAND_TEXT:,}. "
+                 f"Please shorten it — for a long report, `{COMMAND} report` opens a form.")
+        return
+    text = " ".join(raw.split())
     word, _, rest = text.partition(" ")
     word = word.lower() or "help"
     registry = services.registry
