@@ -20,8 +20,8 @@ from slack_sdk.errors import SlackApiError
 from bot import drafts
 from bot.access import Role
 from bot.context import Ctx, storage_down
-from bot.listeners.events import once
 from bot.outbox import get_outbox
+from bot.receipts import once
 from bot.scheduler import replica_id
 from bot.spool import Spool
 from bot.render import tickets as render

@@ -52,18 +52,6 @@ def store_event(services: "Services", event_id: str | None, event_type: str, bod
     return True
 
 
-def once(services: "Services", key: str) -> bool:
-    """True the first time ``key`` is seen on any replica (a modal submitted twice, a retried
-    click); kept like an event id for ``slack.event_dedupe_hours``."""
-    now = services.clock.now()
-    try:
-        with services.db.session() as session:
-            session.add(EventReceipt(event_id=key[:64], received_at=now, event_type="once", handled_at=now, attempts=1))
-    except IntegrityError:
-        return False
-    return True
-
-
 def take_abandoned(services: "Services", event_id: str) -> bool:
     """A redelivery of an event that is stored but was never handled (its first delivery
     timed out while the database hung, and the write landed later): take it over, once."""
