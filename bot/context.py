@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.access import Role
 from bot.background import BUSY_TEXT, Busy
 from bot.slack_client import make_webhook_client
+from bot.storage import StorageError
 from core.errors import NotYours, UserError
 
 if TYPE_CHECKING:
@@ -192,10 +195,9 @@ class Ctx:
             text = f":warning: {exc}"
         elif storage_down(exc):
             log.error("storage unavailable while handling %s %s for %s: %s", self.kind, self.name, self.user_id, type(exc).__name__)
-            phone = self.settings.tickets.oncall_phone
-            call = f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
             text = (f":x: Not done: pacsbot's database is not answering right now, so {what} did not happen and "
-                    f"nothing was saved. Please try again in a minute; if patient care is waiting, {call} now.")
+                    f"nothing was saved. Please try again in a minute; if patient care is waiting, "
+                    f"{call_the_oncall(self.settings.tickets.oncall_phone)} now.")
         else:
             ref = _secrets.token_hex(3)
             log.error(
@@ -237,12 +239,12 @@ class Ctx:
 
 def storage_down(exc: BaseException) -> bool:
     """The database is down, hung or out of connections (not a bug in a query)."""
-    from sqlalchemy.exc import DisconnectionError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    from bot.storage import StorageError
-
     return isinstance(exc, (OperationalError, DisconnectionError, PoolTimeout, StorageError))
+
+
+def call_the_oncall(phone: str | None) -> str:
+    """How a message tells people to reach the on-call (``tickets.oncall_phone``)."""
+    return f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
 
 
 def _element_value(element: dict[str, Any]) -> Any:

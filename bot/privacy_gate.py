@@ -101,14 +101,14 @@ class PrivacyGate:
         """One string as others may read it."""
         if not value:
             return strip_vouch(value or "")
-        prepared = self._protect_tokens(value) if mrkdwn and "<" in value else value
-        return self.detector.mask(prepared).text
+        return self.detector.mask(self._prepared(value, mrkdwn)).text
 
     def masked_kinds(self, value: str) -> tuple[str, ...]:
         """What kinds of patient data ``value`` (mrkdwn, as Slack sends it) holds; empty when none."""
-        if not value:
-            return ()
-        return self.detector.mask(self._protect_tokens(value) if "<" in value else value).kinds
+        return self.detector.mask(self._prepared(value, True)).kinds if value else ()
+
+    def _prepared(self, value: str, mrkdwn: bool) -> str:
+        return self._protect_tokens(value) if mrkdwn and "<" in value else value
 
     def _protect_tokens(self, value: str) -> str:
         def token(m: re.Match[str]) -> str:
@@ -194,20 +194,13 @@ _INCOMING_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000\ue001]")
 
 def scrub_incoming(value: Any) -> Any:
     """Remove vouch markers and control characters (not tab or newline) from a request body, in place."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                if _INCOMING_JUNK.search(item):
-                    value[key] = _INCOMING_JUNK.sub("", item)
-            else:
-                scrub_incoming(item)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                if _INCOMING_JUNK.search(item):
-                    value[i] = _INCOMING_JUNK.sub("", item)
-            else:
-                scrub_incoming(item)
+    entries = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in list(entries):
+        if isinstance(item, str):
+            if _INCOMING_JUNK.search(item):
+                value[key] = _INCOMING_JUNK.sub("", item)
+        else:
+            scrub_incoming(item)
     return value
 
 
@@ -256,9 +249,7 @@ class SeenStore:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         seen = self._identifiers()
-        if seen is None:
-            return []
-        return seen.spans(text) if text else (seen.current() and [])
+        return seen.spans(text) if seen is not None else []
 
     def _load(self) -> dict[str, float]:
         from sqlalchemy import delete, select

@@ -64,9 +64,7 @@ def build_services(
     quick = make_web_client(secrets.bot_token, secrets.api_url, timeout=3, patient=False) if given is None else client
     directory = GroupDirectory(quick, refresh_seconds=settings.roles.group_refresh_seconds)
     privacy = build_gate(settings, db, clock.now, known_groups=directory.mentioned_ids)
-    client.gate = privacy
-    if isinstance(quick, GatedWebClient):
-        quick.gate = privacy
+    client.gate = quick.gate = privacy
     access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides)
     services = Services(
         settings=settings,

@@ -520,9 +520,6 @@ def _inside_any(span: tuple[int, int, str] | tuple[int, int], ranges: list[tuple
     return any(r_start <= start and end <= r_end for r_start, r_end in ranges)
 
 
-_RUN_CHARS = set("^_'’") | set("-.")
-
-
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     """Grow a span to whole words (and DICOM ``^`` runs), so no fragment is left behind."""
     while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "^_'’" or

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import drafts
 from bot.access import Role
-from bot.context import Ctx, storage_down
+from bot.context import Ctx, call_the_oncall, storage_down
 from bot.outbox import get_outbox
 from bot.receipts import once
 from bot.scheduler import replica_id
@@ -77,12 +77,10 @@ class TicketsFeature:
                 raise
             self.spool.put({"report": asdict(report)}, at=now)
             log.error("tickets: the database is down; a %s report was spooled on this server", report.source)
-            phone = self.svc.settings.oncall_phone
-            call = f"call the PACS on-call ({phone})" if phone else "call the PACS on-call"
             raise UserError(
                 "Not filed yet: pacsbot's ticket store is not answering, so your report is saved on the server instead. "
                 "It will be filed as soon as the store is back (usually within minutes) and I'll message you its number. "
-                f"If patient care is waiting, {call} now.") from None
+                f"If patient care is waiting, {call_the_oncall(self.svc.settings.oncall_phone)} now.") from None
         if filed.created:
             self._publish(ctx, filed)
         if notice is not None:
