@@ -5,6 +5,9 @@ There are three roles. Everyone is a *clinician*; ``roles.trainers`` adds *train
 user ids (``U0123ABC``), user group ids (``S0123ABC``) or handles (``@pacs-admins``). Group
 membership is read with ``usergroups.users.list``, cached, and refreshed in the background;
 if Slack cannot be reached and nothing is cached, the group grants nothing (fail closed).
+
+``roles.audiences`` names, the same way, who reads which manuals (``technologist``,
+``radiologist``...): :meth:`Access.audiences_of` gives a user's audience words.
 """
 
 from __future__ import annotations
@@ -80,6 +83,16 @@ class GroupDirectory:
         if now - entry.fetched_at > self.refresh_seconds:
             self._refresh_in_background(ref)
         return entry.members
+
+    def cached(self, ref: str) -> frozenset[str]:
+        """Like :meth:`members`, but never waits for Slack: a group not read yet counts as
+        empty and is read in the background (for work that must not block, before an ack)."""
+        entry = self._entries.get(ref)
+        if entry is None or self._now() - entry.fetched_at > self.refresh_seconds:
+            failed = self._failed_at.get(ref)
+            if failed is None or self._now() - failed >= self.RETRY_AFTER_FAILURE:
+                self._refresh_in_background(ref)
+        return entry.members if entry is not None else frozenset()
 
     def mention(self, ref: str) -> str:
         """How to @-mention a user group in a message: ``<!subteam^S123>`` (or the handle as text)."""
@@ -163,19 +176,22 @@ class Access:
         trainers: Iterable[str],
         directory: GroupDirectory | None = None,
         overrides: dict[str, Role] | None = None,
+        audiences: dict[str, Iterable[str]] | None = None,
     ):
         self.admins = tuple(admins)
         self.trainers = tuple(trainers)
         self.directory = directory
         self.overrides = dict(overrides or {})
+        self.audiences = {word: tuple(principals) for word, principals in (audiences or {}).items()}
 
-    def _in(self, user_id: str, principals: tuple[str, ...]) -> bool:
+    def _in(self, user_id: str, principals: tuple[str, ...], *, wait: bool = True) -> bool:
         if user_id in principals:
             return True
         groups = [p for p in principals if p.startswith(("@", "S"))]
         if not groups or self.directory is None:
             return False
-        return any(user_id in self.directory.members(g) for g in groups)
+        members = self.directory.members if wait else self.directory.cached
+        return any(user_id in members(g) for g in groups)
 
     def role_of(self, user_id: str) -> Role:
         if user_id in self.overrides:
@@ -189,5 +205,11 @@ class Access:
     def allows(self, user_id: str, required: Role) -> bool:
         return self.role_of(user_id) >= required
 
+    def audiences_of(self, user_id: str, *, wait: bool = True) -> tuple[str, ...]:
+        """The audience words (``roles.audiences``) whose users or groups include this user, in
+        the configured order. ``wait=False`` uses only cached group membership (before an ack)."""
+        return tuple(word for word, principals in self.audiences.items() if self._in(user_id, principals, wait=wait))
+
     def group_refs(self) -> list[str]:
-        return [p for p in (*self.admins, *self.trainers) if p.startswith(("@", "S"))]
+        everyone = (*self.admins, *self.trainers, *(p for principals in self.audiences.values() for p in principals))
+        return list(dict.fromkeys(p for p in everyone if p.startswith(("@", "S"))))

@@ -65,7 +65,8 @@ def build_services(
     directory = GroupDirectory(quick, refresh_seconds=settings.roles.group_refresh_seconds)
     privacy = build_gate(settings, db, clock.now, known_groups=directory.mentioned_ids)
     client.gate = quick.gate = privacy
-    access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides)
+    access = Access(settings.roles.admins, settings.roles.trainers, directory, overrides=role_overrides,
+                    audiences=settings.roles.audiences)
     services = Services(
         settings=settings,
         secrets=secrets,

@@ -12,6 +12,7 @@ Each feature package owns the model of its own section (``commands.config``,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,12 +79,35 @@ class DatabaseSettings(Section):
 
 
 Principal = Annotated[str, AfterValidator(_check_principal)]
+_AUDIENCE_WORD = re.compile(r"^[a-z][a-z0-9 _-]{0,39}$")
 
 
 class RolesSettings(Section):
     admins: list[Principal] = Field(default_factory=list)
     trainers: list[Principal] = Field(default_factory=list)
+    audiences: dict[str, list[Principal]] = Field(
+        default_factory=dict,
+        description="Who reads which manuals: audience word (as in a manual's `audience:` front matter) -> "
+                    "Slack user ids, user group ids or handles, e.g. {radiologist: ['@radiologists']}. "
+                    "Answers and downtime procedures are chosen for these words first.",
+    )
     group_refresh_seconds: int = Field(default=300, ge=10, le=86400)
+
+    @field_validator("audiences")
+    @classmethod
+    def _audiences(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for word, principals in value.items():
+            key = " ".join(str(word).split()).lower()
+            if not _AUDIENCE_WORD.match(key):
+                raise ValueError(f"{word!r} is not an audience word (letters, digits, spaces or dashes, like technologist)")
+            if key == "all":
+                raise ValueError("'all' is everyone's audience already; name a group of readers instead")
+            merged = out.setdefault(key, [])
+            for principal in principals:
+                if principal not in merged:
+                    merged.append(principal)
+        return out
 
 
 class ServerSettings(Section):

@@ -197,6 +197,31 @@ class KnowledgeBase:
         see_also = tuple(h.section for h in result.see_also(snap.index.ranking)) if result.answered else ()
         return Answer(question, result.answered, result.confidence, best.section, snap.manual(best.section.file), see_also, result)
 
+    def answer_written_for(self, question: str, tiers: Sequence[Iterable[str]], *, audience: Iterable[str] = ()) -> Answer:
+        """The best section for ``question`` among those whose manual is written for the first
+        tier of audience words that has one (a manual without ``audience`` is for ``all``).
+
+        Only sections scoring at least ``see_also_ratio`` of the best one take part, so the
+        choice stays on the question's topic; with none in any tier it is :meth:`answer`'s.
+        ``audience`` is the usual boost. The downtime procedure shown in an outage notice is
+        chosen like this: a radiologist gets the reading steps, a technologist theirs.
+        """
+        self.maybe_reload()
+        snap = self._snapshot
+        result = snap.index.search(question, audience=audience, limit=40)
+        if not result.answered:
+            return self.answer(question, audience=audience)  # "I don't know", as usual
+        ranking = snap.index.ranking
+        floor = result.hits[0].score * ranking.see_also_ratio
+        relevant = [h for h in result.hits if h.score >= floor and h.confidence >= ranking.min_confidence]
+        for tier in tiers:
+            wanted = {w.lower() for w in tier}
+            chosen = next((h for h in relevant if wanted & set(h.section.audience or ("all",))), None)
+            if chosen is not None:
+                others = tuple(h.section for h in relevant if h is not chosen)[:2]
+                return Answer(question, True, chosen.confidence, chosen.section, snap.manual(chosen.section.file), others, result)
+        return self.answer(question, audience=audience)
+
     def section(self, key: str) -> tuple[Section, Manual | None] | None:
         snap = self._snapshot
         section = snap.index.section(key)

@@ -65,3 +65,26 @@ def test_unknown_handle_grants_nothing(mock_slack: MockSlack) -> None:
 def test_overrides_win() -> None:
     access = Access(["U0ADMIN01"], [], overrides={"U0ADMIN01": Role.CLINICIAN})
     assert access.role_of("U0ADMIN01") is Role.CLINICIAN
+
+
+def test_audiences_from_ids_and_groups_in_the_configured_order(mock_slack: MockSlack) -> None:
+    mock_slack.add_usergroup("S0RADIOLO", "radiologists", ["U0RAD0001", "U0BOTH001"])
+    mock_slack.add_usergroup("S0TECHS01", "ct-techs", ["U0BOTH001"])
+    directory = GroupDirectory(make_web_client("xoxb-test-token", mock_slack.api_url))
+    access = Access([], [], directory, audiences={"technologist": ["U0TECH001", "@ct-techs"], "radiologist": ["@radiologists"]})
+    assert access.audiences_of("U0TECH001") == ("technologist",)
+    assert access.audiences_of("U0RAD0001") == ("radiologist",)
+    assert access.audiences_of("U0BOTH001") == ("technologist", "radiologist")
+    assert access.audiences_of("U0OTHER01") == ()
+    assert access.group_refs() == ["@ct-techs", "@radiologists"]  # warmed at start like the role groups
+
+
+def test_audiences_before_an_ack_use_only_what_is_cached(mock_slack: MockSlack) -> None:
+    mock_slack.add_usergroup("S0RADIOLO", "radiologists", ["U0RAD0001"])
+    directory = GroupDirectory(make_web_client("xoxb-test-token", mock_slack.api_url))
+    access = Access([], [], directory, audiences={"radiologist": ["@radiologists"]})
+    assert access.audiences_of("U0RAD0001", wait=False) == ()  # not read yet: read in the background
+    deadline = time.monotonic() + 5
+    while access.audiences_of("U0RAD0001", wait=False) != ("radiologist",):
+        assert time.monotonic() < deadline, "the group was not read in the background"
+        time.sleep(0.02)

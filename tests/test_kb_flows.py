@@ -231,7 +231,7 @@ def test_kb_gaps_lists_unanswered_and_unhelpful(harness: Harness) -> None:
 def test_kb_reload_and_check(harness: Harness) -> None:
     harness.command(ADMIN, "kb reload")
     harness.drain()
-    assert "Reloaded 24 manuals" in harness.mock.calls_to("response_url")[-1].params["text"]
+    assert "Reloaded 26 manuals" in harness.mock.calls_to("response_url")[-1].params["text"]
     assert [r.action for r in rows(harness, AuditEntry) if r.action.startswith("kb.")] == ["kb.reload"]
     harness.command(ADMIN, "kb check")
     harness.drain()

@@ -93,6 +93,27 @@ def test_audience_boost_prefers_the_askers_manuals() -> None:
     assert index.search("reset the worklist server", audience=("admin",)).hits[0].section.file == "admin.md"
 
 
+@pytest.mark.parametrize("tiers, expected", [
+    ([("radiologist",), ("technologist", "clinician"), ("all",)], "viewer/reading-during-downtime.md#reading-during-downtime"),
+    ([("technologist",), ("radiologist", "clinician"), ("all",)], "technologist/technologists-during-downtime.md#technologists-during-downtime"),
+    ([("admin", "administrator"), ("all",)], "admin/downtime-procedure.md#during-downtime"),   # no admin manual: the general one
+    ([("nobody",)], "admin/downtime-procedure.md#during-downtime"),                           # no tier answers: the plain best
+])
+def test_an_answer_written_for_the_reader(kb: KnowledgeBase, tiers: list[tuple[str, ...]], expected: str) -> None:
+    """The downtime procedure: the first tier of audience words with an on-topic section wins,
+    however the plain ranking puts the general manual first."""
+    answer = kb.answer_written_for("what do I do while PACS is down", tiers)
+    assert answer.answered and answer.key == expected
+    assert expected not in [s.key for s in answer.see_also]
+
+
+def test_an_answer_written_for_the_reader_stays_on_topic(kb: KnowledgeBase) -> None:
+    # radiologist manuals about the worklist mention "PACS" and "down" too, but score far below
+    answer = kb.answer_written_for("what do I do while PACS is down", [("radiologist",)])
+    assert answer.manual is not None and "downtime" in answer.manual.title.lower()
+    assert not kb.answer_written_for("cafeteria opening hours", [("radiologist",)]).answered
+
+
 def test_empty_and_stopword_questions(kb: KnowledgeBase) -> None:
     for q in ("", "   ", "how do i", "?!"):
         result = kb.search(q)

@@ -17,7 +17,7 @@ from training.catalog import CatalogCache, load_catalog
 from training.config import BUNDLED_MODULES, TrainingSettings
 from training.content import parse_module
 from training.quiz import grade, unanswered
-from training.schedule import in_working_hours, parse_due, reminder_step
+from training.schedule import in_working_hours, parse_due, reminder_step, working_days_between
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "training" / "examples" / "example-module.md"
 
@@ -253,8 +253,13 @@ def test_score_is_never_rounded_up_into_a_pass() -> None:
 # ---------------------------------------------------------------------------------------
 # reminder rules and settings
 
+WEEKDAYS = {0, 1, 2, 3, 4}  # mon..fri, the default training.working_days
+
+
 @pytest.mark.parametrize("today, assigned, expected", [
     (date(2027, 1, 1), date(2026, 12, 1), None),            # 14 days out: nothing yet
+    (date(2027, 1, 5), date(2026, 12, 1), None),            # 8 working days left
+    (date(2027, 1, 6), date(2026, 12, 1), "before:7"),      # 7 working days left (9 calendar days)
     (date(2027, 1, 8), date(2026, 12, 1), "before:7"),
     (date(2027, 1, 11), date(2026, 12, 1), "before:7"),     # after a weekend: still the 7-day step
     (date(2027, 1, 14), date(2026, 12, 1), "before:1"),
@@ -267,7 +272,33 @@ def test_score_is_never_rounded_up_into_a_pass() -> None:
 ])
 def test_reminder_steps(today: date, assigned: date, expected: str | None) -> None:
     assert reminder_step(today=today, due=date(2027, 1, 15), assigned_on=assigned, before_days=[7, 1],
-                         overdue_every=3, overdue_max=4) == expected
+                         overdue_every=3, overdue_max=4, weekdays=WEEKDAYS) == expected
+
+
+@pytest.mark.parametrize("today, assigned, expected", [
+    (date(2027, 1, 14), date(2026, 12, 1), "before:7"),     # Thursday: 2 working days left
+    (date(2027, 1, 15), date(2026, 12, 1), "before:1"),     # Friday: the last working day before (was Sunday, not sent)
+    (date(2027, 1, 16), date(2026, 12, 1), "before:1"),     # the weekend: the same step, never sent twice
+    (date(2027, 1, 18), date(2026, 12, 1), "before:1"),     # Monday, the due date
+    (date(2027, 1, 15), date(2027, 1, 14), "before:1"),     # assigned Thursday: Friday's reminder still comes
+    (date(2027, 1, 15), date(2027, 1, 15), None),           # assigned on Friday: the invitation told them
+    (date(2027, 1, 18), date(2027, 1, 16), None),           # assigned at the weekend
+])
+def test_a_monday_due_date_is_reminded_on_the_friday_before(today: date, assigned: date, expected: str | None) -> None:
+    assert reminder_step(today=today, due=date(2027, 1, 18), assigned_on=assigned, before_days=[7, 1],
+                         overdue_every=3, overdue_max=4, weekdays=WEEKDAYS) == expected
+
+
+def test_reminders_count_the_sites_working_days() -> None:
+    sun_to_thu = {6, 0, 1, 2, 3}
+    due_sunday = date(2027, 1, 17)
+    step = dict(due=due_sunday, assigned_on=date(2026, 12, 1), before_days=[1], overdue_every=3, overdue_max=4, weekdays=sun_to_thu)
+    assert reminder_step(today=date(2027, 1, 13), **step) is None          # Wednesday: 2 working days left
+    assert reminder_step(today=date(2027, 1, 14), **step) == "before:1"    # Thursday, the last working day
+    assert working_days_between(date(2027, 1, 11), date(2027, 1, 25), WEEKDAYS) == 10
+    assert working_days_between(date(2027, 1, 15), date(2027, 1, 18), WEEKDAYS) == 1
+    assert working_days_between(date(2027, 1, 18), date(2027, 1, 18), WEEKDAYS) == 0
+    assert working_days_between(date(2027, 1, 1), date(2027, 12, 31), set(range(7))) == 364
 
 
 def test_working_hours_in_the_configured_time_zone() -> None:

@@ -201,7 +201,7 @@ def test_reminders_each_step_once(db: Database, modules: dict[str, Module]) -> N
     upgrade(db)
     module = modules["viewer-basics"]
     _assign(db, module, ["U1", "U2"], due=date(2026, 1, 30))
-    kw = {"tz": UTC, "before_days": [7, 1], "overdue_every": 3, "overdue_max": 2, "by": "pacsbot"}
+    kw = {"tz": UTC, "before_days": [7, 1], "overdue_every": 3, "overdue_max": 2, "weekdays": {0, 1, 2, 3, 4}, "by": "pacsbot"}
 
     def due_on(day: date) -> list[str]:
         with db.session() as s:

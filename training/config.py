@@ -25,7 +25,8 @@ class TrainingSettings(Section):
     )
     remind_before_days: list[int] = Field(
         default_factory=lambda: [7, 1],
-        description="Remind learners this many days before the due date (one reminder per entry).",
+        description="Remind learners this many working days (working_days, in the site's time zone) before the "
+                    "due date, one reminder per entry: 1 with a Monday due date is the Friday before.",
     )
     remind_overdue_every_days: int = Field(default=3, ge=1, le=90, description="Then every N days while overdue.")
     remind_overdue_max: int = Field(default=4, ge=0, le=50, description="At most this many overdue reminders.")

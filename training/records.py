@@ -9,7 +9,7 @@ so a repeated or concurrent request records each thing once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -576,12 +576,15 @@ def due_reminders(
     before_days: list[int],
     overdue_every: int,
     overdue_max: int,
+    weekdays: Collection[int],
     by: str,
     module_ids: set[str] | None = None,
 ) -> list[ReminderDue]:
     """Record and return the reminder step due now for each open assignment (each step once).
 
-    ``module_ids`` limits reminders to modules that are still offered.
+    ``before_days`` count working days (``weekdays``, Monday is 0) in ``tz``; see
+    :func:`training.schedule.reminder_step`. ``module_ids`` limits reminders to modules that are
+    still offered.
     """
     today = local_date(now, tz)
     candidates: list[tuple[Assignment, str]] = []
@@ -589,7 +592,8 @@ def due_reminders(
         if module_ids is not None and a.module_id not in module_ids:
             continue
         step = reminder_step(today=today, due=a.due_date, assigned_on=local_date(a.assigned_at, tz),
-                             before_days=before_days, overdue_every=overdue_every, overdue_max=overdue_max)
+                             before_days=before_days, overdue_every=overdue_every, overdue_max=overdue_max,
+                             weekdays=weekdays)
         if step:
             candidates.append((a, step))
     return _record_reminders(session, candidates, now=now, by=by)

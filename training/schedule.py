@@ -3,15 +3,19 @@
 Pure functions (no database, no clock of their own), so the rules are easy to test and to
 read. Steps are named so that each is sent at most once per assignment:
 
-* ``before:N`` — N days before the due date, for each N in ``remind_before_days``. Only the
-  nearest step is sent (after a weekend, a learner gets one reminder, not two), and none for a
-  threshold that had already passed when the module was assigned (the invitation said it).
+* ``before:N`` — N *working* days before the due date (``working_days``, counted in the site's
+  time zone), for each N in ``remind_before_days``: with ``[7, 1]`` a module due on Monday is
+  reminded on the Friday before, not on the Sunday (when reminders are not sent) nor only on the
+  Monday morning itself. Only the nearest step is sent (after a weekend, a learner gets one
+  reminder, not two), and none for a threshold that had already passed when the module was
+  assigned (the invitation said it).
 * ``overdue:K`` — the K-th reminder after the due date, one every ``remind_overdue_every_days``
   days, at most ``remind_overdue_max``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,6 +33,16 @@ def in_working_hours(now: datetime, tz: ZoneInfo, start: time, end: time, weekda
     return local.weekday() in weekdays and start <= local.time().replace(tzinfo=None) < end
 
 
+def working_days_between(start: date, end: date, weekdays: Collection[int]) -> int:
+    """How many working days (``weekdays``: Monday is 0) are in ``[start, end)``; 0 if end <= start."""
+    days = (end - start).days
+    if days <= 0:
+        return 0
+    weeks, rest = divmod(days, 7)
+    count = weeks * len(set(weekdays) & set(range(7)))
+    return count + sum(1 for i in range(rest) if (start + timedelta(days=weeks * 7 + i)).weekday() in weekdays)
+
+
 def reminder_step(
     *,
     today: date,
@@ -37,17 +51,25 @@ def reminder_step(
     before_days: list[int],
     overdue_every: int,
     overdue_max: int,
+    weekdays: Collection[int],
 ) -> str | None:
-    """The step due today for an open assignment, or None."""
+    """The step due today for an open assignment, or None.
+
+    ``before:N`` is reached when at most N working days (``weekdays``, Monday is 0) are left
+    before the due date: due on Monday, ``before:1`` is reached on the Friday before. It is
+    not sent when the module was assigned with at most N working days left. Overdue
+    reminders count calendar days.
+    """
     if due is None:
         return None
     days_left = (due - today).days
     if days_left >= 0:
-        reached = [d for d in before_days if days_left <= d]
+        working_left = working_days_between(today, due, weekdays)
+        reached = [d for d in before_days if working_left <= d]
         if not reached:
             return None
         nearest = min(reached)
-        if assigned_on >= due - timedelta(days=nearest):
+        if working_days_between(assigned_on, due, weekdays) <= nearest:
             return None  # assigned inside this window: the invitation already told them
         return f"before:{nearest}"
     over = -days_left

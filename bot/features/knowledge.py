@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 FEATURE = "knowledge"
 MESSAGE_HOOK = "answer_message"   # looked up by bot/features/messages.py
 
-# Which front-matter audiences fit each pacsbot role (for the audience boost).
+# Which front-matter audiences fit each pacsbot role (for the audience boost), after the words
+# roles.audiences gives a user (see audience_for).
 AUDIENCES = {
     Role.ADMIN: ("admin", "administrator", "pacs admin", "all"),
     Role.TRAINER: ("trainer", "technologist", "radiologist", "all"),
@@ -68,6 +69,13 @@ def audience_of(role: Role) -> tuple[str, ...]:
     return AUDIENCES.get(role, AUDIENCES[Role.CLINICIAN])
 
 
+def audience_for(services: "Services", user_id: str | None, role: Role, *, wait: bool = True) -> tuple[str, ...]:
+    """A user's audience words: those ``roles.audiences`` gives them first (a radiologist,
+    a technologist), then their role's defaults. ``wait=False`` before an ack (cached groups only)."""
+    configured = services.access.audiences_of(user_id, wait=wait) if user_id else ()
+    return tuple(dict.fromkeys((*configured, *audience_of(role))))
+
+
 def clean_question(text: str) -> str:
     text = _MENTION.sub(" ", text or "")
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -81,8 +89,8 @@ def looks_like_question(text: str) -> bool:
 # --------------------------------------------------------------------------------------
 # answering
 
-def ask(services: "Services", question: str, role: Role) -> Answer:
-    return knowledge_base(services).answer(question, audience=audience_of(role))
+def ask(services: "Services", question: str, role: Role, user_id: str | None = None, *, wait: bool = True) -> Answer:
+    return knowledge_base(services).answer(question, audience=audience_for(services, user_id, role, wait=wait))
 
 
 def render_answer(services: "Services", answer: Answer, *, surface: str, shareable: bool = False,
@@ -111,21 +119,22 @@ def record_outcome(services: "Services", user_id: str, answer: Answer, surface: 
                          detector=services.privacy.detector)  # masked as channel posts are
 
 
-def outage_notice_for(services: "Services", question: str, role: Role) -> Any:
+def outage_notice_for(services: "Services", question: str, role: Role, user: str | None = None) -> Any:
     """"PACS is down since 14:02, the team is on it" when the question is about a system that is
-    down or in planned downtime (the node watch's hook), else None."""
+    down or in planned downtime (the node watch's hook), else None. ``user`` picks the downtime
+    procedure written for them."""
     hook = services.features.get("outage_notice")
     if hook is None:
         return None
     try:
-        return hook(services, text=question, role=role)
+        return hook(services, text=question, role=role, user=user)
     except Exception:  # noqa: BLE001 - the answer matters more than the notice
         log.exception("knowledge: the outage check failed")
         return None
 
 
 def _tell_outage(ctx: Ctx, question: str) -> None:
-    notice = outage_notice_for(ctx.services, question, ctx.role)
+    notice = outage_notice_for(ctx.services, question, ctx.role, ctx.user_id)
     if notice is not None:
         ctx.reply(notice.text, notice.blocks)
 
@@ -150,10 +159,10 @@ def answer_message(ctx: Ctx, event: dict[str, Any], surface: str) -> None:
         ctx.post(channel, "Hi! Ask me a question about PACS in plain words, like “how do I hang a prior?”, "
                           "or type `/pacs help` to see everything I can do.", thread_ts=thread_ts)
         return
-    notice = outage_notice_for(services, text, ctx.role)
+    notice = outage_notice_for(services, text, ctx.role, ctx.user_id)
     if notice is not None:
         ctx.post(channel, notice.text, notice.blocks, thread_ts=thread_ts)
-    answer = ask(services, text, ctx.role)
+    answer = ask(services, text, ctx.role, ctx.user_id)
     if surface == "channel" and not answer.answered:
         record_outcome(services, ctx.user_id, answer, surface)
         return  # never butt into a channel conversation just to say "I don't know"
@@ -172,7 +181,7 @@ def _section_for(ctx: Ctx, key: str, question: str) -> tuple[Answer | None, Any]
         s, manual = found
         return Answer(question, True, 1.0, s, manual, (), _empty(question)), found
     if question:
-        answer = kb.answer(question, audience=audience_of(ctx.role))
+        answer = kb.answer(question, audience=audience_for(ctx.services, ctx.user_id, ctx.role))
         return answer, None
     return None, None
 
@@ -207,7 +216,7 @@ def register(services: "Services") -> None:
         if not question:
             ctx.reply(USAGE)
             return
-        answer = ask(ctx.services, question, ctx.role)
+        answer = ask(ctx.services, question, ctx.role, ctx.user_id, wait=False)  # inline: cached groups only
         text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
         ctx.reply(text, blocks)
         ctx.defer(_tell_outage, ctx, question, what="checking for outages")

@@ -854,7 +854,7 @@ def send_due_reminders(services: "Services") -> int:
     with services.db.session() as s:
         due = records.due_reminders(s, now=svc.now(), tz=svc.tz, before_days=cfg.remind_before_days,
                                     overdue_every=cfg.remind_overdue_every_days, overdue_max=cfg.remind_overdue_max,
-                                    by=SYSTEM_ACTOR, module_ids=set(catalog.modules))
+                                    weekdays=cfg.weekday_numbers(), by=SYSTEM_ACTOR, module_ids=set(catalog.modules))
         messages = []
         for r in due:
             module = catalog.modules[r.assignment.module_id]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.render.blocks import Block, clip, context, escape, section
 from commands.config import NodeConfig
@@ -16,6 +17,7 @@ from commands.outage import Affected
 from commands.results import EchoResult
 from commands.watch import Transition, duration_words, local_time, node_label
 from commands.watch_store import NodeView
+from core.privacy import vouch
 
 
 def label_of(node: NodeConfig) -> str:
@@ -41,20 +43,40 @@ def window(d: DowntimeView, tz: str, now: datetime) -> str:
     return f"{start} to {end} ({duration_words(d.ends_at - d.starts_at)})"
 
 
+def dated(when: datetime, tz: str, now: datetime) -> str:
+    """``Tue 8 Dec 22:00`` in the site's time zone, with the year when it is not ``now``'s.
+    Vouched: a date the bot states, not a patient's birth date."""
+    zone = ZoneInfo(tz)
+    local = when.astimezone(zone)
+    year = f" {local.year}" if local.year != now.astimezone(zone).year else ""
+    return vouch(f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}")
+
+
+def notice_window(d: DowntimeView, tz: str, now: datetime) -> str:
+    """``Tue 8 Dec 22:00 – 23:30 (Europe/Zurich)``; the end's date too when it is another day.
+    Announcements are read in advance and forwarded, so they always carry the date and zone."""
+    zone = ZoneInfo(tz)
+    same_day = d.starts_at.astimezone(zone).date() == d.ends_at.astimezone(zone).date()
+    end = f"{d.ends_at.astimezone(zone):%H:%M}" if same_day else dated(d.ends_at, tz, now)
+    return f"{dated(d.starts_at, tz, now)} – {end} ({tz})"
+
+
 def downtime_notice(kind: str, node: NodeConfig, d: DowntimeView, *, tz: str, now: datetime) -> str:
-    label, reason = label_of(node), escape(d.reason)
+    """What is posted in the downtime channels: announced, reminded, started, ended, cancelled.
+    Every notice states the weekday, the date and the time zone."""
+    label, reason, when = label_of(node), escape(d.reason), notice_window(d, tz, now)
     if kind == "announce":
-        return (f":wrench: Planned downtime of *{label}*: {window(d, tz, now)} — {reason}. "
+        return (f":wrench: Planned downtime of *{label}*: {when}, {duration_words(d.ends_at - d.starts_at)} — {reason}. "
                 f"During it, follow the downtime procedure ({PROCEDURE_HINT}).")
     if kind == "reminder":
-        return (f":alarm_clock: Reminder: planned downtime of *{label}* starts at {local_time(d.starts_at, tz, now)} "
-                f"(in {duration_words(d.starts_at - now)}), until {local_time(d.ends_at, tz, now)} — {reason}.")
+        return (f":alarm_clock: Reminder: planned downtime of *{label}* starts in {duration_words(d.starts_at - now)}: "
+                f"{when} — {reason}.")
     if kind == "started":
-        return f":wrench: Planned downtime of *{label}* has started, until {local_time(d.ends_at, tz, now)} — {reason}."
+        return f":wrench: Planned downtime of *{label}* has started, until {dated(d.ends_at, tz, now)} ({tz}) — {reason}."
     if kind == "ended":
-        return f":white_check_mark: Planned downtime of *{label}* is over (it was planned until {local_time(d.ends_at, tz, now)})."
+        return f":white_check_mark: Planned downtime of *{label}* is over. It was planned for {when}."
     if kind == "cancelled":
-        return f":information_source: Planned downtime #{d.id} of *{label}* ({window(d, tz, now)}) is cancelled."
+        return f":information_source: Planned downtime #{d.id} of *{label}*, {when}, is cancelled."
     raise ValueError(kind)
 
 
