@@ -58,11 +58,16 @@ DEMO_GROUPS = (
     ("S0TRAINER", "trainers", ["U0TRAIN01"]),
     ("S0RESIDNT", "new-residents", ["U0RAD0001", "U0RES0001"]),
     ("S0TECHS01", "ct-techs", ["U0TECH001"]),
+    ("S0RADIOLO", "radiologists", ["U0RAD0001"]),
 )
+# Who reads which manuals, when the configuration says nothing (roles.audiences): the console
+# shows a radiologist and a technologist different downtime procedures.
+DEMO_AUDIENCES = {"technologist": ["@ct-techs"], "radiologist": ["@radiologists", "S0RESIDNT"]}
 
 HELP = """Console commands (anything else is sent as a message):
   /pacs ...            a slash command, e.g. /pacs help
   1, :click N          press button N
+  :click LABEL [on TEXT]  press the newest button labelled LABEL (on a message that mentions TEXT)
   :select N VALUE      pick VALUE in menu N
   :set KEY=VALUE ...   fill fields of the open modal (KEY is the field id shown)
   :submit [KEY=VALUE]  submit the open modal     :close   close it
@@ -71,8 +76,9 @@ HELP = """Console commands (anything else is sent as a message):
   :home                open the bot's App Home   :react EMOJI   react to the last message here
   :users               list the demo users       :wait    wait for slow work and show it
   :node stop|start NAME  stop or start a demo DICOM node (vna, pacs) to see the watch alert and recover
-  :tick [MINUTES]      move the console's clock on (default 5) and run the jobs that fall due
-                       (node watch, downtime reminders, SLA reminders) minute by minute
+  :tick [MINUTES] [EVERY]  move the console's clock on (default 5) and run the jobs that fall due
+                       (node watch, downtime reminders, SLA reminders) every EVERY minutes (default 1)
+  :time [DAY] HH:MM    move the clock on to the next HH:MM (site time zone), e.g. :time mon 07:50
   :quit                leave
 Mention the bot with @pacsbot in a channel; in a DM just type."""
 
@@ -460,9 +466,11 @@ class Console:
         elif command == ":home":
             self._dispatch(self.sim.event({"type": "app_home_opened", "user": self.user, "channel": self.dm_channel, "tab": "home"}), "event")
         elif command == ":click":
-            if not args or not args[0].isdigit():
-                raise ValueError("usage: :click N")
-            return self._click(int(args[0]))
+            if not args:
+                raise ValueError("usage: :click N, or :click LABEL [on TEXT]")
+            if args[0].isdigit():
+                return self._click(int(args[0]))
+            return self._click(self._find_button(args))
         elif command == ":select":
             if len(args) < 2 or not args[0].isdigit():
                 raise ValueError("usage: :select N VALUE")
@@ -483,6 +491,8 @@ class Console:
             self._node(args)
         elif command == ":tick":
             self._tick(args)
+        elif command == ":time":
+            self._time(args)
         else:
             raise ValueError(f"unknown console command {command}; type :help")
         return True
@@ -507,18 +517,71 @@ class Console:
             self.say(f"(demo node {name} is answering again on port {node.port}. `:tick 10` lets the watch notice)")
 
     def _tick(self, args: list[str]) -> None:
-        minutes = 5
+        minutes, every = 5, 1
+        usage = f"usage: :tick [MINUTES] [EVERY]   (1 to {MAX_TICK_MINUTES} minutes, jobs run every EVERY minutes)"
         if args:
             if not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_TICK_MINUTES:
-                raise ValueError(f"usage: :tick [MINUTES]   (1 to {MAX_TICK_MINUTES})")
+                raise ValueError(usage)
             minutes = int(args[0])
-        for _ in range(minutes):
-            self.clock.advance(timedelta(minutes=1))
+        if len(args) > 1:
+            if not args[1].isdigit() or not 1 <= int(args[1]) <= minutes:
+                raise ValueError(usage)
+            every = int(args[1])
+        done = 0
+        while done < minutes:
+            step = min(every, minutes - done)
+            self.clock.advance(timedelta(minutes=step))
+            done += step
             self.scheduler.run_due()
             self.services.background.wait_idle(self.wait_seconds)
         self.services.background.wait_idle(self.wait_seconds)
-        self.say(f"(the clock moved on {minutes} min; it is now {self.clock.now().strftime('%H:%M')} UTC here)")
+        self.say(f"(the clock moved on {minutes} min; it is now {self._local_now()} here)")
         self._flush_outputs()
+
+    def _local_now(self) -> str:
+        from zoneinfo import ZoneInfo
+
+        tz = self.settings.timezone
+        return f"{self.clock.now().astimezone(ZoneInfo(tz)):%a %d %b %H:%M} {tz}"
+
+    def _time(self, args: list[str]) -> None:
+        """Jump to the next HH:MM (on DAY): the clock only moves forward, as time does."""
+        from zoneinfo import ZoneInfo
+
+        usage = "usage: :time [mon|tue|...|sun] HH:MM   (the next such time, in the site's time zone)"
+        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        if not 1 <= len(args) <= 2 or (len(args) == 2 and args[0].lower()[:3] not in days):
+            raise ValueError(usage)
+        hh, sep, mm = args[-1].partition(":")
+        if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ValueError(usage)
+        zone = ZoneInfo(self.settings.timezone)
+        now = self.clock.now().astimezone(zone)
+        target = now.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0)
+        while target <= now or (len(args) == 2 and target.weekday() != days.index(args[0].lower()[:3])):
+            target += timedelta(days=1)
+        self.clock.advance(target - now)
+        self.scheduler.run_due()
+        self.services.background.wait_idle(self.wait_seconds)
+        self.say(f"(the clock moved on to {self._local_now()})")
+        self._flush_outputs()
+
+    def _find_button(self, args: list[str]) -> int:
+        """The newest button called LABEL (on a message that mentions TEXT): scripts need not know numbers."""
+        import re
+
+        words = " ".join(args)
+        label, _, on = words.partition(" on ")
+        label = label.strip().lower()
+        pattern = re.compile(re.escape(on.strip()) + r"(?![0-9])", re.I) if on.strip() else None
+        for number in sorted(self.renderer.clickables, reverse=True):
+            clickable = self.renderer.clickables[number]
+            if self.renderer.text(clickable.element.get("text")).strip().lower() != label:
+                continue
+            message = clickable.where.get("message") or {}
+            if pattern is None or pattern.search(json.dumps([message.get("text", ""), message.get("blocks", [])])):
+                return number
+        raise ValueError(f"no button {label!r}" + (f" on a message mentioning {on.strip()!r}" if on.strip() else "") + " is shown")
 
     # buttons -----------------------------------------------------------------------------
     def _click(self, number: int, choice: str | None = None) -> bool:
@@ -682,17 +745,24 @@ class Console:
 
 
 def _with_demo_channels(settings: Settings) -> Settings:
-    """Point unset channels at the console's demo channels, so tickets have somewhere to go."""
+    """Point unset channels at the console's demo channels, so tickets have somewhere to go, and
+    give the demo users audiences (``roles.audiences``) when none are configured."""
     tickets = settings.tickets
     updates: dict[str, Any] = {}
     if tickets.default_queue is None:
         updates["default_queue"] = "C0PACSQUE"
     if tickets.admin_channel is None:
         updates["admin_channel"] = "C0PACSADM"
+    if tickets.oncall is None and not any(q.oncall for q in tickets.queues):
+        updates["oncall"] = "@pacs-oncall"  # the demo on-call group (@alex.admin), paged for STAT reports
+    if tickets.oncall_phone is None:
+        updates["oncall_phone"] = "ext. 4-7227 (demo)"
     if updates:
         settings = settings.model_copy(update={"tickets": tickets.model_copy(update=updates)})
     if settings.slack.help_channel is None:
         settings = settings.model_copy(update={"slack": settings.slack.model_copy(update={"help_channel": "#pacs-help"})})
+    if not settings.roles.audiences:
+        settings = settings.model_copy(update={"roles": settings.roles.model_copy(update={"audiences": {k: list(v) for k, v in DEMO_AUDIENCES.items()}})})
     return settings
 
 

@@ -35,7 +35,8 @@ class Affected:
     ticket: int | None = None  # the outage ticket, for a down node
 
 
-def _mentions(text: str, node: NodeConfig) -> bool:
+def mentions(text: str, node: NodeConfig) -> bool:
+    """Does the text name the node (``pacs2``) or its kind (``PACS``, ``archive``)?"""
     words = set(re.findall(r"[a-z0-9_-]+", text.lower()))
     return node.name in words or any(w in words for w in KIND_WORDS.get(node.kind, ()))
 
@@ -46,7 +47,7 @@ def affected_nodes(session: Session, nodes: Sequence[NodeConfig], now: datetime,
     state = views(session)
     out = []
     for node in nodes:
-        relevant = _mentions(text, node) or (category is not None and category in SERVED_CATEGORIES.get(node.kind, ()))
+        relevant = mentions(text, node) or (category is not None and category in SERVED_CATEGORIES.get(node.kind, ()))
         if not relevant:
             continue
         view = state.get(node.name)

@@ -20,7 +20,7 @@ _RANK: dict[str, int] = {"ok": 0, "info": 1, "warn": 2, "bad": 3}
 MAX_LISTED = 5
 
 
-_PLURALS = {"study": "studies", "series": "series", "match": "matches"}
+_PLURALS = {"study": "studies", "series": "series", "match": "matches", "person": "people"}
 
 
 def plural(count: int, word: str) -> str:
@@ -209,8 +209,9 @@ def _accession_verdict(accession: str, nodes: Sequence[NodeLocate], cap: int) ->
     holdings = [(n, list(n.studies)) for n in answered if n.studies]
     if not holdings:
         where = "any node" if not failed else names(answered)
-        findings.append(Finding("info", "Accession numbers must match exactly, capital letters included."
-                                + (f" Did you mean {accession.upper()}?" if accession != accession.upper() else "")))
+        findings.append(Finding("info", "Accession numbers must match exactly, capital letters included"
+                                + (f". Did you mean {accession.upper()}?" if accession != accession.upper()
+                                   else "; a mistyped number is the usual cause.")))
         findings.append(Finding("info", "To search by patient instead: locate --patient <id> --date YYYYMMDD."))
         return Verdict(_worst(severity, "warn"), f"{accession}: not found on {where}{unchecked}", tuple(findings))
     absent = [n for n in answered if not n.studies]

@@ -28,14 +28,15 @@ Event = Literal["down", "up"]
 KIND_LABELS = {"pacs": "PACS", "vna": "VNA", "modality": "modality", "router": "router", "other": "node"}
 
 # The ticket category an outage of each kind of node is filed under, and the categories of
-# reports that an outage of that kind explains (a report in one of them is linked to it).
-OUTAGE_CATEGORY = {"pacs": "viewer", "vna": "missing_images", "modality": "missing_images",
-                   "router": "missing_images", "other": "other"}
+# reports that an outage of that kind explains (a report in one of them is linked to it
+# while the node is down).
+OUTAGE_CATEGORY = {"pacs": "outage", "vna": "outage", "modality": "missing_images",
+                   "router": "outage", "other": "other"}
 SERVED_CATEGORIES = {
-    "pacs": ("viewer", "worklist", "slowness", "missing_images"),
-    "vna": ("missing_images",),
+    "pacs": ("outage", "viewer", "worklist", "slowness", "missing_images"),
+    "vna": ("outage", "missing_images"),
     "modality": ("missing_images", "worklist"),
-    "router": ("missing_images",),
+    "router": ("outage", "missing_images"),
     "other": (),
 }
 

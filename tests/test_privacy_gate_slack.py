@@ -6,8 +6,8 @@ form, message shortcut, :ticket: reaction, mention, channel message, DM, note, r
 reopen, "Share in channel", outage alert), the test collects what the bot wrote where others
 can read it — ``chat.postMessage``/``chat.update`` (channels, threads, DMs), files in channels,
 in-channel replies — and checks that none of the message's patient identifiers is there, while
-its accession numbers, node names, AE titles and times are. Ticket exports and webhooks are
-checked the same way.
+its accession numbers, node names, AE titles and times are. Ticket exports, webhooks, SLA
+reminders and the daily digest are checked the same way.
 """
 
 from __future__ import annotations
@@ -383,5 +383,31 @@ def test_the_weekly_report_after_the_corpus_names_nobody(bot: Harness, outcome: 
     assert report.tickets  # the corpus's tickets are in it
     output = public_text(h.mock, since)
     assert "weekly report" in output.lower()
+    identifiers = [i for item in outcome["items"] for i in item.identifiers if len(i) > 5]
+    assert [i for i in identifiers if i in output] == []
+
+
+def test_sla_reminders_and_the_digest_after_the_corpus_name_nobody(bot: Harness, outcome: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from bot.outbox import get_outbox
+    from core.clock import ManualClock
+
+    h = bot
+    before = h.services.clock
+    day = before.now() + timedelta(days=5)  # every open ticket is past its acknowledge target
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    h.services.clock = ManualClock(day.replace(hour=7, minute=0, second=0, microsecond=0))  # working hours begin (UTC)
+    try:
+        since = len(h.mock.calls)
+        assert h.services.registry.jobs["ticket-sla"].run(h.services) > 100
+        assert h.services.registry.jobs["ticket-digest"].run(h.services) == 1
+        h.drain()
+        get_outbox(h.services).drain()
+        output = public_text(h.mock, since)
+    finally:
+        h.services.clock = before
+    assert "overdue since" in output and "Daily ticket digest" in output
     identifiers = [i for item in outcome["items"] for i in item.identifiers if len(i) > 5]
     assert [i for i in identifiers if i in output] == []

@@ -61,7 +61,7 @@ def test_data_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
     "text, expected",
     [
         ("databse:\n  url: x\n", "pacsbot.yml:1: databse: unknown key (expected one of: data_dir, database,"),
-        ("roles:\n  admins: [U0123ABC]\n  trainer: [U0456DEF]\n", "pacsbot.yml:3: roles.trainer: unknown key (expected one of: admins, group_refresh_seconds, trainers)"),
+        ("roles:\n  admins: [U0123ABC]\n  trainer: [U0456DEF]\n", "pacsbot.yml:3: roles.trainer: unknown key (expected one of: admins, audiences, group_refresh_seconds, trainers)"),
         ("dicom:\n  nodes:\n    - name: pacs\n      ae_title: PACS\n      host: h\n      port: abc\n", "pacsbot.yml:6: dicom.nodes[0].port: input should be a valid integer"),
         ("dicom:\n  nodes:\n    - name: pacs\n      ae_title: PACS\n      host: h\n      port: 70000\n", "dicom.nodes[0].port: input should be less than or equal to 65535"),
         ("dicom:\n  nodes:\n    - name: pacs\n      host: h\n      port: 104\n", "pacsbot.yml:3: dicom.nodes[0].ae_title: required key is missing"),
@@ -148,3 +148,12 @@ def test_bad_config_exits_2_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "pacsbot.yml:1: serverr: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_audiences_are_words_mapped_to_principals(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "roles:\n  audiences:\n    Technologist: ['@ct-techs', U0TECH001]\n    radiologist: [S0RESIDNT]\n"))
+    assert s.roles.audiences == {"technologist": ["@ct-techs", "U0TECH001"], "radiologist": ["S0RESIDNT"]}
+    with pytest.raises(ConfigError, match="'bob' is neither a Slack user id"):
+        load_settings(write(tmp_path, "roles:\n  audiences:\n    radiologist: [bob]\n"))
+    with pytest.raises(ConfigError, match="'all' is everyone's audience already"):
+        load_settings(write(tmp_path, "roles:\n  audiences:\n    all: [U0TECH001]\n"))

@@ -40,7 +40,7 @@ def settings(**extra: Any) -> TicketSettings:
             {"name": "login", "match": {"category": ["login"]}, "queue": "desktop", "priority": "P4"},
             {"name": "ct-keyword", "match": {"keywords": ["ct2"], "modality": ["CT"]}, "queue": "pacs", "priority": "P2"},
         ],
-        "outage": {"reports": 4, "minutes": 15},
+        "outage": {"people": 4, "minutes": 15},
     }
     base.update(extra)
     return TicketSettings.model_validate(base)
@@ -175,6 +175,86 @@ def test_outage_raises_one_incident(ready: Database, svc: TicketService) -> None
         assert len(svc.followers(s, incidents[0].id)) == 7  # and every reporter follows it
 
 
+def test_one_persons_reports_never_declare_an_outage_but_people_or_places_do(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        # one resident, four studies, four causes: four tickets, no outage
+        for i in range(5):
+            filed = svc.file(s, report(f"images missing for acc R{i}00", f"one:{i}", user="U0RES0001"), MONDAY_10 + timedelta(minutes=i))
+            assert filed.incident is None and not filed.linked
+        assert svc.open_incidents(s) == []
+    later = MONDAY_10 + timedelta(hours=1)
+    with ready.session() as s:
+        # two people from three places are enough (outage.places: 3)
+        places = [("viewer is frozen in reading room 3", "U0RAD0001"), ("the viewer is frozen, CT2", "U0TECH001"),
+                  ("viewer frozen in the ED", "U0RAD0001")]
+        filed = [svc.file(s, report(text, f"place:{i}", user=user), later + timedelta(minutes=i)) for i, (text, user) in enumerate(places)]
+        assert filed[-1].incident is not None and (filed[-1].incident_reports, filed[-1].incident_people) == (3, 2)
+
+
+def test_an_outage_stops_taking_reports_when_they_go_quiet(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        for i in range(4):
+            svc.file(s, report(f"PACS viewer is frozen, ward {i}", f"q:{i}", user=f"U0USER{i:03d}"), MONDAY_10 + timedelta(minutes=i))
+        [incident] = svc.open_incidents(s)
+        assert incident.live(MONDAY_10 + timedelta(minutes=10)) and incident.live_until == MONDAY_10 + timedelta(minutes=18)
+        # within 15 minutes of the last report: it joins (and keeps the outage live)
+        joined = svc.file(s, report("viewer frozen in room 7", "q:5", user="U0USER099"), MONDAY_10 + timedelta(minutes=15))
+        assert joined.linked and joined.ticket.id == incident.id and joined.own.priority == "P3"  # its own priority, not P1
+        # an hour of quiet later, a viewer problem is a problem of its own
+        later = svc.file(s, report("hanging protocol puts the prior on the wrong monitor", "q:6", user="U0RAD0001"),
+                         MONDAY_10 + timedelta(minutes=80))
+        assert not later.linked and later.ticket.parent_id is None
+
+
+def test_the_watch_gathers_reports_then_recovery_ends_the_outage(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        early = svc.file(s, report("images missing for acc A1006", "w:1", user="U0RES0001"), MONDAY_10 + timedelta(minutes=2))
+        other = svc.file(s, report("locked out, password expired", "w:2", user="U0RAD0001"), MONDAY_10 + timedelta(minutes=3))
+        before = svc.file(s, report("images missing for acc A77", "w:0", user="U0RES0001"), MONDAY_10 - timedelta(hours=2))
+        watch = Report(reporter="pacsbot", source="watch", source_ref="", category="outage", urgency="stat",
+                       description="PACS (pacs) is not answering DICOM echo")
+        declared = svc.declare_outage(s, watch, MONDAY_10 + timedelta(minutes=10), key="watch:pacs:1", node="pacs",
+                                      since=MONDAY_10, gather=lambda t: t.category in ("outage", "missing_images"))
+        assert declared.created and declared.ticket.node == "pacs" and declared.ticket.live(MONDAY_10 + timedelta(days=1))
+        assert [t.id for t in declared.merged] == [early.own.id]  # not the login problem, not the one from before
+        assert s.get(Ticket, other.own.id).parent_id is None and s.get(Ticket, before.own.id).parent_id is None
+        # while it is down, a report that names it (link_to, from the watch's notice) joins it
+        told = svc.file(s, report("PACS won't open anything", "w:3", user="U0TECH001", link_to=declared.ticket.id),
+                        MONDAY_10 + timedelta(minutes=20))
+        assert told.linked and told.ticket.id == declared.ticket.id
+        svc.follow_told(s, declared.ticket.id, "U0NURSE01", MONDAY_10 + timedelta(minutes=21))  # only asked
+        listeners = svc.recovered(s, declared.ticket.id, MONDAY_10 + timedelta(minutes=30))
+        assert [(x.user, x.via, [r.id for r in x.reports]) for x in listeners] == [
+            ("U0RES0001", "report", [early.own.id]), ("U0TECH001", "report", [told.own.id]), ("U0NURSE01", "told", [])]
+        assert svc.recovered(s, declared.ticket.id, MONDAY_10 + timedelta(minutes=31)) == []  # once
+        # back up: a new report in its category is a ticket of its own
+        after = svc.file(s, report("PACS shows the wrong prior", "w:4", user="U0RAD0001", category="outage"),
+                         MONDAY_10 + timedelta(minutes=40))
+        assert not after.linked
+
+
+def test_split_and_merge(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        for i in range(4):
+            svc.file(s, report(f"PACS viewer is frozen, ward {i}", f"s:{i}", user=f"U0USER{i:03d}"), MONDAY_10 + timedelta(minutes=i))
+        [incident] = svc.open_incidents(s)
+        child = s.scalars(select(Ticket).where(Ticket.parent_id == incident.id).order_by(Ticket.id)).first()
+        assert child is not None
+        moved = svc.split(s, child.id, "U0ADMIN01", MONDAY_10 + timedelta(minutes=5))
+        assert moved.changed and moved.ticket.parent_id is None and moved.ticket.status == "new" and moved.ticket.card_ts is None
+        assert moved.ticket.priority == "P3" and [x.user for x in moved.listeners] == [child.reporter]
+        assert child.reporter not in svc.followers(s, incident.id)
+        assert not svc.split(s, child.id, "U0ADMIN01", MONDAY_10).changed  # twice: nothing changes
+        merged = svc.merge(s, child.id, incident.id, "U0ADMIN01", MONDAY_10 + timedelta(minutes=6))
+        assert merged.changed and merged.ticket.parent_id == incident.id and child.reporter in svc.followers(s, incident.id)
+        assert [x.user for x in merged.listeners] == [child.reporter]
+        with pytest.raises(Refused, match="is an outage itself"):
+            lone = svc.file(s, report("printer jam", "s:9", user="U0RAD0001"), MONDAY_10)
+            svc.merge(s, incident.id, lone.own.id, "U0ADMIN01", MONDAY_10)
+        with pytest.raises(UserError, match="into itself"):
+            svc.merge(s, incident.id, incident.id, "U0ADMIN01", MONDAY_10)
+
+
 def test_empty_or_huge_reports_are_refused(ready: Database, svc: TicketService) -> None:
     with ready.session() as s:
         with pytest.raises(UserError, match="describe the problem"):
@@ -304,13 +384,63 @@ def test_sla_reminders_once_per_step(ready: Database, svc: TicketService) -> Non
     seen = []
     for minutes in (10, 16, 17, 40, 46, 50):
         with ready.session() as s:
-            seen += [(kind, step) for _, kind, step in svc.due_reminders(s, MONDAY_10 + timedelta(minutes=minutes))]
-    assert seen == [("acknowledge", 0), ("acknowledge", 1)]
+            seen += [(r.phase, r.index, r.broadcast, r.oncall) for _, r in svc.due_reminders(s, MONDAY_10 + timedelta(minutes=minutes))]
+    # at the target: to the channel too; 30 min later: the on-call group
+    assert seen == [("acknowledge", 0, True, False), ("acknowledge", 1, False, True)]
     with ready.session() as s:
+        rows = s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == number, TicketEvent.kind == "reminder")
+                         .order_by(TicketEvent.id)).all()
+        assert [r.dedupe_key for r in rows] == [f"sla:{number}:acknowledge:0:0", f"sla:{number}:acknowledge:0:1"]
         svc.act(s, number, "acknowledge", "U0ADMIN01", MONDAY_10 + timedelta(minutes=50))
         assert svc.due_reminders(s, MONDAY_10 + timedelta(minutes=60)) == []
         later = svc.due_reminders(s, MONDAY_10 + timedelta(hours=4, minutes=1))
-    assert [(k, step) for _, k, step in later] == [("resolve", 0)]
+    assert [(r.phase, r.index, r.broadcast, r.oncall) for _, r in later] == [("resolve", 0, False, False)]
+
+
+def test_two_replicas_never_send_a_reminder_step_twice(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        svc.file(s, report("STAT images missing acc S2", "s:2"), MONDAY_10)
+    at = MONDAY_10 + timedelta(minutes=16)
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def replica() -> None:
+        barrier.wait()
+        with ready.session() as s:
+            results.append(len(svc.due_reminders(s, at)))
+
+    threads = [threading.Thread(target=replica) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 1]
+
+
+def test_a_reminder_sent_before_the_upgrade_counts_as_broadcast_and_paged(ready: Database, svc: TicketService) -> None:
+    # pacsbot before tickets/reminders.py: every reminder went to the channel, step 0 paged.
+    with ready.session() as s:
+        number = svc.file(s, report("STAT images missing acc S3", "s:3"), MONDAY_10).ticket.id
+        s.add(TicketEvent(ticket_id=number, at=MONDAY_10 + timedelta(minutes=16), actor="pacsbot", kind="reminder", public=False,
+                          text="acknowledge target passed", details={"kind": "acknowledge", "step": 0},
+                          dedupe_key=f"sla:{number}:acknowledge:0:0"))
+    with ready.session() as s:
+        [(_, step)] = svc.due_reminders(s, MONDAY_10 + timedelta(minutes=46))
+    assert (step.index, step.broadcast, step.oncall) == (1, False, False)
+
+
+def test_the_digest_lists_overdue_tickets_no_longer_reminded_and_stale_ones(ready: Database, svc: TicketService) -> None:
+    with ready.session() as s:
+        p3 = svc.file(s, report("viewer slow in reading room 2", "d:1"), MONDAY_10).ticket  # routine: P3, default queue
+        p1 = svc.file(s, report("STAT images missing acc D2", "d:2"), MONDAY_10).ticket
+    assert p3.priority == "P3" and p1.priority == "P1"
+    with ready.session() as s:
+        assert svc.digest(s, MONDAY_10 + timedelta(hours=3)) == {}
+        lists = svc.digest(s, MONDAY_10 + timedelta(hours=4))  # the P3 is past its acknowledge target
+    assert [(t.ref, e.reason) for t, e in lists[p3.channel]] == [(p3.ref, "acknowledge")]
+    with ready.session() as s:
+        lists = svc.digest(s, MONDAY_10 + timedelta(hours=72))  # the P1 has hourly reminders, but is stale now
+    assert [(t.id, e.reason) for t, e in lists[p1.channel]] == [(p1.id, "stale"), (p3.id, "acknowledge")]
 
 
 # -- webhooks and export ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ def settings_overrides() -> dict[str, Any]:
         "default_queue": QUEUE, "admin_channel": ADMIN_CHANNEL,
         "queues": [{"name": "pacs", "channel": QUEUE, "oncall": "@pacs-oncall"}],
         "rules": [{"name": "images", "match": {"category": ["missing_images"]}, "queue": "pacs"}],
-        "outage": {"reports": 3, "minutes": 15},
+        "outage": {"people": 3, "minutes": 15}, "oncall_phone": "ext. 4-7227",
     }}
 
 
@@ -70,12 +70,18 @@ def test_report_with_text_files_at_once_and_posts_the_card(harness: Harness) -> 
     assert (ticket.category, ticket.urgency, ticket.priority, ticket.accession, ticket.queue) == ("missing_images", "stat", "P1", "A123", "pacs")
     reply = h.mock.calls_to("response_url")[-1].params
     assert f"Filed *PACS-{ticket.id}*" in reply["text"]
+    # STAT means now: the reporter is told whom to call, and the on-call is paged by DM too
+    assert reply["text"].startswith(f":rotating_light: *STAT — filed PACS-{ticket.id}* and paged the PACS on-call (<@{ADMIN}>). "
+                                    "If a patient is waiting, call the PACS on-call now on *ext. 4-7227*")
+    [page] = dms(h, ADMIN)
+    assert page["text"].startswith(f":rotating_light: *STAT* report *PACS-{ticket.id}* from <@{TECH}>")
     [card] = posts(h, QUEUE)
     text = texts_of(card["blocks"])
     assert f"PACS-{ticket.id} · Missing or incomplete images · P1 STAT" in text and "A123" in text
     assert "<!subteam^S0ONCALL1>" in text  # STAT pages on-call
     actions = [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert actions == [f"ticket_ack:{ticket.id}", f"ticket_assign:{ticket.id}", f"ticket_resolve:{ticket.id}", f"ticket_note:{ticket.id}"]
+    assert actions == [f"ticket_ack:{ticket.id}", f"ticket_assign:{ticket.id}", f"ticket_resolve:{ticket.id}",
+                       f"ticket_merge:{ticket.id}", f"ticket_note:{ticket.id}"]
     assert [a.target for a in audit(h, "ticket.create")] == [f"PACS-{ticket.id}"]
 
 
@@ -121,7 +127,7 @@ def test_duplicates_are_linked_and_reporters_follow(harness: Harness) -> None:
     reply = h.mock.calls_to("response_url")[-1].params["text"]
     assert f"You're the 2nd to report this" in reply and f"PACS-{first.id}" in reply
     thread = [p for p in posts(h, QUEUE) if p.get("thread_ts")]
-    assert thread and "Also reported by <@U0RAD0001> (2nd report)" in thread[-1]["text"]
+    assert thread and f"Also reported by <@U0RAD0001> (2nd report, PACS-{second.id})" in thread[-1]["text"]
     assert len([p for p in posts(h, QUEUE) if not p.get("thread_ts")]) == 1  # one card, not two
     assert "Reports*\n2" in texts_of(h.mock.calls_to("chat.update")[-1].params["blocks"])
     # resolving the original tells both reporters
@@ -140,7 +146,7 @@ def test_an_outage_raises_one_alert_and_the_form_names_it(harness: Harness) -> N
         h.command(user, f"report PACS viewer is down, cannot open any study on ward {i}")
         h.drain()
     alerts = posts(h, ADMIN_CHANNEL)
-    assert len(alerts) == 1 and "Possible outage: 3 reports" in alerts[0]["text"]
+    assert len(alerts) == 1 and "Possible outage: 3 people reported *viewer or workstation* problems in 15 minutes (3 reports)" in alerts[0]["text"]
     assert len([t for t in tickets(h) if t.parent_id is None]) == 1
     # a new reporter sees the outage before filing
     h.command("U0RAD0004", "report")
@@ -158,6 +164,42 @@ def test_an_outage_raises_one_alert_and_the_form_names_it(harness: Harness) -> N
     assert h.send(h.sim.view_submission("U0RAD0004", confirm, {})).status == 200
     h.drain()
     assert tickets(h)[-1].parent_id == tickets(h)[0].id
+
+
+def test_split_off_an_outage_and_merge_back_by_button(harness: Harness) -> None:
+    h = harness
+    for i, user in enumerate((TECH, CLINICIAN, "U0RAD0002")):
+        h.command(user, f"report PACS viewer is down, cannot open any study on ward {i}")
+        h.drain()
+    h.command("U0RAD0003", "report the viewer is down on ward 9 too, cannot open any study")
+    h.drain()
+    root, *children = tickets(h)
+    late = children[-1]
+    assert root.is_incident and late.parent_id == root.id
+    thread = [p for p in posts(h, QUEUE) if p.get("thread_ts") == root.card_ts and f"ticket_split:{late.id}" in str(p.get("blocks"))]
+    assert thread and "Not part of this outage" in texts_of(thread[0]["blocks"])
+    # a clinician cannot split; an admin can
+    button = {"action_id": f"ticket_split:{late.id}", "value": str(late.id)}
+    h.send(h.sim.block_action(CLINICIAN, button, channel_id=QUEUE, message=thread[0]))
+    h.drain()
+    assert next(t for t in tickets(h) if t.id == late.id).parent_id == root.id
+    h.send(h.sim.block_action(ADMIN, button, channel_id=QUEUE, message=thread[0]))
+    h.drain()
+    split = next(t for t in tickets(h) if t.id == late.id)
+    assert split.parent_id is None and split.status == "new" and split.card_ts  # a card of its own
+    assert any(f"*PACS-{late.id}*" in d["text"] and "ticket of its own" in d["text"] for d in dms(h, "U0RAD0003"))
+    assert [a.outcome for a in audit(h, "ticket.split")] == ["ok"]
+    # merged back with "Merge into…": the form offers the outage first
+    click(h, ADMIN, "ticket_merge", late.id)
+    form = h.mock.calls_to("views.open")[-1].params["view"]
+    options = form["blocks"][1]["element"]["options"]
+    assert options[0]["value"] == str(root.id) and "outage" in options[0]["text"]["text"]
+    values = {"into": {"into": {"type": "static_select", "selected_option": {"value": str(root.id)}}}}
+    assert h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0MERGE01"}, values)).status == 200
+    h.drain()
+    assert next(t for t in tickets(h) if t.id == late.id).parent_id == root.id
+    assert any(f"*PACS-{late.id}*" in d["text"] and f"the outage *PACS-{root.id}*" in d["text"] for d in dms(h, "U0RAD0003"))
+    assert [a.outcome for a in audit(h, "ticket.merge")] == ["ok"]
 
 
 def test_buttons_are_admin_only_and_idempotent(harness: Harness) -> None:
@@ -258,23 +300,73 @@ def test_who_may_see_which_ticket(harness: Harness) -> None:
     assert f"PACS-{ticket.id}" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
 
 
-def test_sla_reminders_escalate_once(harness: Harness) -> None:
+def reminders_of(h: Harness, ticket: Ticket) -> list[dict[str, Any]]:
+    return [p for p in posts(h, QUEUE) if "overdue since" in p["text"] and f"PACS-{ticket.id}*" in p["text"]]
+
+
+def test_sla_reminders_go_to_the_thread_broadcast_once_and_page_once(harness: Harness) -> None:
     h = harness
-    clock = ManualClock()
+    clock = ManualClock()  # Monday 09:00 UTC
     h.services.clock = clock
     h.mock.add_usergroup("S0ONCALL1", "pacs-oncall", [ADMIN])
-    h.command(TECH, "report STAT images missing acc F9")
+    h.command(TECH, "report STAT images missing acc F9")  # P1: acknowledge within 15 min
     h.drain()
+    [ticket] = tickets(h)
     job = h.services.registry.jobs["ticket-sla"]
-    clock.advance(minutes=16)
-    assert job.run(h.services) == 1
-    assert job.run(h.services) == 0  # same step: not again
-    clock.advance(minutes=30)
-    assert job.run(h.services) == 1
+    sent = 0
+    for _ in range(4 * 60 - 1):  # minute by minute, not acknowledged for 4 hours
+        clock.advance(minutes=1)
+        sent += job.run(h.services)
+    assert sent == 5  # at 15 min, the on-call at 45 min, then hourly: 1:45, 2:45, 3:45
     h.drain()  # reminders go out through the outbox
-    reminders = [p for p in posts(h, QUEUE) if ":alarm_clock:" in p["text"]]
-    assert len(reminders) == 2 and "<!subteam^S0ONCALL1>" in reminders[0]["text"] and "subteam" not in reminders[1]["text"]
-    assert reminders[0]["reply_broadcast"] is True
+    reminders = reminders_of(h, ticket)
+    assert len(reminders) == 5
+    assert all(r["thread_ts"] == ticket.card_ts for r in reminders)  # under the card
+    assert [r["reply_broadcast"] for r in reminders] == [True, False, False, False, False]  # one in the channel
+    assert ["<!subteam^S0ONCALL1>" in r["text"] for r in reminders] == [False, True, False, False, False]  # one page
+    assert "not acknowledged yet — overdue since <!date^" in reminders[0]["text"]
+    assert [a.details["step"] for a in audit(h, "ticket.sla_reminder")] == [0, 1, 2, 3, 4]
+
+    click(h, ADMIN, "ticket_ack", ticket.id)
+    for _ in range(3 * 60):  # acknowledged: the resolve target (4 h) and 1 h later, in the thread only
+        clock.advance(minutes=1)
+        sent += job.run(h.services)
+    h.drain()
+    resolve = [r for r in reminders_of(h, ticket) if "is not resolved" in r["text"]]
+    assert len(resolve) == 2 and sent == 7
+    assert all(r["thread_ts"] == ticket.card_ts and r["reply_broadcast"] is False and "subteam" not in r["text"] for r in resolve)
+    assert len([p for p in posts(h, QUEUE) if p.get("reply_broadcast")]) == 1
+
+
+def test_the_daily_digest_once_per_working_day_and_only_when_there_is_something(harness: Harness) -> None:
+    h = harness
+    clock = ManualClock()  # Monday 09:00 UTC; working hours mon-fri 07:00-19:00 (timezone UTC)
+    h.services.clock = clock
+    h.command(TECH, "report the viewer is slow in reading room 2")  # routine: P3, acknowledge within 4 h
+    h.drain()
+    [ticket] = tickets(h)
+    assert ticket.priority == "P3"
+    sla, digest = h.services.registry.jobs["ticket-sla"], h.services.registry.jobs["ticket-digest"]
+    clock.advance(minutes=5)
+    assert digest.run(h.services) == 0  # Monday's digest: nothing overdue, nothing posted
+    clock.advance(hours=4)
+    assert sla.run(h.services) == 1  # the P3's one reminder, at its target
+    assert digest.run(h.services) == 0  # Monday's digest was done at the start of the day
+    clock.set(datetime(2026, 1, 6, 6, 55, tzinfo=timezone.utc))
+    assert digest.run(h.services) == 0 and sla.run(h.services) == 0  # before working hours
+    clock.set(datetime(2026, 1, 6, 7, 0, tzinfo=timezone.utc))
+    assert digest.run(h.services) == 1
+    clock.advance(minutes=5)
+    assert digest.run(h.services) == 0  # once a day
+    h.drain()
+    [reminder] = reminders_of(h, ticket)
+    assert reminder["reply_broadcast"] is True and reminder["thread_ts"] == ticket.card_ts
+    [message] = [p for p in posts(h, QUEUE) if "digest" in p["text"]]
+    assert "thread_ts" not in message
+    text = texts_of(message["blocks"])
+    assert "Daily ticket digest: 1 open ticket" in text and f"*PACS-{ticket.id}* P3 — not acknowledged, overdue since" in text
+    [entry] = audit(h, "ticket.digest")
+    assert entry.target == QUEUE and entry.details["tickets"] == [f"PACS-{ticket.id}"]
 
 
 def test_open_a_ticket_from_an_answer_carries_the_question(harness: Harness) -> None:

@@ -17,7 +17,7 @@ from commands.demo import DemoNetwork
 from commands.models import NodeCheck, NodeStatus, NodeWatch
 from core.clock import ManualClock
 from tests.dicom_support import node_dicts
-from tests.harness import ADMIN, CLINICIAN, Harness, texts_of
+from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
 from tickets.models import Ticket
 
 ALERTS = "C0PACSADM"
@@ -33,7 +33,9 @@ def network() -> Iterator[DemoNetwork]:
 @pytest.fixture
 def settings_overrides(network: DemoNetwork) -> dict[str, Any]:
     return {"dicom": {"nodes": node_dicts(network)},
-            "tickets": {"admin_channel": ALERTS, "default_queue": QUEUE}}
+            "tickets": {"admin_channel": ALERTS, "default_queue": QUEUE},
+            # @radiologists exists only where a test adds it to the mock (an unknown group grants nothing)
+            "roles": {"audiences": {"technologist": [TECH], "radiologist": ["@radiologists"]}}}
 
 
 @pytest.fixture
@@ -58,6 +60,12 @@ def posts(harness: Harness, channel: str) -> list[str]:
 
 def hhmm(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%H:%M")
+
+
+def day(when: datetime) -> str:
+    """How downtime notices name a time (the harness's time zone is UTC): ``Fri 27 Nov 14:02``."""
+    local = when.astimezone(timezone.utc)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
 def test_down_alert_once_then_recovery_once(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
@@ -124,7 +132,7 @@ def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Ha
     told, filed = [c.params for c in harness.mock.calls_to("response_url")][-2:]
     assert told["text"].startswith(":rotating_light: PACS is down since ") and told["text"].endswith(", the team is on it — PACS-1.")
     assert "*Meanwhile — Technologists during downtime*\n1. Keep scanning." in texts_of(told["blocks"])  # from the manuals
-    assert "same problem as *PACS-1*" in filed["text"]
+    assert "part of the outage *PACS-1*" in filed["text"] and "(your report is *PACS-2*)" in filed["text"]
     with harness.db.session() as session:
         report = session.scalar(select(Ticket).where(Ticket.reporter == CLINICIAN))
         assert report.parent_id == 1
@@ -143,12 +151,12 @@ def test_planned_downtime_silences_the_alert_until_it_ends(harness: Harness, clo
     harness.drain()
     reply = harness.mock.calls_to("response_url")[-1].params["text"]
     assert reply.startswith(":white_check_mark: Planned downtime #1 added: ") and f"Announced in <#{ALERTS}>." in reply
-    assert posts(harness, ALERTS) == [f":wrench: Planned downtime of *PACS*: {hhmm(start)} to {hhmm(end)} (30 min) — PACS upgrade. "
+    assert posts(harness, ALERTS) == [f":wrench: Planned downtime of *PACS*: {day(start)} – {hhmm(end)} (UTC), 30 min — PACS upgrade. "
                                       "During it, follow the downtime procedure (`/pacs ask what do I do while PACS is down`)."]
     clock.advance(minutes=3)
     run_downtime_notices(harness.services)
     harness.drain()
-    assert posts(harness, ALERTS)[-1] == f":wrench: Planned downtime of *PACS* has started, until {hhmm(end)} — PACS upgrade."
+    assert posts(harness, ALERTS)[-1] == f":wrench: Planned downtime of *PACS* has started, until {day(end)} (UTC) — PACS upgrade."
     network.pacs.stop()
     tick(harness, clock, 5)  # 25 minutes of failures inside the window: no alert
     assert len(posts(harness, ALERTS)) == 2
@@ -183,7 +191,7 @@ def test_downtime_add_and_cancel_are_for_admins(harness: Harness, clock: ManualC
     harness.command(ADMIN, "downtime cancel 1")
     harness.drain()
     assert "Planned downtime #1 is cancelled" in harness.mock.calls_to("response_url")[-1].params["text"]
-    assert posts(harness, ALERTS)[-1].startswith(":information_source: Planned downtime #1 of *PACS*")
+    assert posts(harness, ALERTS)[-1].startswith(":information_source: Planned downtime #1 of *PACS*, Sat 28 Nov 22:00 – 23:00 (UTC), ")
     with harness.db.session() as session:
         actions = [(r.action, r.outcome) for r in session.scalars(select(AuditEntry).where(AuditEntry.action.startswith("dicom.downtime")).order_by(AuditEntry.id))]
     assert actions == [("dicom.downtime.add", "ok"), ("dicom.downtime.add", "refused"), ("dicom.downtime.cancel", "ok")]
@@ -200,14 +208,54 @@ def test_reminder_before_a_planned_downtime_and_the_end(harness: Harness, clock:
     assert run_downtime_notices(harness.services) == 1
     assert run_downtime_notices(harness.services) == 0  # once
     harness.drain()
-    assert posts(harness, ALERTS)[-1] == (f":alarm_clock: Reminder: planned downtime of *VNA* starts at {hhmm(start)} (in 59 min), "
-                                          f"until {hhmm(start + timedelta(hours=1))} — Archive patch.")
+    assert posts(harness, ALERTS)[-1] == (f":alarm_clock: Reminder: planned downtime of *VNA* starts in 59 min: "
+                                          f"{day(start)} – {hhmm(start + timedelta(hours=1))} (UTC) — Archive patch.")
     clock.advance(hours=1)
     assert run_downtime_notices(harness.services) == 1  # started
     clock.advance(hours=1)
     assert run_downtime_notices(harness.services) == 1  # ended
     harness.drain()
-    assert posts(harness, ALERTS)[-1] == f":white_check_mark: Planned downtime of *VNA* is over (it was planned until {hhmm(start + timedelta(hours=1))})."
+    assert posts(harness, ALERTS)[-1] == (f":white_check_mark: Planned downtime of *VNA* is over. "
+                                          f"It was planned for {day(start)} – {hhmm(start + timedelta(hours=1))} (UTC).")
+
+
+DOWNTIME_CHANNELS = ["C0RADIOLO", "C0GENERAL"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{
+    "timezone": "Europe/Zurich",
+    "dicom": {"nodes": [{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 1, "kind": "pacs", "watch": False}],
+              "watch": {"downtime_channels": DOWNTIME_CHANNELS}},
+    "tickets": {"admin_channel": ALERTS, "default_queue": QUEUE},
+}])
+def test_downtime_notices_carry_date_and_time_zone_and_go_to_the_downtime_channels(harness: Harness, clock: ManualClock) -> None:
+    """Announced, reminded, started and ended in dicom.watch.downtime_channels (not the alert
+    channel), each with weekday, date and the site's time zone; the privacy gate lets the dates through."""
+    harness.command(ADMIN, 'downtime add pacs 2026-12-08 22:00 2026-12-09 01:30 "PACS upgrade"')  # Zurich time
+    harness.drain()
+    announced = (":wrench: Planned downtime of *PACS*: Tue 8 Dec 22:00 – Wed 9 Dec 01:30 (Europe/Zurich), 3 h 30 min — PACS upgrade. "
+                 "During it, follow the downtime procedure (`/pacs ask what do I do while PACS is down`).")
+    assert [posts(harness, c) for c in DOWNTIME_CHANNELS] == [[announced], [announced]]
+    assert posts(harness, ALERTS) == []
+    assert "Announced in <#C0RADIOLO>, <#C0GENERAL>." in harness.mock.calls_to("response_url")[-1].params["text"]
+    harness.command(ADMIN, 'downtime add pacs 2027-01-05 22:00 2027-01-05 23:00 "Disk swap"')
+    harness.drain()
+    assert posts(harness, "C0GENERAL")[-1].startswith(":wrench: Planned downtime of *PACS*: Tue 5 Jan 2027 22:00 – 23:00 (Europe/Zurich), 1 h — Disk swap.")
+    clock.advance(days=11, hours=6, minutes=1)  # Tue 8 Dec 20:01 UTC = 21:01 in Zurich
+    assert run_downtime_notices(harness.services) == 2
+    harness.drain()
+    assert posts(harness, "C0RADIOLO")[-1] == (":alarm_clock: Reminder: planned downtime of *PACS* starts in 59 min: "
+                                               "Tue 8 Dec 22:00 – Wed 9 Dec 01:30 (Europe/Zurich) — PACS upgrade.")
+    clock.advance(hours=1)
+    assert run_downtime_notices(harness.services) == 2
+    harness.drain()
+    assert posts(harness, "C0RADIOLO")[-1] == ":wrench: Planned downtime of *PACS* has started, until Wed 9 Dec 01:30 (Europe/Zurich) — PACS upgrade."
+    clock.advance(hours=4)
+    assert run_downtime_notices(harness.services) == 2
+    harness.drain()
+    assert posts(harness, "C0GENERAL")[-1] == (":white_check_mark: Planned downtime of *PACS* is over. "
+                                               "It was planned for Tue 8 Dec 22:00 – Wed 9 Dec 01:30 (Europe/Zurich).")
+    assert posts(harness, ALERTS) == []
 
 
 def test_a_question_in_a_dm_during_an_outage_is_told_first(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
@@ -221,4 +269,51 @@ def test_a_question_in_a_dm_during_an_outage_is_told_first(harness: Harness, clo
     with harness.db.session() as session:
         from tickets.models import TicketFollower
 
-        assert list(session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == 1))) == []  # not "pacsbot"
+        # the one who was told follows it as "told" (not "pacsbot", the watch that filed it)
+        rows = session.execute(select(TicketFollower.user_id, TicketFollower.via).where(TicketFollower.ticket_id == 1)).all()
+        assert [tuple(r) for r in rows] == [(CLINICIAN, "told")]
+    # the one who only asked hears when it is back, and when it is resolved - once each
+    network.vna.start()
+    tick(harness, clock, 2)
+    tick(harness, clock, 2)
+    to_them = [c.params["text"] for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") in (CLINICIAN, "D0RAD0001")]
+    back = [t for t in to_them if "is answering again" in t]
+    assert back == [":large_green_circle: *VNA* is answering again (it was down 20 min). You were told about this outage (PACS-1); "
+                    "no need to do anything. I'll message you once more when the team has confirmed everything is back."]
+    harness.send(harness.sim.block_action(ADMIN, {"action_id": "ticket_resolve:1", "value": "1"}, channel_id=QUEUE,
+                                          message={"ts": "1.0", "text": ""}))
+    harness.drain()
+    form = harness.mock.calls_to("views.open")[-1].params["view"]
+    values = {"resolution": {"resolution": {"type": "plain_text_input", "value": "The VNA was restarted."}}}
+    assert harness.send(harness.sim.view_submission(ADMIN, {**form, "id": "V0RES0009"}, values)).status == 200
+    harness.drain()
+    to_them = [c.params["text"] for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") in (CLINICIAN, "D0RAD0001")]
+    assert [t for t in to_them if "resolved" in t] == [
+        ":white_check_mark: *PACS-1*, the outage you were told about, is resolved: The VNA was restarted."]
+    assert [t for t in to_them if "is answering again" in t] == back  # still once
+
+
+def test_the_downtime_procedure_shown_is_the_one_written_for_the_reader(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
+    """roles.audiences: dr.rhea is in @radiologists, tom.tech is named as a technologist. The bundled
+    manuals split the procedure by audience front matter; each sees their own steps."""
+    harness.mock.add_usergroup("S0RADIOLO", "radiologists", [CLINICIAN])
+    assert harness.services.access.audiences_of(CLINICIAN) == ("radiologist",)
+    assert harness.services.access.audiences_of(TECH) == ("technologist",)
+    tick(harness, clock)
+    network.pacs.stop()
+    tick(harness, clock, 3)
+    # the radiologist asks with /pacs ask: the notice follows the answer, privately
+    harness.command(CLINICIAN, "ask is the pacs down?")
+    harness.drain()
+    told = next(c.params for c in harness.mock.calls_to("response_url") if c.params.get("text", "").startswith(":rotating_light: PACS is down"))
+    shown = texts_of(told["blocks"])
+    assert ("*Meanwhile — Reading during downtime*\nWhile PACS is down, radiologists read and report like this:\n\n"
+            "• Each reading room has a station labelled *DOWNTIME VIEWER*.") in shown
+    assert "Keep scanning" not in shown
+    # the technologist writes in a DM: the notice comes first, in the DM
+    harness.send(harness.sim.message_event(TECH, "pacs is down, where do I send my CT?", channel_id="D0TECH001", channel_type="im"))
+    harness.drain()
+    dm = [c.params for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") == "D0TECH001"]
+    assert dm[0]["text"].startswith(":rotating_light: PACS is down since ")
+    shown = texts_of(dm[0]["blocks"])
+    assert "*Meanwhile — Technologists during downtime*\n1. Keep scanning." in shown and "DOWNTIME VIEWER" not in shown

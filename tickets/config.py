@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,13 +13,13 @@ from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Regex, Section
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 
-CATEGORIES = ("missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other")
+CATEGORIES = ("outage", "missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other")
 URGENCIES = ("stat", "urgent", "routine")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 MODALITIES = ("CT", "MR", "US", "DX", "CR", "MG", "NM", "PT", "XA", "RF", "OT")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-Category = Literal["missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other"]
+Category = Literal["outage", "missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other"]
 Urgency = Literal["stat", "urgent", "routine"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 
@@ -46,10 +46,18 @@ class WebhookSettings(Section):
         return value
 
 
+def user_group(value: str | None) -> str | None:
+    if value is not None and not (GROUP_HANDLE_RE.match(value.strip()) or GROUP_ID_RE.match(value.strip())):
+        raise ValueError(f"{value!r} is not a user group handle (like @pacs-oncall) or id (like S0123ABC)")
+    return value.strip() if value else value
+
+
 class QueueSettings(Section):
     name: str
     channel: ChannelId
     oncall: str | None = Field(default=None, description="User group to mention for STAT/urgent tickets and SLA escalations.")
+    oncall_phone: str | None = Field(default=None, max_length=60,
+                                     description="How to reach this queue's on-call by phone (default: tickets.oncall_phone).")
     webhook: WebhookSettings | None = None
 
     @field_validator("name")
@@ -62,9 +70,7 @@ class QueueSettings(Section):
     @field_validator("oncall")
     @classmethod
     def _oncall(cls, value: str | None) -> str | None:
-        if value is not None and not (GROUP_HANDLE_RE.match(value.strip()) or GROUP_ID_RE.match(value.strip())):
-            raise ValueError(f"{value!r} is not a user group handle (like @pacs-oncall) or id (like S0123ABC)")
-        return value.strip() if value else value
+        return user_group(value)
 
 
 class RuleMatch(Section):
@@ -127,8 +133,93 @@ class DuplicateSettings(Section):
 
 
 class OutageSettings(Section):
-    reports: int = Field(default=5, ge=2, le=1000, description="This many reports ...")
-    minutes: int = Field(default=15, ge=1, le=24 * 60, description="... within this many minutes in one category raise an incident.")
+    """When reports alone declare an outage: distinct people, or distinct places, not a count of
+    reports (one person filing four reports is one person with four problems)."""
+
+    people: int = Field(default=3, ge=2, le=1000, description="This many different people reporting ...")
+    places: int = Field(default=3, ge=2, le=1000,
+                        description="... or reports from this many different locations or modalities (from at least two people) ...")
+    minutes: int = Field(default=15, ge=1, le=24 * 60,
+                         description="... within this many minutes, in one category, declare an outage. It takes new reports "
+                                     "while they keep coming within this many minutes (or while the node watch says the "
+                                     "system is down); after that, new reports are tickets of their own.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        # Before 2026-12 the threshold counted reports (``reports: 5``); it now counts people.
+        if isinstance(data, dict) and "reports" in data:
+            data = dict(data)
+            reports = data.pop("reports")
+            data.setdefault("people", reports)
+        return data
+
+
+class PriorityReminders(Section):
+    """How tickets of one priority are reminded once an SLA target has passed (tickets/reminders.py)."""
+
+    oncall_after_minutes: int | None = Field(
+        default=None, description="Still not acknowledged this long after the acknowledge target: the next reminder "
+                                  "@-mentions the queue's on-call group (once). null: never.")
+    repeat_minutes: int | None = Field(
+        default=None, description="Not acknowledged: remind again in the thread this often (after the on-call reminder). "
+                                  "Acknowledged: remind from the resolve target, then after this interval, doubling "
+                                  "each time. null: after the first reminder only the daily digest lists it.")
+    working_hours_only: bool = Field(
+        default=False, description="Remind only inside tickets.working_hours; a reminder falling outside is sent when "
+                                   "they begin (only the latest one).")
+
+    @field_validator("oncall_after_minutes")
+    @classmethod
+    def _oncall_after(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 7 * 24 * 60:
+            raise ValueError(f"oncall_after_minutes {value} must be between 1 and 10080 (7 days), or null for never")
+        return value
+
+    @field_validator("repeat_minutes")
+    @classmethod
+    def _repeat(cls, value: int | None) -> int | None:
+        if value is not None and not 15 <= value <= 7 * 24 * 60:
+            raise ValueError(f"repeat_minutes {value} must be between 15 and 10080 (7 days), or null for the daily digest only")
+        return value
+
+
+REMINDER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "P1": {"oncall_after_minutes": 30, "repeat_minutes": 60, "working_hours_only": False},
+    "P2": {"oncall_after_minutes": 120, "repeat_minutes": 240, "working_hours_only": False},
+    "P3": {"oncall_after_minutes": None, "repeat_minutes": None, "working_hours_only": True},
+    "P4": {"oncall_after_minutes": None, "repeat_minutes": None, "working_hours_only": True},
+}
+
+
+class ReminderSettings(Section):
+    """Per priority, how overdue tickets are reminded; and the daily digest per queue channel.
+    A priority given in part keeps that priority's defaults for the keys it leaves out."""
+
+    P1: PriorityReminders = Field(default_factory=lambda: PriorityReminders(**REMINDER_DEFAULTS["P1"]))
+    P2: PriorityReminders = Field(default_factory=lambda: PriorityReminders(**REMINDER_DEFAULTS["P2"]))
+    P3: PriorityReminders = Field(default_factory=lambda: PriorityReminders(**REMINDER_DEFAULTS["P3"]))
+    P4: PriorityReminders = Field(default_factory=lambda: PriorityReminders(**REMINDER_DEFAULTS["P4"]))
+    digest: bool = Field(default=True, description="Each working day at the start of working hours, one message per "
+                                                   "queue channel listing overdue tickets no longer reminded one by "
+                                                   "one, and stale ones.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _priority_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for priority, defaults in REMINDER_DEFAULTS.items():
+                given = data.get(priority)
+                if given is None and priority in data:
+                    raise ValueError(f"reminders.{priority} is empty; leave it out for the defaults, or give its keys "
+                                     "(oncall_after_minutes, repeat_minutes, working_hours_only)")
+                if isinstance(given, dict):
+                    data[priority] = {**defaults, **given}
+        return data
+
+    def of(self, priority: str) -> PriorityReminders:
+        return getattr(self, priority) if priority in REMINDER_DEFAULTS else self.P4
 
 
 class PhiSettings(Section):
@@ -144,19 +235,29 @@ class TicketSettings(Section):
     prefix: str = Field(default="PACS", description="Ticket numbers read PACS-123.")
     reaction: str = Field(default="ticket", description="Emoji that files a ticket from a message (without colons).")
     admin_channel: ChannelId | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
+    oncall: str | None = Field(default=None, description="User group of the PACS on-call (like @pacs-oncall): paged for "
+                                                           "STAT reports whose queue names no on-call of its own.")
     oncall_phone: str | None = Field(default=None, max_length=60,
-                                     description="How to reach the PACS on-call by phone (e.g. 'ext. 4-7227'), told to "
-                                                 "people when pacsbot cannot file their report.")
+                                     description="How to reach the PACS on-call by phone (e.g. 'ext. 4-7227'): told to people "
+                                                 "who file a STAT report, and when pacsbot cannot file a report.")
     queues: list[QueueSettings] = Field(default_factory=list)
     rules: list[RuleSettings] = Field(default_factory=list)
     working_hours: WorkingHours = Field(default_factory=WorkingHours)
     sla: dict[Priority, SlaTarget] = Field(default_factory=_default_sla)
-    remind_every_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    remind_every_minutes: int | None = Field(default=None, ge=5, le=24 * 60,
+                                             description="No longer used (replaced by reminders); still accepted so "
+                                                         "older configuration files load.")
     stale_after_hours: int = Field(default=72, ge=1, le=24 * 90)
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     outage: OutageSettings = Field(default_factory=OutageSettings)
     phi: PhiSettings = Field(default_factory=PhiSettings)
     locate_on_intake: bool = Field(default=True, description="Run a locate for missing-image reports with an accession.")
+
+    @field_validator("oncall")
+    @classmethod
+    def _oncall(cls, value: str | None) -> str | None:
+        return user_group(value)
 
     @field_validator("prefix")
     @classmethod
@@ -187,3 +288,12 @@ class TicketSettings(Section):
 
     def queue(self, name: str) -> QueueSettings | None:
         return next((q for q in self.queues if q.name == name), None)
+
+    def oncall_of(self, queue: str) -> str | None:
+        """The on-call group to page for a queue: its own, else the site's."""
+        q = self.queue(queue)
+        return (q.oncall if q and q.oncall else None) or self.oncall
+
+    def phone_of(self, queue: str) -> str | None:
+        q = self.queue(queue)
+        return (q.oncall_phone if q and q.oncall_phone else None) or self.oncall_phone

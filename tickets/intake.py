@@ -17,6 +17,7 @@ from core.privacy import MASK as _MASK
 from core.privacy import Detector
 
 CATEGORY_LABELS = {
+    "outage": "Archive outage",
     "missing_images": "Missing or incomplete images",
     "wrong_patient": "Wrong patient or accession",
     "viewer": "Viewer or workstation",
@@ -30,6 +31,11 @@ PRIORITY_OF_URGENCY = {"stat": "P1", "urgent": "P2", "routine": "P3"}
 
 # Phrases that point at a category; the category with the most (weighted) hits wins.
 _CATEGORY_PHRASES: dict[str, tuple[str, ...]] = {
+    "outage": (
+        r"\b(?:pacs|vna|archive|system|server|everything)\b[^.;]{0,12}\b(?:is |seems |looks )?(?:down|offline|unavailable|unreachable|not answering|not responding)\b",
+        r"\boutage\b", r"\bdown ?time\b", r"(?:can'?t|cannot|won'?t|will not|unable to) (?:open|load|find|pull up) any(?:thing| studies| study| images| exams)",
+        r"nothing (?:loads|opens|is loading)", r"no one can (?:open|log ?in|read)",
+    ),
     "missing_images": (
         r"missing", r"not (?:in|on|showing (?:up )?in) (?:the )?pacs", r"incomplete", r"not arrived?", r"didn'?t (?:arrive|come|cross|send)",
         r"no images", r"images? (?:are|is) not", r"can'?t find (?:the )?(?:study|images?)", r"half (?:the|of the) (?:images|series)",
@@ -42,8 +48,8 @@ _CATEGORY_PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "viewer": (
         r"viewer", r"frozen", r"freez", r"crash", r"won'?t (?:open|load|start)", r"workstation", r"hang(?:s|ing)? protocol",
-        r"black screen", r"monitor", r"display", r"error message", r"not responding", r"(?:pacs|system|viewer) (?:is )?down",
-        r"can(?:'?t|not) open", r"outage", r"not working",
+        r"black screen", r"monitor", r"display", r"error message", r"not responding", r"viewer (?:is )?down",
+        r"can(?:'?t|not) open", r"not working",
     ),
     "worklist": (r"worklist", r"\bmwl\b", r"not on the list", r"schedul", r"order (?:is )?missing", r"no orders?"),
     "login": (r"log ?in", r"password", r"locked out", r"\baccess\b", r"account", r"permission", r"can'?t sign"),

@@ -87,10 +87,16 @@ class TicketFollower(Base):
     ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # how they came to follow it: "report" (their own, or one linked to it) or "told" (they
+    # were told "PACS is down, the team is on it" and hear only when it is back and resolved)
+    via: Mapped[str] = mapped_column(String(12), nullable=False, default="report", server_default="report")
 
 
 class Incident(Base):
-    """Many reports in one category in a short time: one alert to the admin channel."""
+    """An outage: declared by reports from several people (or places) in one category in a
+    short time, or by the node watch. It takes new reports only while it is live: while the
+    watch says ``node`` is down, or while reports keep arriving within ``outage.minutes``
+    (``last_report_at``); ``recovered_at`` is when the watch saw the system come back."""
 
     __tablename__ = "ticket_incidents"
 
@@ -100,6 +106,9 @@ class Incident(Base):
     ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("tickets.id"), nullable=False)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     reports: Mapped[int] = mapped_column(Integer, nullable=False)
+    node: Mapped[str | None] = mapped_column(String(64))
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebhookDelivery(Base):

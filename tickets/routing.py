@@ -66,5 +66,5 @@ def route(settings: TicketSettings, facts: Facts, when: datetime, timezone: str 
             queue = settings.queue(rule.queue)
             assert queue is not None  # checked when the configuration was loaded
             priority = rule.priority or PRIORITY_OF_URGENCY[facts.urgency]
-            return Route(queue.name, queue.channel, priority, queue.oncall, rule.name)
-    return Route(DEFAULT_QUEUE, settings.default_queue, PRIORITY_OF_URGENCY[facts.urgency], None, None)
+            return Route(queue.name, queue.channel, priority, settings.oncall_of(queue.name), rule.name)
+    return Route(DEFAULT_QUEUE, settings.default_queue, PRIORITY_OF_URGENCY[facts.urgency], settings.oncall, None)

@@ -10,7 +10,7 @@ happened changes nothing and says so.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from tickets.intake import (
     validate_accession,
 )
 from tickets.models import Incident, Ticket, TicketEvent, TicketFollower, WebhookDelivery
+from tickets.reminders import DigestEntry, ReminderPolicy, Sent, Step, TicketFacts
 from tickets.routing import Facts, Route, route
 
 OPEN = ("new", "acknowledged")
@@ -94,10 +95,30 @@ class TicketView:
     resolved_by: str | None
     resolution: str | None
     reports: int  # this report plus every report linked to it
+    # an incident: the node the watch saw down, when it came back, and (declared by reports)
+    # the end of its quiet window: it takes new reports until then
+    node: str | None = None
+    recovered_at: datetime | None = None
+    live_until: datetime | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def live(self, now: datetime) -> bool:
+        """An open incident that still takes new reports."""
+        if not (self.is_incident and self.is_open) or self.recovered_at is not None:
+            return False
+        return self.node is not None or (self.live_until is not None and now <= self.live_until)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """Someone to tell about an outage ticket, and what they told us (their own reports under it)."""
+
+    user: str
+    via: str  # "report": they reported it (or a report linked to it); "told": they were told it is down
+    reports: tuple[TicketView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,7 @@ class Filed:
     phi: PhiFinding
     incident: TicketView | None = None  # an outage declared by this report
     incident_reports: int = 0  # how many reports declared it
+    incident_people: int = 0  # ... from how many people
     merged: tuple[TicketView, ...] = ()  # other tickets gathered under the outage
 
 
@@ -123,6 +145,28 @@ class Change:
     notify: tuple[str, ...] = ()  # followers to DM (public changes only)
     text: str = ""
     event_id: int | None = None  # the history row of this change (a unique key for its messages)
+    listeners: tuple[Listener, ...] = ()  # the followers in ``notify``, with their own reports
+
+
+@dataclass(frozen=True)
+class Declared:
+    """An outage the node watch declared: its ticket, whether it is new, and the reports gathered under it."""
+
+    ticket: TicketView
+    created: bool
+    merged: tuple[TicketView, ...] = ()
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A report split off an outage (now a ticket of its own) or merged into another ticket."""
+
+    ticket: TicketView  # the report, after the move
+    other: TicketView  # the ticket it left (split) or joined (merge)
+    changed: bool
+    message: str  # for the admin who clicked
+    listeners: tuple[Listener, ...] = ()  # whom to tell: the report's followers
+    event_id: int | None = None
 
 
 @dataclass
@@ -150,6 +194,8 @@ class TicketService:
         root = t.parent_id or t.id
         reports = session.scalar(select(func.count()).select_from(Ticket).where(or_(Ticket.id == root, Ticket.parent_id == root))) or 1
         masked = self.phi(t.summary).masked
+        incident = session.scalar(select(Incident).where(Incident.ticket_id == t.id).order_by(Incident.id.desc()).limit(1)) \
+            if t.is_incident else None
         return TicketView(
             id=t.id, ref=self.ref(t.id), status=t.status, category=t.category, urgency=t.urgency, priority=t.priority,
             queue=t.queue, channel=t.channel, card_ts=t.card_ts, reporter=t.reporter, assignee=t.assignee,
@@ -159,6 +205,8 @@ class TicketService:
             created_at=t.created_at, updated_at=t.updated_at, acknowledged_at=t.acknowledged_at,
             acknowledged_by=t.acknowledged_by, resolved_at=t.resolved_at, resolved_by=t.resolved_by,
             resolution=t.resolution, reports=int(reports),
+            node=incident.node if incident else None, recovered_at=incident.recovered_at if incident else None,
+            live_until=self._quiet_after(incident) if incident else None,
         )
 
     def get(self, session: Session, number: int, *, lock: bool = False) -> Ticket:
@@ -221,22 +269,23 @@ class TicketService:
             for t in candidates:
                 if t.accession and t.accession == report.accession:
                     return t
-        incident = session.scalar(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None),
-                                                       Ticket.category == report.category, Ticket.is_incident.is_(True))
-                                  .order_by(Ticket.id).limit(1))
+        incident = self._live_incident(session, report.category or "", now)
         if incident is not None:
-            return incident  # during a declared outage, every report in its category joins it
+            return incident  # while an outage is live, every report in its category joins it
         threshold = self.settings.duplicates.text_similarity
         best, best_score = None, 0.0
         for t in candidates:
             if report.accession and t.accession and t.accession != report.accession:
                 continue  # two different studies are two problems
             same_place = False
+            mine, theirs = report.description.lower(), t.description.lower()
             if report.location and t.location:
                 if fuzz.ratio(report.location.lower(), t.location.lower()) < 80:
                     continue
                 same_place = True
-            score = fuzz.token_set_ratio(report.description.lower(), t.description.lower())
+                # the place already counts; the words must be alike about the problem itself
+                mine, theirs = mine.replace(report.location.lower(), " "), theirs.replace(t.location.lower(), " ")
+            score = fuzz.token_set_ratio(mine, theirs)
             # the same kind of problem at the same place needs less textual likeness
             if score >= (threshold - 20 if same_place else threshold) and score > best_score:
                 best, best_score = t, score
@@ -260,8 +309,7 @@ class TicketService:
         phi = self.phi(report.description)
         ticket = Ticket(
             source_ref=report.source_ref[:160], source=report.source, status="duplicate" if parent else "new",
-            category=report.category, urgency=report.urgency,
-            priority=parent.priority if parent else chosen.priority,
+            category=report.category, urgency=report.urgency, priority=chosen.priority,
             queue=parent.queue if parent else chosen.queue, channel=parent.channel if parent else chosen.channel,
             reporter=report.reporter, summary=summarize(report.description), description=report.description,
             phi_suspected=phi.found, accession=report.accession, modality=report.modality, location=report.location,
@@ -287,6 +335,8 @@ class TicketService:
             parent.updated_at = now
             self._follow(session, parent.id, report.reporter, now)
             self._event(session, parent.id, now, report.reporter, "linked", report.description, {"report": ticket.id})
+            if parent.is_incident:
+                self._joined_incident(session, parent.id, now)
         outage = self._check_outage(session, parent or ticket, report.category, now)
         if ticket.parent_id is not None and parent is None:
             parent = session.get(Ticket, ticket.parent_id)  # this report was merged into the outage it declared
@@ -294,10 +344,10 @@ class TicketService:
         self.enqueue_webhook(session, root, "linked" if parent else "created", now, event_id=f"{ticket.id}")
         own = self.view(session, ticket)
         shown = self.view(session, root)
-        incident, reports, merged = outage if outage else (None, 0, [])
+        incident, reports, people, merged = outage if outage else (None, 0, 0, [])
         return Filed(ticket=shown, own=own, created=True, linked=parent is not None, position=shown.reports,
                      route=Route(shown.queue, shown.channel, shown.priority, chosen.oncall if parent is None else self._oncall(shown.queue), chosen.rule),
-                     phi=phi, incident=incident, incident_reports=reports,
+                     phi=phi, incident=incident, incident_reports=reports, incident_people=people,
                      merged=tuple(m for m in merged if m.id != ticket.id))
 
     def _already_filed(self, session: Session, existing: Ticket, report: Report, now: datetime) -> Filed:
@@ -311,66 +361,108 @@ class TicketService:
                      phi=self.phi(existing.description))
 
     def _oncall(self, queue: str) -> str | None:
-        q = self.settings.queue(queue)
-        return q.oncall if q else None
+        return self.settings.oncall_of(queue)
 
-    def _check_outage(self, session: Session, root: Ticket, category: str, now: datetime) -> tuple[TicketView, int, list[TicketView]] | None:
-        """N reports in M minutes in one category: declare one incident, once, and gather the
-        open tickets of that burst under it, so the team sees one incident, not twenty tickets.
+    # -- outages ---------------------------------------------------------------------------
+    def _quiet_after(self, incident: Incident) -> datetime | None:
+        """Until when an incident declared by reports takes new ones (None: while its node is down)."""
+        if incident.node is not None:
+            return None
+        return (incident.last_report_at or incident.opened_at) + timedelta(minutes=self.settings.outage.minutes)
 
-        Returns the incident's ticket, the number of reports that declared it, and the tickets
-        that were merged into it (for their cards to be updated).
+    def _is_live(self, incident: Incident, now: datetime) -> bool:
+        if incident.recovered_at is not None:
+            return False
+        until = self._quiet_after(incident)
+        return until is None or now <= until
+
+    def _live_incident(self, session: Session, category: str, now: datetime) -> Ticket | None:
+        """The open incident in ``category`` that still takes new reports, if any."""
+        rows = session.execute(select(Ticket, Incident).join(Incident, Incident.ticket_id == Ticket.id)
+                               .where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.is_incident.is_(True),
+                                      Ticket.category == category).order_by(Ticket.id)).all()
+        return next((t for t, incident in rows if self._is_live(incident, now)), None)
+
+    def _joined_incident(self, session: Session, ticket_id: int, now: datetime) -> None:
+        """A report joined an outage: it stays live for another quiet window."""
+        for incident in session.scalars(select(Incident).where(Incident.ticket_id == ticket_id)):
+            incident.last_report_at, incident.reports = now, incident.reports + 1
+
+    def _check_outage(self, session: Session, root: Ticket, category: str, now: datetime) -> tuple[TicketView, int, int, list[TicketView]] | None:
+        """Reports in one category from ``outage.people`` different people (or from
+        ``outage.places`` places, by at least two people) within ``outage.minutes``: declare
+        one incident and gather the open tickets of that burst under it, so the team sees
+        one incident, not twenty tickets. One person's reports never declare one alone.
+
+        Returns the incident's ticket, the reports and people that declared it, and the
+        tickets merged into it (for their cards to be updated).
         """
         outage = self.settings.outage
+        if category == "other" or self._live_incident(session, category, now) is not None:
+            return None  # nothing to declare, or this outage is already declared and live
         since = now - timedelta(minutes=outage.minutes)
-        count = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.category == category, Ticket.created_at >= since)) or 0
-        if count < outage.reports or category == "other":
+        rows = session.execute(select(Ticket.reporter, Ticket.location, Ticket.modality).where(
+            Ticket.category == category, Ticket.created_at >= since, Ticket.source != "watch")).all()
+        people = {r.reporter for r in rows}
+        places = {" ".join((r.location or r.modality or "").lower().split()) for r in rows} - {""}
+        if not (len(people) >= outage.people or (len(places) >= outage.places and len(people) >= 2)):
             return None
-        if session.scalar(select(Incident.id).join(Ticket, Ticket.id == Incident.ticket_id)
-                          .where(Incident.category == category, Ticket.status.in_(OPEN))) is not None:
-            return None  # this outage is already declared
         burst = list(session.scalars(
             select(Ticket).where(Ticket.category == category, Ticket.status.in_(OPEN), Ticket.parent_id.is_(None),
-                                 Ticket.created_at >= since).order_by(Ticket.id)))
+                                 Ticket.is_incident.is_(False), Ticket.created_at >= since).order_by(Ticket.id)))
         anchor = burst[0] if burst else root
         try:
             with session.begin_nested():
-                session.add(Incident(category=category, window_key=f"{category}:{anchor.id}", ticket_id=anchor.id, opened_at=now, reports=int(count)))
+                session.add(Incident(category=category, window_key=f"{category}:{anchor.id}", ticket_id=anchor.id, opened_at=now,
+                                     reports=len(rows), last_report_at=now))
                 session.flush()
         except IntegrityError:
             return None
         anchor.is_incident = True
         anchor.updated_at = now
         anchor.priority = "P1"
-        self._event(session, anchor.id, now, "pacsbot", "incident", f"{count} reports in {outage.minutes} minutes", {"reports": int(count)})
+        self._event(session, anchor.id, now, "pacsbot", "incident",
+                    f"{len(people)} people reported {category} problems in {outage.minutes} minutes",
+                    {"reports": len(rows), "people": len(people), "places": len(places)})
         merged = []
         for other in burst[1:]:
-            for child in session.scalars(select(Ticket).where(Ticket.parent_id == other.id)):
-                child.parent_id = anchor.id
-            other.parent_id, other.status, other.updated_at = anchor.id, "duplicate", now
-            for user in self.followers(session, other.id):
-                self._follow(session, anchor.id, user, now)
-            self._event(session, anchor.id, now, other.reporter, "linked", other.description, {"report": other.id, "merged": True})
-            self._event(session, other.id, now, "pacsbot", "linked", f"merged into {self.ref(anchor.id)}, a possible outage", {})
+            self._move_under(session, other, anchor, now, "pacsbot", why="a possible outage")
             merged.append(other)
         session.flush()
-        return self.view(session, anchor), int(count), [self.view(session, t) for t in merged]
+        return self.view(session, anchor), len(rows), len(people), [self.view(session, t) for t in merged]
 
-    def declare_outage(self, session: Session, report: Report, now: datetime, *, key: str) -> tuple[TicketView, bool]:
-        """An outage noticed by monitoring (not by reports): reuse the open incident of that
-        category if there is one (a note says what monitoring saw), else file ``report`` and
-        make it an incident. Returns the incident and whether a new ticket was created.
-        ``key`` (e.g. ``watch:pacs:<first failure>``) makes it idempotent."""
+    def _move_under(self, session: Session, ticket: Ticket, root: Ticket, now: datetime, actor: str, *, why: str) -> None:
+        """``ticket`` (and the reports linked to it) become reports of ``root``; its followers follow ``root``."""
+        for child in session.scalars(select(Ticket).where(Ticket.parent_id == ticket.id)):
+            child.parent_id = root.id
+        ticket.parent_id, ticket.status, ticket.updated_at = root.id, "duplicate", now
+        for follower in session.scalars(select(TicketFollower).where(TicketFollower.ticket_id == ticket.id)).all():
+            self._follow(session, root.id, follower.user_id, now, via=follower.via)
+        self._event(session, root.id, now, ticket.reporter, "linked", ticket.description,
+                    {"report": ticket.id, "merged": True, "by": actor})
+        self._event(session, ticket.id, now, actor, "linked", f"merged into {self.ref(root.id)}, {why}", {"into": root.id})
+        root.updated_at = now
+
+    def declare_outage(self, session: Session, report: Report, now: datetime, *, key: str, node: str | None = None,
+                       since: datetime | None = None, gather: Callable[[Ticket], bool] | None = None) -> Declared:
+        """An outage noticed by monitoring (not by reports): adopt the live incident of that
+        category if reports already declared one (a note says what monitoring saw), else file
+        ``report`` and make it an incident. Either way the incident now lives as long as the
+        watch says ``node`` is down, and the open tickets filed since the first failure
+        (``since``) that ``gather`` says the outage explains are merged into it: people
+        usually report before monitoring is sure. ``key`` (e.g. ``watch:pacs:<first
+        failure>``) makes it idempotent."""
         assert report.category
         self._serialise_filing(session, report.category)
-        existing = session.scalar(select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN),
-                                                       Ticket.parent_id.is_(None), Ticket.category == report.category)
-                                  .order_by(Ticket.id).limit(1))
+        existing = self._live_incident(session, report.category, now)
         if existing is not None:
             self._event(session, existing.id, now, report.reporter, "note", report.description, {"monitoring": key},
                         dedupe_key=f"outage:{key}"[:160])
             existing.updated_at = now
-            return self.view(session, existing), False
+            for incident in session.scalars(select(Incident).where(Incident.ticket_id == existing.id)):
+                incident.node = incident.node or node
+            merged = self._gather(session, existing, now, since, gather)
+            return Declared(self.view(session, existing), False, merged)
         filed = self.file(session, replace(report, source_ref=f"outage:{key}"[:160]), now)
         root = session.get(Ticket, filed.ticket.id)
         assert root is not None
@@ -382,12 +474,121 @@ class TicketService:
             try:
                 with session.begin_nested():
                     session.add(Incident(category=root.category, window_key=f"outage:{key}"[:64], ticket_id=root.id,
-                                         opened_at=now, reports=filed.ticket.reports))
+                                         opened_at=now, reports=filed.ticket.reports, node=node, last_report_at=now))
                     session.flush()
             except IntegrityError:
                 pass
             self._event(session, root.id, now, report.reporter, "incident", "declared by monitoring", {"monitoring": key})
-        return self.view(session, root), filed.created and not filed.linked
+        merged = self._gather(session, root, now, since, gather)
+        return Declared(self.view(session, root), filed.created and not filed.linked, merged)
+
+    def _gather(self, session: Session, root: Ticket, now: datetime, since: datetime | None,
+                gather: Callable[[Ticket], bool] | None) -> tuple[TicketView, ...]:
+        if since is None or gather is None:
+            return ()
+        found = [t for t in session.scalars(select(Ticket).where(
+            Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.is_incident.is_(False), Ticket.id != root.id,
+            Ticket.created_at >= since, Ticket.source != "watch").order_by(Ticket.id)) if gather(t)]
+        for t in found:
+            self._move_under(session, t, root, now, "pacsbot", why="an outage the node watch saw")
+            self._joined_incident(session, root.id, now)
+        session.flush()
+        return tuple(self.view(session, t) for t in found)
+
+    def recovered(self, session: Session, number: int, now: datetime) -> list[Listener]:
+        """The watch saw the system come back: the incident stops taking reports (later ones
+        are tickets of their own). Returns who should hear it is back (once: [] if it was
+        already marked)."""
+        changed = False
+        for incident in session.scalars(select(Incident).where(Incident.ticket_id == number, Incident.recovered_at.is_(None))):
+            incident.recovered_at, changed = now, True
+        ticket = session.get(Ticket, number)
+        if not changed or ticket is None or ticket.status not in OPEN:
+            return []
+        ticket.updated_at = now
+        return self.listeners(session, number)
+
+    def listeners(self, session: Session, number: int) -> list[Listener]:
+        """Everyone following ``number`` (not the bot), each with their own reports under it, first followers first."""
+        root = self.get(session, number)
+        mine: dict[str, list[TicketView]] = {}
+        reports = [root, *session.scalars(select(Ticket).where(Ticket.parent_id == number).order_by(Ticket.id))]
+        for t in reports:
+            if t.source != "watch":
+                mine.setdefault(t.reporter, []).append(self.view(session, t))
+        rows = session.scalars(select(TicketFollower).where(TicketFollower.ticket_id == number)
+                               .order_by(TicketFollower.since, TicketFollower.user_id)).all()
+        return [Listener(f.user_id, f.via, tuple(mine.get(f.user_id, ()))) for f in rows if f.user_id != "pacsbot"]
+
+    def follow_told(self, session: Session, number: int, user: str, now: datetime) -> bool:
+        """``user`` was told "this system is down, the team is on it (``number``)": they hear when
+        it is back and when it is resolved. True when they were not following it yet."""
+        ticket = session.get(Ticket, number)
+        if ticket is None or ticket.status not in OPEN or user == "pacsbot":
+            return False
+        return self._follow(session, ticket.parent_id or ticket.id, user, now, via="told")
+
+    def split(self, session: Session, number: int, actor: str, now: datetime) -> Moved:
+        """An admin says a linked report is not part of the ticket it was linked to (an outage):
+        it becomes a ticket of its own, routed and prioritised on its own facts."""
+        ticket = self.get(session, number, lock=True)
+        ref = self.ref(ticket.id)
+        if ticket.parent_id is None:
+            return Moved(self.view(session, ticket), self.view(session, ticket), False,
+                         f"{ref} is already a ticket of its own; nothing changed.")
+        parent = self.get(session, ticket.parent_id)
+        if parent.status == "resolved":
+            raise Refused(f"{self.ref(parent.id)} is resolved; reopen it before splitting reports off it.")
+        chosen = route(self.settings, Facts(ticket.category, ticket.urgency, ticket.description, ticket.modality, ticket.location),
+                       now, self.timezone)
+        ticket.parent_id, ticket.status, ticket.updated_at = None, "new", now
+        ticket.priority, ticket.queue, ticket.channel, ticket.card_ts = chosen.priority, chosen.queue, chosen.channel, None
+        ticket.resolved_at = ticket.resolved_by = ticket.resolution = None
+        parent.updated_at = now
+        # its reporter now follows it; they keep following the outage only for another report of theirs
+        still_there = session.scalar(select(func.count()).select_from(Ticket).where(
+            Ticket.parent_id == parent.id, Ticket.reporter == ticket.reporter)) or 0
+        if not still_there and parent.reporter != ticket.reporter:
+            session.execute(delete(TicketFollower).where(TicketFollower.ticket_id == parent.id,
+                                                         TicketFollower.user_id == ticket.reporter,
+                                                         TicketFollower.via == "report"))
+        self._follow(session, ticket.id, ticket.reporter, now)
+        self._event(session, parent.id, now, actor, "split", f"{ref} is not part of this", {"report": ticket.id})
+        event_id = self._event(session, ticket.id, now, actor, "split", f"not part of {self.ref(parent.id)}",
+                               {"from": parent.id}, public=True)
+        self.enqueue_webhook(session, ticket, "created", now, event_id=f"split:{event_id}")
+        return Moved(self.view(session, ticket), self.view(session, parent), True,
+                     f"{ref} is now a ticket of its own, no longer part of {self.ref(parent.id)}.",
+                     tuple(self.listeners(session, ticket.id)), event_id)
+
+    def merge(self, session: Session, number: int, into: int, actor: str, now: datetime) -> Moved:
+        """An admin says ticket ``number`` is part of ``into`` (an outage, or the same problem)."""
+        if number == into:
+            raise UserError("A ticket cannot be merged into itself.")
+        ticket = self.get(session, number, lock=True)
+        target = self.get(session, into, lock=True)
+        ref, target_ref = self.ref(ticket.id), self.ref(target.id)
+        if ticket.parent_id == target.id:
+            return Moved(self.view(session, ticket), self.view(session, target), False,
+                         f"{ref} is already part of {target_ref}; nothing changed.")
+        if ticket.parent_id is not None:
+            raise Refused(f"{ref} is a report linked to {self.ref(ticket.parent_id)}; split it off first.")
+        if target.parent_id is not None:
+            raise Refused(f"{target_ref} is itself linked to {self.ref(target.parent_id)}; merge into that one.")
+        if ticket.status not in OPEN or target.status not in OPEN:
+            raise Refused(f"Only open tickets can be merged; {ref if ticket.status not in OPEN else target_ref} is resolved.")
+        if ticket.is_incident:
+            raise Refused(f"{ref} is an outage itself; merge the other ticket into it instead.")
+        moved = {ticket.id, *session.scalars(select(Ticket.id).where(Ticket.parent_id == ticket.id))}
+        self._move_under(session, ticket, target, now, actor, why=f"by <@{actor}>" if actor.startswith(("U", "W")) else "")
+        if target.is_incident:
+            self._joined_incident(session, target.id, now)
+        event_id = self._event(session, ticket.id, now, actor, "merged", f"part of {target_ref}", {"into": target.id}, public=True)
+        self.enqueue_webhook(session, target, "linked", now, event_id=f"merge:{event_id}")
+        session.flush()
+        told = tuple(x for x in self.listeners(session, target.id) if any(r.id in moved for r in x.reports))
+        return Moved(self.view(session, ticket), self.view(session, target), True, f"{ref} is now part of {target_ref}.",
+                     told, event_id)
 
     def open_incidents(self, session: Session, category: str | None = None) -> list[TicketView]:
         stmt = select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN)).order_by(Ticket.id)
@@ -449,13 +650,14 @@ class TicketService:
         ticket.updated_at = now
         event_id = self._event(session, ticket.id, now, actor, kind, text, details or {}, public=public)
         self.enqueue_webhook(session, ticket, kind, now, event_id=str(event_id))
-        followers = tuple(self.followers(session, ticket.id)) if public else ()
+        listeners = tuple(x for x in self.listeners(session, ticket.id) if x.via == "report" or kind == "resolved") if public else ()
+        followers = tuple(x.user for x in listeners)
         messages = {
             "acknowledged": f"{self.ref(ticket.id)} acknowledged.", "assigned": f"{self.ref(ticket.id)} assigned to <@{ticket.assignee}>.",
             "resolved": f"{self.ref(ticket.id)} resolved.", "reopened": f"{self.ref(ticket.id)} reopened.",
             "note": "Private note added (the team only).", "note_public": "Note added and sent to the reporter.",
         }
-        return Change(self.view(session, ticket), True, messages[kind], kind, followers, text, event_id)
+        return Change(self.view(session, ticket), True, messages[kind], kind, followers, text, event_id, listeners)
 
     def add_reply(self, session: Session, channel: str, thread_ts: str, user: str, text: str, ts: str, now: datetime) -> TicketView | None:
         """A reply in a ticket card's thread becomes part of the ticket's history (once)."""
@@ -469,6 +671,28 @@ class TicketService:
 
     def add_diagnostics(self, session: Session, number: int, text: str, details: dict[str, Any], now: datetime) -> None:
         self._event(session, number, now, "pacsbot", "diagnostics", text, details)
+
+    def last_diagnostics(self, session: Session, number: int) -> str | None:
+        """The headline of the last check of this report's accession, if any ran."""
+        return session.scalar(select(TicketEvent.text).where(TicketEvent.ticket_id == number, TicketEvent.kind == "diagnostics")
+                              .order_by(TicketEvent.id.desc()).limit(1))
+
+    def unchecked_reports(self, session: Session, number: int) -> list[int]:
+        """Reports under ``number`` with an accession that no complete check has looked at yet
+        (none ran, or a node could not be searched, e.g. during the outage itself)."""
+        out = []
+        for t in session.scalars(select(Ticket).where(Ticket.parent_id == number, Ticket.accession.is_not(None)).order_by(Ticket.id)):
+            last = session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == t.id, TicketEvent.kind == "diagnostics")
+                                  .order_by(TicketEvent.id.desc()).limit(1))
+            if last is None or (last.details or {}).get("failed_nodes"):
+                out.append(t.id)
+        return out
+
+    def merge_candidates(self, session: Session, number: int, limit: int = 100) -> list[TicketView]:
+        """Open tickets ``number`` could be part of: live outages first, then the newest others."""
+        rows = session.scalars(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.id != number)
+                               .order_by(Ticket.is_incident.desc(), Ticket.id.desc()).limit(limit))
+        return [self.view(session, t) for t in rows]
 
     def set_card(self, session: Session, number: int, channel: str, ts: str) -> None:
         ticket = self.get(session, number)
@@ -520,29 +744,78 @@ class TicketService:
         return {status: int(n) for status, n in rows}
 
     # -- SLAs -----------------------------------------------------------------------------
-    def due_reminders(self, session: Session, now: datetime) -> list[tuple[TicketView, str, int]]:
-        """Tickets past their acknowledge or resolve target, one reminder per interval.
+    @property
+    def reminder_policy(self) -> ReminderPolicy:
+        return ReminderPolicy(self.settings, self.timezone)
 
-        Returns ``(ticket, "acknowledge"|"resolve", step)``; step 0 is the first breach,
-        which is also when the on-call group is paged. Recorded with a unique key, so a
-        reminder is never sent twice for the same step, whichever replica runs the job.
-        """
+    def due_reminders(self, session: Session, now: datetime) -> list[tuple[TicketView, Step]]:
+        """The reminders due now (tickets/reminders.py decides which), each recorded as a
+        ``reminder`` history row under a unique key ``sla:<ticket>:<phase>:<reopen>:<step>``:
+        a step is returned once, whichever replica asks, and never again."""
+        policy = self.reminder_policy
+        tickets = list(session.scalars(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None)).order_by(Ticket.id)))
+        facts = self._reminder_facts(session, tickets)
+        # Cheap first pass without history; the reminders so far only for tickets with a step due.
+        candidates = [t for t in tickets if policy.due(facts[t.id], now) is not None]
+        sent = self._sent_reminders(session, [t.id for t in candidates])
         out = []
-        every = timedelta(minutes=self.settings.remind_every_minutes)
-        for ticket in session.scalars(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None)).order_by(Ticket.id)):
-            target = self.settings.sla.get(ticket.priority)  # type: ignore[call-overload]
-            if target is None:
+        for ticket in candidates:
+            step = policy.due(facts[ticket.id], now, sent.get(ticket.id, ()))
+            if step is None:
                 continue
-            if ticket.status == "new":
-                kind, deadline = "acknowledge", ticket.created_at + timedelta(minutes=target.acknowledge_minutes)
-            else:
-                kind, deadline = "resolve", ticket.created_at + timedelta(minutes=target.resolve_minutes)
-            if now < deadline:
-                continue
-            step = int((now - deadline) / every)
-            if self._event(session, ticket.id, now, "pacsbot", "reminder", f"{kind} target passed", {"kind": kind, "step": step},
-                           dedupe_key=f"sla:{ticket.id}:{kind}:{ticket.reopen_count}:{step}") is not None:
-                out.append((self.view(session, ticket), kind, step))
+            details = {"kind": step.phase, "step": step.index, "reopen": step.reopen, "oncall": step.oncall,
+                       "broadcast": step.broadcast, "due_at": step.at.isoformat()}
+            if self._event(session, ticket.id, now, "pacsbot", "reminder", f"{step.phase} target passed", details,
+                           dedupe_key=f"sla:{ticket.id}:{step.phase}:{step.reopen}:{step.index}") is not None:
+                out.append((self.view(session, ticket), step))
+        return out
+
+    def digest(self, session: Session, now: datetime) -> dict[str, list[tuple[TicketView, DigestEntry]]]:
+        """Per queue channel, the open tickets for today's digest (overdue with no per-ticket
+        reminders to come, or stale), most urgent and oldest first. Channels with none are left out."""
+        policy = self.reminder_policy
+        tickets = list(session.scalars(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None),
+                                                            Ticket.channel.is_not(None)).order_by(Ticket.id)))
+        facts = self._reminder_facts(session, tickets)
+        out: dict[str, list[tuple[TicketView, DigestEntry]]] = {}
+        for ticket in tickets:
+            entry = policy.digest_entry(facts[ticket.id], now)
+            if entry is not None:
+                out.setdefault(str(ticket.channel), []).append((self.view(session, ticket), entry))
+        for rows in out.values():
+            rows.sort(key=lambda row: (PRIORITY_ORDER.get(row[0].priority, 9), row[1].since))
+        return out
+
+    def _reminder_facts(self, session: Session, tickets: list[Ticket]) -> dict[int, TicketFacts]:
+        reopened: dict[int, datetime] = {}
+        ids = [t.id for t in tickets if t.reopen_count]
+        for start in range(0, len(ids), 500):
+            rows = session.execute(select(TicketEvent.ticket_id, func.max(TicketEvent.at))
+                                   .where(TicketEvent.ticket_id.in_(ids[start:start + 500]), TicketEvent.kind == "reopened")
+                                   .group_by(TicketEvent.ticket_id))
+            reopened.update({int(number): at for number, at in rows})
+        return {t.id: TicketFacts(priority=t.priority, status=t.status, created_at=t.created_at, acknowledged_at=t.acknowledged_at,
+                                  reopen_count=t.reopen_count, reopened_at=reopened.get(t.id), updated_at=t.updated_at)
+                for t in tickets}
+
+    @staticmethod
+    def _sent_reminders(session: Session, ids: list[int]) -> dict[int, list[Sent]]:
+        out: dict[int, list[Sent]] = {}
+        for start in range(0, len(ids), 500):
+            rows = session.execute(select(TicketEvent.ticket_id, TicketEvent.dedupe_key, TicketEvent.details)
+                                   .where(TicketEvent.ticket_id.in_(ids[start:start + 500]), TicketEvent.kind == "reminder",
+                                          TicketEvent.dedupe_key.like("sla:%")))
+            for number, key, details in rows:
+                parts = str(key).split(":")  # sla:<ticket>:<phase>:<reopen>:<step>
+                if len(parts) != 5 or not parts[3].isdigit() or not parts[4].isdigit():
+                    continue
+                step, details = int(parts[4]), details or {}
+                # Rows written before tickets/reminders.py were all broadcast, and step 0 paged.
+                legacy = "oncall" not in details
+                out.setdefault(int(number), []).append(Sent(
+                    phase=parts[2], step=step, reopen=int(parts[3]),
+                    oncall=(step == 0) if legacy else bool(details.get("oncall")),
+                    broadcast=True if legacy else bool(details.get("broadcast"))))
         return out
 
     # -- webhooks -------------------------------------------------------------------------
@@ -592,13 +865,18 @@ class TicketService:
             return None
         return event.id
 
-    def _follow(self, session: Session, ticket_id: int, user: str, now: datetime) -> None:
-        exists = session.scalar(select(TicketFollower.user_id).where(and_(TicketFollower.ticket_id == ticket_id, TicketFollower.user_id == user)))
-        if exists:
-            return
+    def _follow(self, session: Session, ticket_id: int, user: str, now: datetime, *, via: str = "report") -> bool:
+        """``user`` follows the ticket (True when they did not before). Someone who was only
+        told about it and then reports it too is now a reporter."""
+        existing = session.scalar(select(TicketFollower).where(and_(TicketFollower.ticket_id == ticket_id, TicketFollower.user_id == user)))
+        if existing is not None:
+            if existing.via == "told" and via == "report":
+                existing.via = "report"
+            return False
         try:
             with session.begin_nested():
-                session.add(TicketFollower(ticket_id=ticket_id, user_id=user, since=now))
+                session.add(TicketFollower(ticket_id=ticket_id, user_id=user, since=now, via=via))
                 session.flush()
         except IntegrityError:
-            pass
+            return False
+        return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from bot.access import Role
@@ -22,6 +23,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--role", choices=["admin", "trainer", "clinician"], help="give that user this role for the session")
     parser.add_argument("--in", dest="channel", default="C0GENERAL", metavar="CHANNEL", help="channel to talk in (default #general)")
     parser.add_argument("--say", action="append", metavar="TEXT", help="a line to send (repeatable); exits afterwards")
+    parser.add_argument("--script", metavar="FILE", help="send the lines of FILE (blank lines and # comments skipped); exits afterwards")
     parser.add_argument("--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for slow work per line")
     parser.set_defaults(func=run)
 
@@ -37,7 +39,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pacsbot: {exc}", file=sys.stderr)
         return 2
+    lines = list(args.say or [])
+    if args.script:
+        try:
+            lines += script_lines(Path(args.script).read_text(encoding="utf-8"))
+        except OSError as exc:
+            print(f"pacsbot: cannot read the script {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
     with console:
-        if args.say:
-            return console.run_script(args.say)
+        if lines:
+            return console.run_script(lines)
         return console.run_interactive()
+
+
+def script_lines(text: str) -> list[str]:
+    """The lines a console script sends: blank lines and ``#`` comments are skipped."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]

@@ -22,13 +22,15 @@ from bot.access import Role
 from bot.context import Ctx, call_the_oncall, storage_down
 from bot.outbox import get_outbox
 from bot.receipts import once
-from bot.scheduler import replica_id
+from bot.scheduler import claim_done, claim_once, replica_id
 from bot.spool import Spool
 from bot.render import tickets as render
+from bot.render.tickets import MONITORING_REPORTER
 from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, NotYours, UserError
+from commands.verdict import plural
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
-from tickets.service import Change, Filed, Report, TicketService, TicketView
+from tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
 from tickets.webhooks import deliver_due, post_json
 
 if TYPE_CHECKING:
@@ -123,7 +125,7 @@ class TicketsFeature:
             return None
         try:
             return hook(self.services, text=report.description, category=report.category or guess_category(report.description),
-                        role=ctx.role)
+                        role=ctx.role, user=ctx.user_id)
         except Exception:  # noqa: BLE001 - the report matters more than the notice
             log.exception("tickets: the outage check failed")
             return None
@@ -142,11 +144,16 @@ class TicketsFeature:
 
     def _publish(self, ctx: Ctx, filed: Filed) -> None:
         ticket = filed.ticket
+        if filed.own.urgency == "stat":
+            self.page_oncall(filed.own)
         if filed.linked:
             if ticket.channel and ticket.card_ts:
-                self._safe_post(ticket.channel, f"Also reported by <@{filed.own.reporter}> ({render.ordinal(filed.position)} report): "
-                                f"{escape(filed.own.masked_summary)}", thread_ts=ticket.card_ts)
+                text, blocks = render.also_reported(ticket, filed.own, filed.position)
+                self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
             self.refresh_card(ticket.id)
+            if self._wants_diagnostics(filed.own) and filed.own.accession != ticket.accession:
+                # one line per accession in the thread: a mistyped or split study must not vanish into an outage
+                self.services.background.submit(self.diagnose, filed.own.id)
         elif ticket.channel:
             mention = self.services.access.directory.mention(filed.route.oncall) if (filed.route.page_oncall and self.services.access.directory) else None
             text, blocks = render.card(ticket, self.svc.settings, oncall_mention=mention)
@@ -157,17 +164,70 @@ class TicketsFeature:
         if not filed.linked and self._wants_diagnostics(ticket):
             self.services.background.submit(self.diagnose, ticket.id)
         if filed.incident is not None:
-            self._incident_alert(filed.incident, filed.incident_reports)
-            for other in filed.merged:
-                if other.channel and other.card_ts:
-                    self._safe_post(other.channel, f":link: Merged into *{filed.incident.ref}*, a possible outage. Follow that ticket; "
-                                                   "its reporters now get its updates.", thread_ts=other.card_ts)
-                self.refresh_card(other.id)
+            self._incident_alert(filed.incident, filed.incident_reports, filed.incident_people)
+            self._merged_into(filed.incident, filed.merged, tell=True)
             self.refresh_card(filed.incident.id)
+
+    def outage_declared(self, declared: Declared) -> None:
+        """The node watch declared an outage: its queue card (if new), and the reports it gathered."""
+        if declared.created:
+            self.post_card(declared.ticket.id)
+        if declared.merged:
+            with self.services.db.session() as session:
+                root = self.svc.view(session, self.svc.get(session, declared.ticket.id))
+            self._merged_into(root, declared.merged, tell=True)
+            self.refresh_card(root.id)
+
+    def _merged_into(self, root: TicketView, merged: tuple[TicketView, ...], *, by: str | None = None, tell: bool = False) -> None:
+        """Tickets gathered under ``root``: a line in each one's thread, one line each in the
+        root's thread (with what the archive held for its accession), updated cards; with
+        ``tell``, each reporter hears by DM that their report is now part of ``root``."""
+        outbox = get_outbox(self.services)
+        with self.services.db.session() as session:
+            checked = {m.id: self.svc.last_diagnostics(session, m.id) for m in merged}
+            for other in merged if tell else ():
+                if other.reporter != MONITORING_REPORTER:
+                    outbox.enqueue(session, f"ticket:{other.id}:merged:{root.id}:{other.reporter}", channel=other.reporter,
+                                   text=render.moved_message("merge", other, root), origin="tickets")
+        outbox.kick()
+        for other in merged:
+            if other.channel and other.card_ts:
+                why = f"by <@{by}>" if by else ("an outage the node watch saw" if root.node else "a possible outage")
+                self._safe_post(other.channel, f":link: Merged into *{root.ref}* ({why}). Follow that ticket; "
+                                               "its reporters now get its updates.", thread_ts=other.card_ts)
+            if root.channel and root.card_ts:
+                text, blocks = render.also_reported(root, other, 0, merged_by=by or "pacsbot")
+                if checked.get(other.id):
+                    blocks.insert(1, context(f":mag: {escape(checked[other.id] or '')}"))
+                self._safe_post(root.channel, text, blocks, thread_ts=root.card_ts)
+            self.refresh_card(other.id)
+
+    def page_oncall(self, own: TicketView) -> list[str]:
+        """A STAT report: each member of the on-call group gets a DM at once (through the outbox,
+        so it is sent even if Slack falters). Returns who was paged."""
+        group = self.svc.settings.oncall_of(own.queue)
+        directory = self.services.access.directory
+        if not group or directory is None:
+            return []
+        people = sorted(directory.members(group))
+        where = f" Card in <#{own.channel}>." if own.channel else ""
+        text = (f":rotating_light: *STAT* report *{own.ref}* from <@{own.reporter}>: {escape(own.masked_summary)}.{where} "
+                "A patient may be waiting: please pick it up now.")
+        outbox = get_outbox(self.services)
+        with self.services.db.session() as session:
+            for user in people:
+                outbox.enqueue(session, f"ticket:{own.id}:stat-page:{user}", channel=user, text=text, origin="tickets")
+        outbox.kick()
+        return people
+
+    def oncall_people(self, queue: str) -> list[str]:
+        group = self.svc.settings.oncall_of(queue)
+        directory = self.services.access.directory
+        return sorted(directory.members(group)) if (group and directory is not None) else []
 
     def _wants_diagnostics(self, ticket: TicketView) -> bool:
         diag = self.services.features.get("dicom")
-        return bool(self.svc.settings.locate_on_intake and ticket.category == "missing_images" and ticket.accession
+        return bool(self.svc.settings.locate_on_intake and ticket.category in ("missing_images", "outage") and ticket.accession
                     and diag is not None and diag.node_names())
 
     def diagnose(self, number: int) -> None:
@@ -197,6 +257,17 @@ class TicketsFeature:
                 self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
             self.svc.add_diagnostics(session, number, report.verdict.headline,
                                      {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
+            root = self.svc.view(session, self.svc.get(session, ticket.parent_id)) if ticket.parent_id else None
+        if root is not None:
+            # a report linked to another ticket (an outage): one line in that ticket's thread
+            if root.channel and root.card_ts:
+                line = f":mag: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
+                rank = {"bad": 0, "warn": 1, "info": 2}
+                hints = [f.text for f in sorted(report.verdict.findings, key=lambda f: rank.get(f.severity, 3))][:1]
+                if hints and not failed:
+                    line += f". {escape(hints[0])}"
+                self._safe_post(root.channel, line, [section(line)], thread_ts=root.card_ts)
+            return
         if not (ticket.channel and ticket.card_ts):
             return
         text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
@@ -205,7 +276,7 @@ class TicketsFeature:
             blocks.append(section("\n".join(echo_lines)))
         self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
 
-    def _incident_alert(self, incident: TicketView, reports: int) -> None:
+    def _incident_alert(self, incident: TicketView, reports: int, people: int) -> None:
         channel = self.svc.settings.admin_channel or incident.channel
         if not channel:
             return
@@ -214,9 +285,10 @@ class TicketsFeature:
         if queue and queue.oncall and self.services.access.directory:
             mention = self.services.access.directory.mention(queue.oncall) + " "
         outage = self.svc.settings.outage
-        self._safe_post(channel, f":rotating_light: {mention}Possible outage: {reports} reports of "
-                                 f"*{CATEGORY_LABELS.get(incident.category, incident.category).lower()}* problems in {outage.minutes} minutes — "
-                                 f"*{incident.ref}*. New reports are being linked to it.")
+        self._safe_post(channel, f":rotating_light: {mention}Possible outage: {plural(people, 'person')} reported "
+                                 f"*{CATEGORY_LABELS.get(incident.category, incident.category).lower()}* problems in {outage.minutes} minutes "
+                                 f"({plural(reports, 'report')}) — *{incident.ref}*. New reports are linked to it while they keep "
+                                 f"coming; split off any that are not part of it.")
 
     def refresh_card(self, number: int) -> None:
         with self.services.db.session() as session:
@@ -247,12 +319,12 @@ class TicketsFeature:
             change = self.svc.act(session, number, action, ctx.user_id, now, note=note)
             ctx.audit(f"ticket.{change.event}", target=change.ticket.ref, session=session,
                       outcome="ok" if change.changed else "refused", details={"changed": change.changed})
-            dm = _follower_message(change, ctx.user_id) if change.changed else None
-            if dm:
-                # written with the change itself: the reporter hears of it if and only if it happened
-                for user in change.notify:
-                    if user != ctx.user_id:
-                        outbox.enqueue(session, f"ticket:{change.ticket.id}:{change.event_id}:{user}", channel=user, text=dm, origin="tickets")
+            # written with the change itself: the reporter hears of it if and only if it happened
+            for listener in change.listeners if change.changed else ():
+                dm = render.follower_message(change.event, change.ticket, ctx.user_id, change.text, listener)
+                if dm and listener.user != ctx.user_id:
+                    outbox.enqueue(session, f"ticket:{change.ticket.id}:{change.event_id}:{listener.user}", channel=listener.user,
+                                   text=dm, origin="tickets")
         outbox.kick()
         if not change.changed:
             ctx.reply(f":information_source: {change.message}")
@@ -271,16 +343,59 @@ class TicketsFeature:
         self.refresh_card(ticket.id)
         return change
 
+    def move(self, ctx: Ctx, number: int, *, into: int | None = None) -> None:
+        """Split a linked report off its ticket (``into`` None), or merge a ticket into ``into``."""
+        now = self.services.clock.now()
+        kind = "split" if into is None else "merged"
+        outbox = get_outbox(self.services)
+        with self.services.db.session() as session:
+            moved = self.svc.split(session, number, ctx.user_id, now) if into is None else \
+                self.svc.merge(session, number, into, ctx.user_id, now)
+            ctx.audit(f"ticket.{'split' if into is None else 'merge'}", target=moved.ticket.ref, session=session,
+                      outcome="ok" if moved.changed else "refused", details={"other": moved.other.ref, "changed": moved.changed})
+            for listener in moved.listeners:
+                if listener.user != ctx.user_id:
+                    outbox.enqueue(session, f"ticket:{moved.ticket.id}:{kind}:{moved.event_id}:{listener.user}", channel=listener.user,
+                                   text=render.moved_message("split" if into is None else "merge", moved.ticket, moved.other),
+                                   origin="tickets")
+        outbox.kick()
+        if not moved.changed:
+            ctx.reply(f":information_source: {moved.message}")
+            return
+        other = moved.other
+        if into is None:
+            if other.channel and other.card_ts:
+                self._safe_post(other.channel, f":scissors: <@{ctx.user_id}> split *{moved.ticket.ref}* off: not part of this. "
+                                               "It is a ticket of its own now.", thread_ts=other.card_ts)
+            self.post_card(moved.ticket.id)
+            if self._wants_diagnostics(moved.ticket):
+                self.services.background.submit(self.diagnose, moved.ticket.id)
+        else:
+            self._merged_into(other, (moved.ticket,), by=ctx.user_id)
+        self.refresh_card(other.id)
+        ctx.reply(f":white_check_mark: {moved.message}")
 
-def _follower_message(change: Change, actor: str) -> str | None:
-    """What the reporter and followers are told, for the changes they are told about."""
-    ticket = change.ticket
-    return {
-        "acknowledged": f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_",
-        "resolved": f":white_check_mark: *{ticket.ref}* is resolved: {escape(change.text)}\nIf it still isn't right for you, report it again with `/pacs report` and mention {ticket.ref}.",
-        "reopened": f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again.",
-        "note_public": f":speech_balloon: *{ticket.ref}* — note from <@{actor}>: {escape(change.text)}",
-    }.get(change.event)
+    def recovered(self, session: Any, number: int, label: str, down_for: str) -> int:
+        """The watch saw the system of outage ``number`` come back: it stops taking reports, and
+        everyone who reported it or was told it was down gets one DM (in this transaction)."""
+        listeners = self.svc.recovered(session, number, self.services.clock.now())
+        if not listeners:
+            return 0
+        ticket = self.svc.view(session, self.svc.get(session, number))
+        outbox = get_outbox(self.services)
+        for listener in listeners:
+            outbox.enqueue(session, f"ticket:{number}:back:{listener.user}", channel=listener.user,
+                           text=render.back_message(label, ticket, listener, down_for=down_for), origin="tickets")
+        # what the archive could not answer during the outage, asked again now that it is back
+        if self.services.features.get("dicom") is not None and self.svc.settings.locate_on_intake:
+            for report in self.svc.unchecked_reports(session, number):
+                self.services.background.submit(self.diagnose, report)
+        return len(listeners)
+
+    def told(self, number: int, user: str) -> None:
+        """``user`` was told "down, the team is on it (``number``)": they hear when it is back and resolved."""
+        with self.services.db.session() as session:
+            self.svc.follow_told(session, number, user, self.services.clock.now())
 
 
 def _number_from(ctx: Ctx, svc: TicketService) -> int:
@@ -318,8 +433,12 @@ def register(services: "Services") -> None:
     services.features["tickets"] = feature
 
     def reply_filed(ctx: Ctx, filed: Filed, *, dm: bool = False) -> None:
+        oncall = phone = None
+        if filed.created and filed.own.urgency == "stat":
+            oncall = ", ".join(f"<@{u}>" for u in feature.oncall_people(filed.own.queue)) or None
+            phone = svc.settings.phone_of(filed.own.queue)
         text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position,
-                                          phi_kinds=filed.phi.kinds)
+                                          phi_kinds=filed.phi.kinds, own=filed.own, oncall=oncall, phone=phone)
         if dm:
             ctx.dm(ctx.user_id, text, blocks)
         else:
@@ -415,9 +534,8 @@ def register(services: "Services") -> None:
         filed = feature.file(ctx, Report(reporter=event["user"], description=message.get("text") or "", source="reaction",
                                          source_ref=f"message:{channel}:{ts}", source_channel=channel, source_ts=ts,
                                          permalink=permalink, original_author=author))
-        text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position, phi_kinds=filed.phi.kinds)
         ctx.channel_id = channel  # answer privately where the reaction was
-        ctx.reply(text, blocks)
+        reply_filed(ctx, filed)
 
     @registry.event("message")
     def thread_reply(ctx: Ctx) -> None:
@@ -437,6 +555,25 @@ def register(services: "Services") -> None:
     @registry.action("ticket_assign", role=Role.ADMIN, label="Assign to me")
     def assign_button(ctx: Ctx) -> None:
         feature.act(ctx, _number_from(ctx, svc), "assign")
+
+    @registry.action("ticket_split", role=Role.ADMIN, label="Not part of this")
+    def split_button(ctx: Ctx) -> None:
+        feature.move(ctx, _number_from(ctx, svc))
+
+    @registry.action("ticket_merge", role=Role.ADMIN, label="Merge into…")
+    def merge_button(ctx: Ctx) -> None:
+        number = _number_from(ctx, svc)
+        with services.db.session() as session:
+            ticket = svc.view(session, svc.get(session, number))
+            candidates = svc.merge_candidates(session, number)
+        ctx.open_modal(render.merge_form(ticket, candidates))
+
+    @registry.view(render.MERGE_FORM, role=Role.ADMIN, label="Merge")
+    def merge_submitted(ctx: Ctx) -> None:
+        if not first_submission(ctx):
+            return
+        into = svc.parse_number(str(ctx.view_values().get("into") or ""))
+        feature.move(ctx, _number_from(ctx, svc), into=into)
 
     @registry.action("ticket_reopen", role=Role.ADMIN, label="Reopen")
     def reopen_button(ctx: Ctx) -> None:
@@ -546,28 +683,61 @@ def register(services: "Services") -> None:
     def sla_job(services: "Services") -> int:
         # Through the outbox: retried when Slack fails, sent once across replicas, and the
         # on-call group is looked up (a Slack call) with no transaction open.
+        # Which step is due, whether it pages or goes to the channel: tickets/reminders.py.
+        now = services.clock.now()
         with services.db.session() as session:
-            due = svc.due_reminders(session, services.clock.now())
+            due = svc.due_reminders(session, now)
         messages = []
-        for ticket, kind, step in due:
-            queue = svc.settings.queue(ticket.queue)
-            mention = ""
-            if step == 0 and queue and queue.oncall and services.access.directory:
-                mention = services.access.directory.mention(queue.oncall) + " "
-            verb = "acknowledged" if kind == "acknowledge" else "resolved"
-            text = (f":alarm_clock: {mention}*{ticket.ref}* ({ticket.priority}) has not been {verb} within its target"
-                    f"{' — escalated to on-call' if mention else ''}. {escape(ticket.masked_summary)}")
+        for ticket, step in due:
+            oncall = svc.settings.oncall_of(ticket.queue) if step.oncall else None
+            mention = services.access.directory.mention(oncall) if (oncall and services.access.directory) else None
+            text = render.reminder_text(ticket, step, now, oncall_mention=mention)
             if ticket.channel:
-                extra = {"thread_ts": ticket.card_ts, "reply_broadcast": True} if ticket.card_ts else {}
-                messages.append((f"ticket:{ticket.id}:sla:{kind}:{step}", {"channel": ticket.channel, "text": text, **extra}))
+                # In the card's thread; only the first reminder of a ticket also shows in the channel.
+                extra = {"thread_ts": ticket.card_ts, "reply_broadcast": step.broadcast} if ticket.card_ts else {}
+                key = f"ticket:{ticket.id}:sla:{step.phase}:{step.reopen}:{step.index}"
+                messages.append((key, {"channel": ticket.channel, "text": text, **extra}))
         outbox = get_outbox(services)
         with services.db.session() as session:
             outbox.enqueue_many(session, messages, origin="tickets")
-            for ticket, kind, step in due:
-                services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref, details={"kind": kind, "step": step},
-                                      session=session)
+            for ticket, step in due:
+                services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref,
+                                      details={"kind": step.phase, "step": step.index, "reopen": step.reopen,
+                                               "oncall": step.oncall, "broadcast": step.broadcast}, session=session)
         outbox.kick()
         return len(due)
+
+    @registry.job("ticket-digest", every=timedelta(minutes=5))
+    def digest_job(services: "Services") -> int:
+        """Once per working day per queue channel, at the start of working hours (or as soon as
+        pacsbot runs that day): overdue tickets no longer reminded one by one, and stale ones.
+        Nothing is posted when there are none."""
+        now = services.clock.now()
+        day = svc.reminder_policy.digest_day(now)
+        if day is None:
+            return 0
+        with services.db.session() as session:
+            lists = svc.digest(session, now)
+        channels = sorted({q.channel for q in svc.settings.queues} | {c for c in (svc.settings.default_queue,) if c} | set(lists))
+        outbox = get_outbox(services)
+        posted = 0
+        for channel in channels:
+            slot = f"{channel}:{day.isoformat()}"
+            if not claim_once(services, "ticket-digest", slot, lease=timedelta(minutes=30)):
+                continue  # done today, or another replica is on it
+            entries = lists.get(channel, [])
+            if entries:
+                text, blocks = render.digest(entries)
+                with services.db.session() as session:
+                    outbox.enqueue(session, f"ticket-digest:{slot}", channel=channel, text=text, blocks=blocks, origin="tickets")
+                    services.audit.record("pacsbot", "ticket.digest", target=channel,
+                                          details={"day": day.isoformat(), "tickets": [t.ref for t, _ in entries][:100],
+                                                   "reasons": [e.reason for _, e in entries][:100]}, session=session)
+                posted += 1
+            claim_done(services, "ticket-digest", slot)
+        if posted:
+            outbox.kick()
+        return posted
 
     @registry.job("ticket-cards", every=timedelta(minutes=1))
     def card_job(services: "Services") -> int:

@@ -24,11 +24,11 @@ from bot.render.blocks import Block, context, section
 from bot.render.tickets import MONITORING_REPORTER
 from commands import downtime as downtimes
 from commands.config import NodeConfig
-from commands.outage import affected_nodes
+from commands.outage import affected_nodes, mentions
 from commands.results import EchoResult
 from commands.service import Diagnostics
 from commands.store import record_echoes
-from commands.watch import OUTAGE_CATEGORY, Rules
+from commands.watch import OUTAGE_CATEGORY, SERVED_CATEGORIES, Rules, duration_words
 from commands.verdict import plural
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
 from core.errors import UserError
@@ -37,12 +37,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from bot.services import Services
+    from tickets.service import Declared
 
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = timedelta(seconds=20)
-# Asked of the manuals for the downtime procedure (the bundled one answers it with the steps
-# for technologists, and "Reading during downtime" next to it).
+# Asked of the manuals for the downtime procedure. The bundled manuals answer it with the steps
+# for technologists (technologist/, audience technologist) or for reading (viewer/, audience
+# radiologist) depending on the reader, and with the general procedure (audience all) otherwise.
 PROCEDURE_QUESTION = "what do I do while PACS is down"
 ACTOR = MONITORING_REPORTER  # the watch files outage tickets and audits as "pacsbot"
 
@@ -109,24 +111,24 @@ def run_watch(services: "Services") -> int:
         """Each node's answer is recorded (and its alert sent) as soon as it is in: a node
         that is slow to time out holds up only its own check."""
         try:
-            card = _apply(services, result, now, claimed[result.node.name], rules)
+            declared = _apply(services, result, now, claimed[result.node.name], rules)
         except Exception:  # noqa: BLE001 - one node's bookkeeping must not lose the others'
             log.exception("watch: could not record the check of %s", result.node.name)
             return
         outbox.kick()
-        if card is not None and feature is not None:
-            feature.post_card(card)
+        if declared is not None and feature is not None:
+            feature.outage_declared(declared)
 
     results = diag.echo(diag.select(list(claimed), command="echo"), on_each=record)
     return len(results)
 
 
-def _apply(services: "Services", result: EchoResult, now: Any, version: int, rules: Rules) -> int | None:
+def _apply(services: "Services", result: EchoResult, now: Any, version: int, rules: Rules) -> "Declared | None":
     """Record one result; on a state change, audit it, open/annotate the outage ticket, queue the alert.
-    Returns the number of a newly opened outage ticket (for its queue card), else None."""
+    Returns the outage the watch declared (for its queue card and the reports gathered under it), else None."""
     node = _node(services, result.node.name)
     assert node is not None
-    new_ticket = None
+    declared = None
     with services.db.session() as session:
         in_downtime = downtimes.active(session, node.name, now) is not None
         applied = apply_result(session, result, at=now, version=version, rules=rules, in_downtime=in_downtime)
@@ -141,14 +143,14 @@ def _apply(services: "Services", result: EchoResult, now: Any, version: int, rul
             details.update(failure=result.failure.code, reason=result.failure.message)
         ticket_ref = None
         if t.event == "down":
-            number, created = _open_outage(services, session, node, result, applied)
-            ticket_ref = _ref(services, number)
+            declared = _open_outage(services, session, node, result, applied)
+            ticket_ref = _ref(services, declared.ticket.id) if declared else None
             details["ticket"] = ticket_ref
-            new_ticket = number if created else None
             text = render.down_alert(node, t, result, ticket_ref, tz=services.settings.timezone, checks=rules.down_after)
         else:
             ticket_ref = _ref(services, applied.outage_ticket)
             _note_recovery(services, session, applied, render.up_alert(node, t, None, tz=services.settings.timezone))
+            _tell_recovery(services, session, applied, node)
             details["ticket"] = ticket_ref
             details["outage_minutes"] = int(t.outage.total_seconds() // 60)
             text = render.up_alert(node, t, ticket_ref, tz=services.settings.timezone)
@@ -161,13 +163,13 @@ def _apply(services: "Services", result: EchoResult, now: Any, version: int, rul
         else:
             log.warning("watch: %s is %s but no alert channel is set (dicom.watch.channel or tickets.admin_channel)",
                         node.name, t.event)
-    return new_ticket
+    return declared
 
 
-def _open_outage(services: "Services", session: "Session", node: NodeConfig, result: EchoResult, applied: Applied) -> tuple[int | None, bool]:
+def _open_outage(services: "Services", session: "Session", node: NodeConfig, result: EchoResult, applied: Applied) -> "Declared | None":
     feature = _tickets(services)
     if feature is None:
-        return None, False
+        return None
     from tickets.service import Report
 
     t = applied.transition
@@ -177,14 +179,23 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
     report = Report(reporter=ACTOR, source="watch", source_ref="", category=OUTAGE_CATEGORY.get(node.kind, "other"),
                     urgency="stat", description=f"{label} ({node.name}) is not answering DICOM echo since "
                                                 f"{_stamp(t.since, services.settings.timezone)}: {reason}")
+    served = SERVED_CATEGORIES.get(node.kind, ())
+
+    def explained(ticket: Any) -> bool:
+        """A report since the first failure that this outage explains: its category, or it names the node."""
+        return ticket.category in served or mentions(ticket.description, node)
+
     try:
         with session.begin_nested():
-            ticket, created = feature.svc.declare_outage(session, report, t.at, key=f"watch:{node.name}:{int(t.since.timestamp())}")
-            set_outage_ticket(session, node.name, ticket.id)
+            declared = feature.svc.declare_outage(session, report, t.at, key=f"watch:{node.name}:{int(t.since.timestamp())}",
+                                                  node=node.name, gather=explained,
+                                                  # it may have stopped any time after the last answered check
+                                                  since=t.since - timedelta(seconds=services.settings.dicom.watch_interval(node)))
+            set_outage_ticket(session, node.name, declared.ticket.id)
     except Exception:  # noqa: BLE001 - the alert matters more than the ticket
         log.exception("watch: could not open the outage ticket of %s", node.name)
-        return None, False
-    return ticket.id, created
+        return None
+    return declared
 
 
 def _stamp(when: Any, tz: str) -> str:
@@ -204,6 +215,20 @@ def _note_recovery(services: "Services", session: "Session", applied: Applied, t
             feature.svc.act(session, applied.outage_ticket, "note", ACTOR, services.clock.now(), note=text.replace("*", ""))
     except Exception:  # noqa: BLE001 - a closed or merged ticket must not block the recovery message
         log.warning("watch: could not add the recovery note to ticket %s", applied.outage_ticket)
+
+
+def _tell_recovery(services: "Services", session: "Session", applied: Applied, node: NodeConfig) -> None:
+    """Everyone who reported the outage or was told it was down hears it is back (once each),
+    and the outage stops taking new reports."""
+    feature = _tickets(services)
+    t = applied.transition
+    if feature is None or applied.outage_ticket is None or t is None:
+        return
+    try:
+        with session.begin_nested():
+            feature.recovered(session, applied.outage_ticket, render.label_of(node), duration_words(t.outage))
+    except Exception:  # noqa: BLE001 - the recovery alert matters more than the DMs
+        log.exception("watch: could not tell the followers of ticket %s that %s is back", applied.outage_ticket, node.name)
 
 
 # ----------------------------------------------------------------------------------------
@@ -239,7 +264,10 @@ def _announce(services: "Services", session: "Session", kind: str, node: NodeCon
 # what other features ask: is this about something that is down?
 
 
-def outage_notice(services: "Services", *, text: str = "", category: str | None = None, role: Role = Role.CLINICIAN) -> OutageNotice | None:
+def outage_notice(services: "Services", *, text: str = "", category: str | None = None, role: Role = Role.CLINICIAN,
+                  user: str | None = None) -> OutageNotice | None:
+    """The notice for ``text``/``category`` when it is about a node that is down or in planned
+    downtime, else None. ``user`` (who reads it) picks the downtime procedure written for them."""
     diag = services.features.get("dicom")
     if diag is None or not diag.nodes:
         return None
@@ -250,20 +278,33 @@ def outage_notice(services: "Services", *, text: str = "", category: str | None 
         return None
     refs = {a.ticket: _ref(services, a.ticket) or "" for a in items if a.ticket is not None}
     words = render.outage_text(items, refs, tz=services.settings.timezone, now=now)
-    blocks = [section(words), *_procedure(services, role)]
+    blocks = [section(words), *_procedure(services, role, user)]
     ticket = next((a.ticket for a in items if a.ticket is not None), None)
+    feature = _tickets(services)
+    if user and feature is not None:
+        # told "down, the team is on it": they hear when it is back and when it is resolved
+        for number in sorted({a.ticket for a in items if a.ticket is not None}):
+            try:
+                feature.told(number, user)
+            except Exception:  # noqa: BLE001 - the notice matters more than the follow-up
+                log.exception("watch: could not note who was told about ticket %s", number)
     return OutageNotice(words, blocks, ticket)
 
 
-def _procedure(services: "Services", role: Role) -> list[Block]:
-    """The downtime procedure from the manuals (the best section for "what to do during a downtime")."""
+def _procedure(services: "Services", role: Role, user: str | None = None) -> list[Block]:
+    """The downtime procedure from the manuals, written for the reader: the best section for
+    "what to do during a downtime" in a manual whose ``audience`` has the reader's configured
+    audience words (``roles.audiences``, in order), else their role's defaults, else ``all``."""
     kb = services.features.get("knowledge")
     if kb is None:
         return []
     from bot.features.knowledge import audience_of
 
     try:
-        answer = kb.answer(PROCEDURE_QUESTION, audience=audience_of(role))
+        configured = services.access.audiences_of(user) if user else ()
+        defaults = audience_of(role)
+        tiers = [(word,) for word in configured] + [[w for w in defaults if w != "all"], ("all",)]
+        answer = kb.answer_written_for(PROCEDURE_QUESTION, tiers, audience=(*configured, *defaults))
     except Exception:  # noqa: BLE001 - the notice matters more than the manual excerpt
         log.exception("watch: the downtime procedure search failed")
         return []

@@ -19,9 +19,12 @@ from bot.render.blocks import (
     plain,
     section,
 )
+from commands.verdict import plural
+from commands.watch import duration_words
 from tickets.config import TicketSettings
-from tickets.intake import CATEGORY_LABELS, URGENCY_LABELS
-from tickets.service import TicketView
+from tickets.intake import CATEGORY_LABELS, PRIORITY_OF_URGENCY, URGENCY_LABELS
+from tickets.reminders import DigestEntry, Step
+from tickets.service import Listener, TicketView
 
 # Who files the tickets the node watch opens (bot.features.watch uses the same name).
 MONITORING_REPORTER = "pacsbot"
@@ -36,6 +39,7 @@ REPORT_FORM = "ticket_report"
 REPORT_CONFIRM = "ticket_report_confirm"
 RESOLVE_FORM = "ticket_resolve_form"
 NOTE_FORM = "ticket_note_form"
+MERGE_FORM = "ticket_merge_form"
 
 
 def when(dt: datetime | None) -> str:
@@ -43,6 +47,17 @@ def when(dt: datetime | None) -> str:
     if dt is None:
         return "—"
     return f"<!date^{int(dt.timestamp())}^{{date_short_pretty}} {{time}}|{dt:%Y-%m-%d %H:%M} UTC>"
+
+
+def priority_label(ticket: TicketView) -> str:
+    """``P2 Urgent``; when the priority is not the one the urgency gives (an outage, a routing
+    rule), the urgency the reporter chose is named as such, never ``P1 Routine``."""
+    urgency = URGENCY_LABELS.get(ticket.urgency, ticket.urgency)
+    if PRIORITY_OF_URGENCY.get(ticket.urgency) == ticket.priority:
+        return f"{ticket.priority} {urgency}"
+    if ticket.is_incident:
+        return f"{ticket.priority} outage"
+    return f"{ticket.priority} (reported {urgency.lower() if urgency != 'STAT' else urgency})"
 
 
 def ordinal(n: int) -> str:
@@ -105,7 +120,7 @@ def confirm_view(draft_id: str, suggestions: list[tuple[str, str | None, str]], 
     for outage in outages:
         blocks.append(section(
             f":rotating_light: *The PACS team already knows about a {CATEGORY_LABELS.get(outage.category, outage.category).lower()} "
-            f"problem* ({outage.ref}, {outage.reports} reports, since {when(outage.created_at)}). "
+            f"problem* ({outage.ref}, {plural(outage.reports, 'report')}, since {when(outage.created_at)}). "
             f"If yours is the same, you can stop here — or file it and it will be linked to {outage.ref} so you get its updates."))
     if suggestions:
         blocks.append(section(":books: *Does this solve it?* From the PACS manuals:"))
@@ -145,15 +160,14 @@ def note_form(ticket: TicketView) -> dict[str, Any]:
 
 def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | None = None) -> tuple[str, list[Block]]:
     category = CATEGORY_LABELS.get(ticket.category, ticket.category)
-    urgency = URGENCY_LABELS.get(ticket.urgency, ticket.urgency)
     accession = ticket.accession or "—"
     if settings.phi.mask_accession_in_channel and ticket.accession:
         accession = "(hidden)"
     where = " · ".join(x for x in (ticket.modality, ticket.location) if x) or "—"
-    title = f"{ticket.ref} · {category} · {ticket.priority} {urgency}"
+    title = f"{ticket.ref} · {category} · {priority_label(ticket)}"
     if ticket.is_incident:
         title = ":rotating_light: " + title
-    text = f"{ticket.ref}: {category} ({ticket.priority} {urgency}) — {escape(ticket.masked_summary)}"
+    text = f"{ticket.ref}: {category} ({priority_label(ticket)}) — {escape(ticket.masked_summary)}"
     fields = [
         f"*Status*\n{STATUS_LABELS.get(ticket.status, ticket.status)}",
         f"*Reporter*\n{reporter_label(ticket.reporter)}",
@@ -167,6 +181,8 @@ def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | 
     if oncall_mention and ticket.status == "new":
         summary = f"{oncall_mention} {summary}"
     blocks.append(section(summary, fields=fields))
+    if ticket.is_incident and ticket.is_open:
+        blocks.append(context(incident_state(ticket, settings)))
     if ticket.status == "resolved":
         blocks.append(section(f"*Resolution* ({when(ticket.resolved_at)}, <@{ticket.resolved_by}>): {escape(ticket.resolution or '')}"))
     facts = [f"Filed {when(ticket.created_at)}"]
@@ -185,8 +201,11 @@ def card(ticket: TicketView, settings: TicketSettings, *, oncall_mention: str | 
     if ticket.status == "new":
         buttons.append(button("Acknowledge", f"ticket_ack:{n}", str(n), style="primary"))
     if ticket.status != "resolved":
-        buttons.append(button("Assign to me", f"ticket_assign:{n}", str(n)))
+        # one card for the whole team: "Take over" once someone has it
+        buttons.append(button("Take over" if ticket.assignee else "Assign to me", f"ticket_assign:{n}", str(n)))
         buttons.append(button("Resolve", f"ticket_resolve:{n}", str(n)))
+        if not ticket.is_incident:
+            buttons.append(button("Merge into…", f"ticket_merge:{n}", str(n)))
     else:
         buttons.append(button("Reopen", f"ticket_reopen:{n}", str(n),
                               confirm=confirm_dialog(f"Reopen {ticket.ref}?", "The reporter will be told it is being looked at again.")))
@@ -200,7 +219,7 @@ def detail(ticket: TicketView, history: list[Any], *, full: bool) -> tuple[str, 
     category = CATEGORY_LABELS.get(ticket.category, ticket.category)
     text = ticket.description if full else ticket.masked_summary
     blocks: list[Block] = [
-        section(f"*{ticket.ref}* · {category} · {ticket.priority} {URGENCY_LABELS.get(ticket.urgency, ticket.urgency)} · "
+        section(f"*{ticket.ref}* · {category} · {priority_label(ticket)} · "
                 f"{STATUS_LABELS.get(ticket.status, ticket.status)}\n{escape(text)}"),
     ]
     if ticket.parent_ref:
@@ -228,8 +247,18 @@ def listing(title: str, tickets: list[TicketView], *, empty: str) -> tuple[str, 
     return f"{title}: {len(tickets)}", [section(f"*{title}*"), section("\n".join(lines))]
 
 
-def filed_reply(ticket: TicketView, *, created: bool, linked: bool, position: int, phi_kinds: tuple[str, ...]) -> tuple[str, list[Block]]:
-    if linked:
+def filed_reply(ticket: TicketView, *, created: bool, linked: bool, position: int, phi_kinds: tuple[str, ...],
+                own: TicketView | None = None, oncall: str | None = None, phone: str | None = None) -> tuple[str, list[Block]]:
+    """What the reporter is told. ``own`` is their report; a STAT one names the on-call
+    (``oncall``: mentions of the people paged) and the phone, because a patient may be waiting."""
+    stat = own is not None and own.urgency == "stat" and created
+    if linked and ticket.is_incident:
+        own_ref = f" (your report is *{own.ref}*)" if own is not None and own.id != ticket.id else ""
+        text = (f":link: This looks like part of the outage *{ticket.ref}*, which the PACS team is already working on{own_ref}. "
+                "You'll hear when it is back and when it is resolved.")
+        if own is not None and own.accession:
+            text += f" I'm also checking {escape(own.accession)} on its own."
+    elif linked:
         text = (f":link: You're the {ordinal(position)} to report this — it's the same problem as *{ticket.ref}*, "
                 "which the PACS team is already working on. You're now following it and will get its updates.")
     elif created:
@@ -237,6 +266,12 @@ def filed_reply(ticket: TicketView, *, created: bool, linked: bool, position: in
                 f"{ticket.priority}). The PACS team has it; I'll message you when someone picks it up and when it's resolved.")
     else:
         text = f"That was already filed as *{ticket.ref}*; nothing new was created. You'll get its updates."
+    if stat:
+        ref = own.ref if own is not None else ticket.ref
+        who = f"the PACS on-call ({oncall})" if oncall else "the PACS team"
+        call = f"call the PACS on-call now on *{escape(phone)}*" if phone else "call the PACS on-call now"
+        text = (f":rotating_light: *STAT — filed {ref}* and paged {who}. If a patient is waiting, {call}; "
+                "don't wait for a message here.\n" + text)
     blocks = [section(text)]
     if phi_kinds:
         blocks.append(context(
@@ -250,3 +285,156 @@ def reporter_label(reporter: str) -> str:
     if reporter == MONITORING_REPORTER:
         return "_pacsbot node watch_"
     return f"<@{reporter}>"
+
+
+# -- SLA reminders and the daily digest ------------------------------------------------------
+
+DIGEST_MAX_LINES = 40
+
+
+def reminder_text(ticket: TicketView, step: Step, now: datetime, *, oncall_mention: str | None = None) -> str:
+    """One SLA reminder in the card's thread: what is overdue and since when, no patient data."""
+    overdue = f"overdue since {when(step.target_at)} ({duration_words(now - step.target_at)})"
+    if step.phase == "acknowledge":
+        icon = ":rotating_light:" if oncall_mention else ":alarm_clock:"
+        ask = " Please acknowledge it on the card." if oncall_mention else ""
+        state = f"is not acknowledged yet — {overdue}.{ask}"
+    else:
+        who = f" by <@{ticket.acknowledged_by}>" if ticket.acknowledged_by else ""
+        icon, state = ":hourglass_flowing_sand:", f"was acknowledged{who} but is not resolved — {overdue}."
+    mention = f"{oncall_mention} " if oncall_mention else ""
+    return f"{icon} {mention}*{ticket.ref}* ({ticket.priority}) {state} {escape(ticket.masked_summary[:120])}"
+
+
+def digest(entries: list[tuple[TicketView, DigestEntry]]) -> tuple[str, list[Block]]:
+    """The daily digest of one queue channel: overdue tickets no longer reminded one by one, and stale ones."""
+    count = f"{len(entries)} open ticket{'' if len(entries) == 1 else 's'}"
+    title = f"Daily ticket digest: {count} past a target or without updates"
+    reasons = {"acknowledge": "not acknowledged, overdue since", "resolve": "not resolved, overdue since",
+               "stale": "no update since"}
+    lines = []
+    for ticket, entry in entries[:DIGEST_MAX_LINES]:
+        who = f"<@{ticket.assignee}>" if ticket.assignee else "_unassigned_"
+        lines.append(f"• *{ticket.ref}* {ticket.priority} — {reasons[entry.reason]} {when(entry.since)} · "
+                     f"{escape(ticket.masked_summary[:80])} · {who}")
+    if len(entries) > DIGEST_MAX_LINES:
+        lines.append(f"…and {len(entries) - DIGEST_MAX_LINES} more.")
+    blocks: list[Block] = [section(f":clipboard: *{title}*")]
+    chunk: list[str] = []
+    for line in lines:  # a section holds at most 3,000 characters
+        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > 2900:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    blocks.append(context("`/pacs tickets open` lists every open ticket, `/pacs tickets stale` the stale ones."))
+    return f":clipboard: {title}", blocks
+
+
+def incident_state(ticket: TicketView, settings: TicketSettings, label: str | None = None) -> str:
+    """One line on an outage card: does it still take new reports, and why (not)."""
+    what = label or ticket.node or "the system"
+    if ticket.recovered_at is not None:
+        return (f":large_green_circle: {what} back up {when(ticket.recovered_at)}: new reports are tickets of their own. "
+                "Resolve this when everything is confirmed; everyone who reported it hears.")
+    if ticket.node is not None:
+        return f":rotating_light: New reports about {what} are linked here while the node watch sees it down."
+    return (f":rotating_light: New {CATEGORY_LABELS.get(ticket.category, ticket.category).lower()} reports are linked here "
+            f"while they keep coming (within {settings.outage.minutes} min of the last one).")
+
+
+def also_reported(root: TicketView, own: TicketView, position: int, *, merged_by: str | None = None) -> tuple[str, list[Block]]:
+    """The thread line for a report linked to ``root``, with the button to undo the link."""
+    if merged_by == MONITORING_REPORTER:
+        how = "gathered when the outage was declared"
+    else:
+        how = f"merged by <@{merged_by}>" if merged_by else f"{ordinal(position)} report"
+    text = f"Also reported by {reporter_label(own.reporter)} ({how}, {own.ref}): {escape(own.masked_summary)}"
+    label = "Not part of this outage" if root.is_incident else "Not the same problem"
+    undo = button(label, f"ticket_split:{own.id}", str(own.id),
+                  confirm=confirm_dialog(f"Split {own.ref} off?", f"{own.ref} becomes a ticket of its own, is checked on its "
+                                         "own, and its reporter follows it instead."))
+    return text, [section(text), actions(undo, block_id=f"ticket_split_{own.id}")]
+
+
+def merge_form(ticket: TicketView, candidates: list[TicketView]) -> dict[str, Any]:
+    """Pick the ticket (an outage first) that ``ticket`` is part of."""
+    blocks: list[Block] = [section(f"*{ticket.ref}* — {escape(ticket.masked_summary)}")]
+    if not candidates:
+        blocks.append(section("There is no other open ticket to merge it into."))
+        return modal(f"Merge {ticket.ref}", blocks, callback_id=MERGE_FORM, private_metadata=str(ticket.id))
+    options = []
+    for t in candidates[:100]:
+        kind = "outage · " if t.is_incident else ""
+        label = f"{t.ref} · {kind}{CATEGORY_LABELS.get(t.category, t.category)} · {t.masked_summary}"
+        options.append(_option(str(t.id), label[:75]))
+    blocks.append({"type": "input", "block_id": "into", "label": plain("Part of which ticket?"),
+                   "element": {"type": "static_select", "action_id": "into", "options": options,
+                               "placeholder": plain("An outage or the same problem")}})
+    blocks.append(context(f"{ticket.ref} becomes a report of that ticket; its reporter follows that ticket instead."))
+    return modal(f"Merge {ticket.ref}", blocks, callback_id=MERGE_FORM, submit="Merge", private_metadata=str(ticket.id))
+
+
+def _own(listener: Listener | None, root: TicketView) -> list[TicketView]:
+    """The listener's own reports under ``root`` (not ``root`` itself)."""
+    return [r for r in listener.reports if r.id != root.id] if listener is not None else []
+
+
+def _yours(own: list[TicketView], *, summaries: bool = False) -> str:
+    """``your report *PACS-4*`` / ``your reports *PACS-1* and *PACS-2*`` (at most three named)."""
+    names = " and ".join(f"*{r.ref}*" + (f" (_{escape(r.masked_summary[:80])}_)" if summaries else "") for r in own[:3])
+    more = f" and {len(own) - 3} more" if len(own) > 3 else ""
+    return f"your report{'s' if len(own) > 1 else ''} {names}{more}"
+
+
+def _your_reports(listener: Listener | None, root: TicketView) -> str:
+    own = _own(listener, root)
+    if not own:
+        return ""
+    return "Y" + _yours(own, summaries=True)[1:] + (" was part of it. " if len(own) == 1 else " were part of it. ")
+
+
+def follower_message(kind: str, ticket: TicketView, actor: str, text: str, listener: Listener | None = None) -> str | None:
+    """What a follower is told about a change, in words that fit their own report."""
+    if kind == "acknowledged":
+        own = _own(listener, ticket)
+        if own:
+            what = "the outage" if ticket.is_incident else "the problem"
+            return (f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is working on {what} {_yours(own)} "
+                    f"{'is' if len(own) == 1 else 'are'} part of.")
+        return f":eyes: *{ticket.ref}* — <@{actor}> from the PACS team is looking at your report: _{escape(ticket.masked_summary)}_"
+    if kind == "resolved":
+        yours = _your_reports(listener, ticket)
+        if listener is not None and listener.via == "told":
+            what = "the outage" if ticket.is_incident else "the problem"
+            return f":white_check_mark: *{ticket.ref}*, {what} you were told about, is resolved: {escape(text)}"
+        return (f":white_check_mark: *{ticket.ref}* is resolved: {escape(text)}\n{yours}If it still isn't right for you, "
+                f"report it again with `/pacs report` and mention {ticket.ref}.")
+    if kind == "reopened":
+        return f":arrows_counterclockwise: *{ticket.ref}* was reopened; the PACS team is looking at it again."
+    if kind == "note_public":
+        return f":speech_balloon: *{ticket.ref}* — note from <@{actor}>: {escape(text)}"
+    return None
+
+
+def back_message(label: str, ticket: TicketView, listener: Listener, *, down_for: str) -> str:
+    """The node watch saw the system back: one DM to each person who reported it or was told it was down."""
+    head = f":large_green_circle: *{escape(label)}* is answering again (it was down {down_for})."
+    own = _own(listener, ticket)
+    if listener.via == "told" or not own:
+        return (f"{head} You were told about this outage ({ticket.ref}); no need to do anything. "
+                "I'll message you once more when the team has confirmed everything is back.")
+    yours = "Y" + _yours(own)[1:] + (" is" if len(own) == 1 else " are")
+    return (f"{head} {yours} part of outage *{ticket.ref}*, which stays open until the team has checked "
+            f"everything. If your problem is still there now, report it with `/pacs report` — it will be a ticket of its own.")
+
+
+def moved_message(kind: str, moved: TicketView, other: TicketView) -> str:
+    """The reporter of a report split off or merged into another ticket."""
+    if kind == "split":
+        return (f":scissors: Your report *{moved.ref}* (_{escape(moved.masked_summary[:80])}_) is not part of *{other.ref}* after all: "
+                "it is now a ticket of its own, and the PACS team is checking it. You'll get its updates.")
+    what = f"the outage *{other.ref}*" if other.is_incident else f"*{other.ref}*"
+    return (f":link: Your report *{moved.ref}* (_{escape(moved.masked_summary[:80])}_) is part of {what}, "
+            "which the PACS team is working on. You'll get its updates from now on.")
