@@ -200,6 +200,7 @@ def test_an_outage_stops_taking_reports_when_they_go_quiet(ready: Database, svc:
         # within 15 minutes of the last report: it joins (and keeps the outage live)
         joined = svc.file(s, report("viewer frozen in room 7", "q:5", user="U0USER099"), MONDAY_10 + timedelta(minutes=15))
         assert joined.linked and joined.ticket.id == incident.id and joined.own.priority == "P3"  # its own priority, not P1
+        assert svc.open_incidents(s, "viewer", live_at=MONDAY_10 + timedelta(minutes=80)) == []  # the form no longer names it
         # an hour of quiet later, a viewer problem is a problem of its own
         later = svc.file(s, report("hanging protocol puts the prior on the wrong monitor", "q:6", user="U0RAD0001"),
                          MONDAY_10 + timedelta(minutes=80))

@@ -590,11 +590,13 @@ class TicketService:
         return Moved(self.view(session, ticket), self.view(session, target), True, f"{ref} is now part of {target_ref}.",
                      told, event_id)
 
-    def open_incidents(self, session: Session, category: str | None = None) -> list[TicketView]:
+    def open_incidents(self, session: Session, category: str | None = None, *, live_at: datetime | None = None) -> list[TicketView]:
+        """Open incidents (in ``category``); with ``live_at``, only those still taking new reports then."""
         stmt = select(Ticket).where(Ticket.is_incident.is_(True), Ticket.status.in_(OPEN)).order_by(Ticket.id)
         if category:
             stmt = stmt.where(Ticket.category == category)
-        return [self.view(session, t) for t in session.scalars(stmt)]
+        views = [self.view(session, t) for t in session.scalars(stmt)]
+        return [v for v in views if v.live(live_at)] if live_at is not None else views
 
     # -- lifecycle ------------------------------------------------------------------------
     def act(self, session: Session, number: int, action: str, actor: str, now: datetime, *, note: str | None = None, assignee: str | None = None) -> Change:

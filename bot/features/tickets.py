@@ -493,7 +493,7 @@ def register(services: "Services") -> None:
             return
         suggestions = _suggestions(services, values, ctx.role)
         with services.db.session() as session:
-            outages = svc.open_incidents(session, values.get("category"))
+            outages = svc.open_incidents(session, values.get("category"), live_at=services.clock.now())
         if suggestions or outages:
             draft_id = drafts.save(services, ctx.user_id, {"values": values, "meta": meta})
             ctx.ack_update(render.confirm_view(draft_id, suggestions, outages))
