@@ -50,7 +50,8 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the bot says to a question: the best section, or an honest "I don't know"."""
+    """What the bot says to a question: the best section (``mode`` answer), "is it one of
+    these?" (``choices``: the few best sections), or an honest "I don't know" (``unknown``)."""
 
     question: str
     answered: bool
@@ -59,6 +60,13 @@ class Answer:
     manual: Manual | None
     see_also: tuple[Section, ...]
     result: SearchResult
+    choices: tuple[Section, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        if self.answered:
+            return "answer"
+        return "choices" if self.choices else "unknown"
 
     @property
     def key(self) -> str | None:
@@ -195,7 +203,9 @@ class KnowledgeBase:
         if best is None:
             return Answer(question, False, 0.0, None, None, (), result)
         see_also = tuple(h.section for h in result.see_also(snap.index.ranking)) if result.answered else ()
-        return Answer(question, result.answered, result.confidence, best.section, snap.manual(best.section.file), see_also, result)
+        choices = tuple(h.section for h in snap.index.choices(result)) if result.mode == "choices" else ()
+        return Answer(question, result.answered, result.confidence, best.section, snap.manual(best.section.file), see_also, result,
+                      choices)
 
     def answer_written_for(self, question: str, tiers: Sequence[Iterable[str]], *, audience: Iterable[str] = ()) -> Answer:
         """The best section for ``question`` among those whose manual is written for the first
@@ -209,17 +219,22 @@ class KnowledgeBase:
         self.maybe_reload()
         snap = self._snapshot
         result = snap.index.search(question, audience=audience, limit=40)
-        if not result.answered:
+        if result.mode == "unknown":
             return self.answer(question, audience=audience)  # "I don't know", as usual
+        # the caller's own fixed question: a section the search is unsure of is still on topic
         ranking = snap.index.ranking
         floor = result.hits[0].score * ranking.see_also_ratio
-        relevant = [h for h in result.hits if h.score >= floor and h.confidence >= ranking.min_confidence]
+        relevant = [h for h in result.hits if h.score >= floor and h.confidence >= ranking.choices_confidence]
         for tier in tiers:
             wanted = {w.lower() for w in tier}
             chosen = next((h for h in relevant if wanted & set(h.section.audience or ("all",))), None)
             if chosen is not None:
                 others = tuple(h.section for h in relevant if h is not chosen)[:2]
                 return Answer(question, True, chosen.confidence, chosen.section, snap.manual(chosen.section.file), others, result)
+        if relevant:  # no tier has one: the plain best
+            best = relevant[0]
+            others = tuple(h.section for h in relevant[1:3])
+            return Answer(question, True, best.confidence, best.section, snap.manual(best.section.file), others, result)
         return self.answer(question, audience=audience)
 
     def section(self, key: str) -> tuple[Section, Manual | None] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from core.config import Section, resolve_path, resolve_paths
 
@@ -22,8 +22,12 @@ class KnowledgeSettings(Section):
         default_factory=list,
         description="Channel ids where the bot answers questions people ask without mentioning it.",
     )
-    min_confidence: float = Field(default=0.55, ge=0.0, le=1.0,
-                                  description="Below this confidence the bot says it doesn't know.")
+    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0,
+                                  description="From this confidence (0-1, calibrated on your own manuals when they are "
+                                              "indexed) the bot answers with the best section.")
+    choices_confidence: float = Field(default=0.25, ge=0.0, le=1.0,
+                                      description="From this confidence up to min_confidence the bot asks \"Is it one of "
+                                                  "these?\" with the three best sections; below it, it says it doesn't know.")
     answer_chars: int = Field(default=1200, ge=200, le=2800, description="How much of a section an answer shows.")
     review_max_age_days: int = Field(default=365, ge=1, le=3650,
                                      description="`kb check` flags manuals reviewed longer ago than this.")
@@ -61,3 +65,10 @@ class KnowledgeSettings(Section):
 
     def manual_dirs(self) -> list[Path]:
         return ([BUNDLED_MANUALS] if self.include_bundled else []) + list(self.manuals)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "KnowledgeSettings":
+        if self.choices_confidence > self.min_confidence:
+            raise ValueError(f"knowledge.choices_confidence ({self.choices_confidence}) must not be above "
+                             f"knowledge.min_confidence ({self.min_confidence})")
+        return self

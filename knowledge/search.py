@@ -29,8 +29,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
+from knowledge.calibration import UNCALIBRATED, Calibration, calibrate
 from knowledge.manuals import Section
 from knowledge.text import STOPWORDS, Synonyms, content_stems, is_content, stem, words
 
@@ -43,13 +45,22 @@ class Ranking:
     weights: tuple[tuple[str, float], ...] = (("heading", 3.0), ("path", 1.0), ("title", 1.5), ("tags", 1.0), ("body", 1.0))
     b: tuple[tuple[str, float], ...] = (("heading", 0.4), ("path", 0.4), ("title", 0.3), ("tags", 0.3), ("body", 0.75))
     concept_weight: float = 0.6
+    phrase_weight: float = 2.0       # a synonym matched by a phrase of several words weighs this much more
     fuzzy_weight: float = 0.85
     typos: bool = True               # correct misspelt words with rapidfuzz
     unknown_weight: float = 0.7      # importance of a word the manuals never use, relative to the rarest
     coverage_power: float = 1.0      # final = bm25 * coverage ** power
     heading_bonus: float = 0.5       # final *= 1 + bonus * (share of the question found in the headings)
     audience_boost: float = 1.15
-    min_confidence: float = 0.55     # below this the answer is "I don't know"
+    min_confidence: float = 0.6      # calibrated confidence from which the best section is the answer
+    choices_confidence: float = 0.25  # from here up to min_confidence: "is it one of these?" (top 3)
+    calibrate: bool = True           # calibrate the confidence on this corpus at build time
+    # confidence = sigmoid(w_position * position + w_coverage * coverage + bias), see
+    # knowledge/calibration.py; fitted on the bundled and public tuning sets (coverage added
+    # nothing once the score is placed on the corpus's own scale, so its weight is 0)
+    w_position: float = 3.7
+    w_coverage: float = 0.0
+    bias: float = -1.6
     see_also_ratio: float = 0.5      # a "see also" must score at least this share of the best
     model: str = "bm25f"             # bm25f | bm25 (one field) | tfidf (for the benchmark)
 
@@ -61,23 +72,28 @@ FIELDS = ("heading", "path", "title", "tags", "body")
 class Hit:
     section: Section
     score: float
-    confidence: float
+    confidence: float  # calibrated on this corpus (0-1); see Calibration
     bm25: float
+    coverage: float = 0.0  # the share of the question's meaning this section holds
 
     @property
     def key(self) -> str:
         return self.section.key
 
 
+MODES = ("answer", "choices", "unknown")
+
+
 @dataclass(frozen=True)
 class SearchResult:
     question: str
     hits: tuple[Hit, ...]
-    answered: bool
+    answered: bool  # mode == "answer"
     confidence: float
     took_ms: float
     unknown_words: tuple[str, ...] = ()
     corrections: tuple[tuple[str, str], ...] = ()
+    mode: str = "unknown"  # answer: the best section | choices: "is it one of these?" | unknown: "I don't know"
 
     @property
     def best(self) -> Hit | None:
@@ -121,6 +137,7 @@ class Index:
     by_shape: dict[tuple[str, int], tuple[str, ...]]     # (first letter, length) -> words
     unknown_idf: float
     build_ms: float = 0.0
+    calibration: Calibration = UNCALIBRATED
     _by_key: dict[str, int] = field(default_factory=dict, repr=False)
 
     # building -----------------------------------------------------------------------------
@@ -205,9 +222,13 @@ class Index:
                     pseudo[t] = get(t, 0.0) + c * scale
             for t, value in pseudo.items():
                 plists[t].append((doc, idf[t] * value / (k1 + value)))
+        # the synonym file's words are known words too: "mamo" is a typo of "mammo" even in
+        # manuals that only say "mammography"
+        for w in synonyms.vocabulary:
+            surface.setdefault(w, stem(w))
         by_shape: dict[tuple[str, int], list[str]] = defaultdict(list)
         for w in surface:
-            if len(w) >= 5 and w.isalpha():
+            if len(w) >= 4 and w.isalpha():
                 by_shape[(w[0], len(w))].append(w)
         index = cls(
             sections=tuple(sections),
@@ -221,8 +242,12 @@ class Index:
             by_shape={k: tuple(v) for k, v in by_shape.items()},
             unknown_idf=math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0,
         )
-        object.__setattr__(index, "build_ms", (time.perf_counter() - started) * 1000)
         object.__setattr__(index, "_by_key", {s.key: i for i, s in enumerate(sections)})
+        if ranking.calibrate and sections:
+            headings = [s.heading for s in sections if s.level]
+            weights = (ranking.w_position, ranking.w_coverage, ranking.bias)
+            object.__setattr__(index, "calibration", calibrate(headings, index._best_raw, weights=weights))
+        object.__setattr__(index, "build_ms", (time.perf_counter() - started) * 1000)
         return index
 
     def __len__(self) -> int:
@@ -234,23 +259,54 @@ class Index:
 
     # querying -----------------------------------------------------------------------------
     def _correct(self, word: str) -> tuple[str, float] | None:
-        """A vocabulary word close to a misspelt one, and how close (0..1)."""
-        if not self.ranking.typos or len(word) < 5 or not word.isalpha():
+        """A vocabulary word close to a misspelt one, and how close (0..1).
+
+        Edits are counted with transpositions as one (optimal string alignment): one edit in a
+        word of 4-6 letters ("hnag", "sendng"), two in a longer one ("protcool" with a letter
+        missing and two swapped). The first letter must match, or be the second one (a swapped
+        first pair). Of equally close words, the one the manuals use most wins."""
+        if not self.ranking.typos or len(word) < 4 or not word.isalpha():
             return None
+        most = 1 if len(word) <= 6 else 2
         candidates: list[str] = []
-        for length in range(len(word) - 2, len(word) + 3):
-            candidates.extend(self.by_shape.get((word[0], length), ()))
+        for first in {word[0], word[1]}:
+            for length in range(len(word) - most, len(word) + most + 1):
+                candidates.extend(self.by_shape.get((first, length), ()))
         if not candidates:
             return None
-        cutoff = 84 if len(word) <= 6 else 80
-        match = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
-        if match is None:
+        matches = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=most, limit=8)
+        if not matches:
             return None
-        return match[0], match[1] / 100.0
+        fewest = min(m[1] for m in matches)
+        best = min((m for m in matches if m[1] == fewest), key=lambda m: (self.idf.get(self.surface[m[0]], 99.0), m[0]))
+        return best[0], max(0.5, 1.0 - best[1] / len(word))
+
+    def _rejoin(self, ws: list[str]) -> list[str]:
+        """Words written apart or together unlike the manuals: "work list" -> worklist when the
+        manuals say worklist; "keyimages" -> key images when they only know the two words."""
+        out: list[str] = []
+        i = 0
+        while i < len(ws):
+            w = ws[i]
+            if i + 1 < len(ws) and (w + ws[i + 1]) in self.surface and w.isalpha() and ws[i + 1].isalpha():
+                out.append(w + ws[i + 1])
+                i += 2
+                continue
+            if len(w) >= 7 and w.isalpha() and stem(w) not in self.idf and w not in self.surface:
+                splits = [(w[:k], w[k:]) for k in range(3, len(w) - 2)
+                          if w[:k] in self.surface and w[k:] in self.surface and is_content(w[:k]) and is_content(w[k:])]
+                if splits:
+                    a, b = max(splits, key=lambda p: min(len(p[0]), len(p[1])))
+                    out.extend((a, b))
+                    i += 1
+                    continue
+            out.append(w)
+            i += 1
+        return out
 
     def _query(self, question: str) -> _Query:
         text = self.synonyms.expand_abbreviations(question)
-        surface = [w for w in words(text) if is_content(w)]
+        surface = self._rejoin([w for w in words(text) if is_content(w)])
         weights: dict[str, float] = defaultdict(float)
         corrections: list[tuple[str, str]] = []
         unknown: list[str] = []
@@ -262,7 +318,8 @@ class Index:
                 stems.append(s)
                 per_word.append((w, s, 1.0))
                 continue
-            fixed = self._correct(w)
+            # a word only the synonym file knows ("tomo") is no typo: its group stands for it below
+            fixed = self._correct(w) if w not in self.surface else None
             if fixed is not None:
                 fixed_stem = self.surface[fixed[0]]
                 corrections.append((w, fixed[0]))
@@ -272,8 +329,10 @@ class Index:
             stems.append(s)
             per_word.append((w, None, 0.0))
             unknown.append(w)
-        concepts = self.synonyms.concepts(stems)
-        concept_set = set(concepts)
+        matches = self.synonyms.concept_matches(stems)
+        concept_set = {c for c, _ in matches}
+        # a phrase of several words ("images not showing") says more than any one of its words
+        phrase_words = {c: max(n for m, n in matches if m == c) for c in concept_set}
         # a word may appear twice ("side by side"): count each stem once in the query
         seen: set[str] = set()
         units: list[tuple[float, frozenset[str]]] = []
@@ -297,12 +356,11 @@ class Index:
             units.append((self.idf.get(s, self.unknown_idf), frozenset({s} | related)))
         for c in concept_set:
             if c in self.idf:
-                weights[c] += self.ranking.concept_weight
+                weights[c] += self.ranking.concept_weight * (self.ranking.phrase_weight if phrase_words[c] > 1 else 1.0)
         return _Query(dict(weights), units, unknown, corrections)
 
-    def search(self, question: str, *, audience: Iterable[str] = (), limit: int = 10) -> SearchResult:
-        started = time.perf_counter()
-        q = self._query(question)
+    def _ranked(self, q: _Query, *, audience: Iterable[str] = (), limit: int = 10) -> list[tuple[int, float, float, float]]:
+        """``(section index, score, coverage, bm25)``, best first: the raw ranking."""
         scores: dict[int, float] = defaultdict(float)
         for term, qw in q.weights.items():
             for doc, w in self.postings.get(term, ()):
@@ -310,7 +368,7 @@ class Index:
         pool = heapq.nlargest(max(limit * 4, 40), scores.items(), key=lambda item: item[1])
         wanted = {a.lower() for a in audience}
         total = sum(u[0] for u in q.units) or 1.0
-        ranked: list[Hit] = []
+        ranked: list[tuple[int, float, float, float]] = []
         for doc, bm25 in pool:
             terms = self.doc_terms[doc]
             covered = 0.0
@@ -325,13 +383,43 @@ class Index:
             section = self.sections[doc]
             if wanted and section.audience and (wanted & set(section.audience)):
                 score *= self.ranking.audience_boost
-            ranked.append(Hit(section, score, coverage, bm25))
-        ranked.sort(key=lambda h: (-h.score, h.section.key))
-        hits = tuple(ranked[:limit])
+            ranked.append((doc, score, coverage, bm25))
+        ranked.sort(key=lambda r: (-r[1], self.sections[r[0]].key))
+        return ranked[:limit]
+
+    def _best_raw(self, question: str) -> float:
+        ranked = self._ranked(self._query(question), limit=1)
+        return ranked[0][1] if ranked else 0.0
+
+    def search(self, question: str, *, audience: Iterable[str] = (), limit: int = 10) -> SearchResult:
+        started = time.perf_counter()
+        q = self._query(question)
+        ranked = self._ranked(q, audience=audience, limit=limit)
+        calibration = self.calibration
+        if self.ranking.calibrate:
+            hits = tuple(Hit(self.sections[doc], score, calibration.confidence(score, coverage), bm25, coverage)
+                         for doc, score, coverage, bm25 in ranked)
+        else:  # the coverage itself, as before calibration (for the benchmark's comparison)
+            hits = tuple(Hit(self.sections[doc], score, coverage, bm25, coverage) for doc, score, coverage, bm25 in ranked)
         confidence = hits[0].confidence if hits else 0.0
-        answered = bool(hits) and confidence >= self.ranking.min_confidence
+        if hits and confidence >= self.ranking.min_confidence:
+            mode = "answer"
+        elif hits and confidence >= self.ranking.choices_confidence:
+            mode = "choices"
+        else:
+            mode = "unknown"
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(question, hits, answered, confidence, took, tuple(q.unknown), tuple(q.corrections))
+        return SearchResult(question, hits, mode == "answer", confidence, took, tuple(q.unknown), tuple(q.corrections), mode)
+
+    def choices(self, result: SearchResult, limit: int = 3) -> list[Hit]:
+        """The sections to offer for "is it one of these?": the best few, one per section."""
+        out: list[Hit] = []
+        for hit in result.hits:
+            if len(out) >= limit:
+                break
+            if all(hit.key != o.key for o in out) and hit.confidence >= self.ranking.choices_confidence * 0.5:
+                out.append(hit)
+        return out
 
 
 def content_words(question: str) -> list[str]:

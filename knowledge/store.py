@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,6 +55,23 @@ def record_feedback(session: Session, *, at: datetime, user_id: str, question: s
     return row
 
 
+PICK = "pick"  # the surface of a feedback row that is a pick from "Is it one of these?"
+
+
+def record_pick(session: Session, *, at: datetime, user_id: str, question: str, section: str, manual_title: str,
+                heading: str, surface: str, detector: Detector | None = None) -> Feedback:
+    """Someone picked ``section`` from "Is it one of these?": the manual answers the question,
+    but not in their words. Kept as helpful feedback marked ``pick``, and the same question,
+    noted as unanswered a moment ago, is no longer counted as a gap."""
+    row = record_feedback(session, at=at, user_id=user_id, question=question, section=section, manual_title=manual_title,
+                          heading=heading, helpful=True, surface=PICK, detector=detector)
+    recent = session.scalar(select(Gap).where(Gap.user_id == user_id[:32], Gap.normalized == normalize(question),
+                                              Gap.at >= at - timedelta(days=1)).order_by(Gap.id.desc()).limit(1))
+    if recent is not None:
+        session.delete(recent)
+    return row
+
+
 def add_reason(session: Session, feedback_id: int, user_id: str, reason: str | None, comment: str | None,
                detector: Detector | None = None) -> bool:
     """Attach the reason given in the form to the user's own earlier "not helpful" click."""
@@ -86,6 +103,17 @@ class UnhelpfulLine:
 
 
 @dataclass(frozen=True)
+class PickLine:
+    """A section people found only by picking it from "Is it one of these?"."""
+
+    section: str
+    manual_title: str
+    heading: str
+    count: int
+    last_question: str
+
+
+@dataclass(frozen=True)
 class GapsReport:
     since: datetime | None
     gaps: tuple[GapLine, ...]
@@ -93,6 +121,7 @@ class GapsReport:
     helpful_count: int
     unhelpful_count: int
     gap_count: int
+    picks: tuple[PickLine, ...] = ()
 
 
 def gaps_report(session: Session, *, since: datetime | None = None, limit: int = 15) -> GapsReport:
@@ -124,6 +153,16 @@ def gaps_report(session: Session, *, since: datetime | None = None, limit: int =
         comments = tuple(c for (c,) in session.execute(cq.order_by(Feedback.id.desc()).limit(3)).all() if c)
         unhelpful.append(UnhelpfulLine(section, latest.manual_title, latest.heading, int(count), reasons, latest.question, comments))
 
+    pick_q = select(Feedback.section, func.count(Feedback.id), func.max(Feedback.id)).where(Feedback.surface == PICK)
+    if since is not None:
+        pick_q = pick_q.where(Feedback.at >= since)
+    picks = []
+    for section, count, last_id in session.execute(pick_q.group_by(Feedback.section).order_by(func.count(Feedback.id).desc())
+                                                   .limit(limit)).all():
+        latest = session.get(Feedback, last_id)
+        assert latest is not None
+        picks.append(PickLine(section, latest.manual_title, latest.heading, int(count), latest.question))
+
     def count_of(stmt: object) -> int:
         return int(session.scalar(stmt) or 0)  # type: ignore[arg-type]
 
@@ -134,9 +173,9 @@ def gaps_report(session: Session, *, since: datetime | None = None, limit: int =
         base_gap = base_gap.where(Gap.at >= since)
     return GapsReport(
         since=since, gaps=tuple(lines), unhelpful=tuple(unhelpful),
-        helpful_count=count_of(base_fb.where(Feedback.helpful.is_(True))),
+        helpful_count=count_of(base_fb.where(Feedback.helpful.is_(True), Feedback.surface != PICK)),
         unhelpful_count=count_of(base_fb.where(Feedback.helpful.is_(False))),
-        gap_count=count_of(base_gap),
+        gap_count=count_of(base_gap), picks=tuple(picks),
     )
 
 

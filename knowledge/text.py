@@ -139,6 +139,7 @@ class Synonyms:
     groups: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]        # (concept, phrases as stems)
     abbreviations: tuple[tuple[re.Pattern[str], dict[str, str]], ...]
     _first: dict[str, tuple[tuple[tuple[str, ...], str], ...]]          # first stem -> (phrase, concept)
+    vocabulary: frozenset[str] = frozenset()  # every content word of every phrase, as written (for typos)
 
     @classmethod
     def empty(cls) -> "Synonyms":
@@ -154,10 +155,12 @@ class Synonyms:
     def from_data(cls, data: dict[str, Any]) -> "Synonyms":
         groups: list[tuple[str, tuple[tuple[str, ...], ...]]] = []
         first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        vocabulary: set[str] = set()
         for entry in data.get("groups") or []:
             members = [str(m) for m in entry] if isinstance(entry, list) else []
             if len(members) < 2:
                 continue
+            vocabulary.update(w for m in members for w in words(m.lower()) if is_content(w) and w.isalpha())
             concept = "~" + re.sub(r"\W+", "_", members[0].lower()).strip("_")
             phrases = []
             for member in members:
@@ -173,7 +176,7 @@ class Synonyms:
             pattern = re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])")
             abbreviations.append((pattern, table))
         frozen_first = {k: tuple(sorted(v, key=lambda item: -len(item[0]))) for k, v in first.items()}
-        return cls(tuple(groups), tuple(abbreviations), frozen_first)
+        return cls(tuple(groups), tuple(abbreviations), frozen_first, frozenset(vocabulary))
 
     def expand_abbreviations(self, text: str) -> str:
         for pattern, table in self.abbreviations:
@@ -186,7 +189,11 @@ class Synonyms:
         A concept is counted once per place it occurs, even when several of its phrases
         overlap there ("c-echo" is both "c-echo" and "echo").
         """
-        found: list[str] = []
+        return [concept for concept, _ in self.concept_matches(stems)]
+
+    def concept_matches(self, stems: Sequence[str]) -> list[tuple[str, int]]:
+        """Like :meth:`concepts`, with the length (in words) of the longest phrase matched there."""
+        found: list[tuple[str, int]] = []
         covered: dict[str, int] = {}
         first = self._first
         for i, s in enumerate(stems):
@@ -198,7 +205,7 @@ class Synonyms:
                     continue
                 if covered.get(concept, -1) > i:
                     continue
-                found.append(concept)
+                found.append((concept, length))
                 covered[concept] = i + length
         return found
 

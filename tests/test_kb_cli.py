@@ -44,11 +44,14 @@ def test_search_json_format(capsys: pytest.CaptureFixture[str], manuals: Path) -
     code, out, _ = run(capsys, "kb", "search", "prior timeline", "--manuals", str(manuals), "--json")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"question", "answer", "results"} and data["question"] == "prior timeline" and data["answer"] is True
+    assert set(data) == {"question", "mode", "answer", "confidence", "took_ms", "results"}
+    assert data["question"] == "prior timeline" and data["mode"] == "answer" and data["answer"] is True
+    assert 0.6 <= data["confidence"] <= 1 and data["took_ms"] >= 0
     assert len(data["results"]) == 2  # at least five where the manuals have five sections; here two have text
     first = data["results"][0]
     assert first == {"file": "viewer/priors.md", "anchor": "open-a-prior-next-to-the-current-study",
-                     "heading": "Open a prior next to the current study", "score": first["score"]}
+                     "heading": "Open a prior next to the current study", "score": first["score"],
+                     "confidence": data["confidence"]}
     scores = [r["score"] for r in data["results"]]
     assert scores == sorted(scores, reverse=True)
 

@@ -246,3 +246,39 @@ def test_help_lists_ask_for_everyone_and_kb_for_admins(harness: Harness) -> None
     admin = texts_of(harness.command(ADMIN, "help").json()["blocks"])
     assert "/pacs ask &lt;question&gt;" in clinician and "/pacs kb" not in clinician
     assert "/pacs kb gaps" in admin
+
+
+# "Is it one of these?" and small talk ------------------------------------------------------
+
+def test_unsure_offers_three_choices_and_a_pick_is_feedback_not_a_gap(harness: Harness) -> None:
+    body = harness.command(TECH, "ask images not showing up in pacs").json()
+    text = texts_of(body["blocks"])
+    assert "Is it one of these?" in text
+    picks = {k: v for k, v in buttons(body["blocks"]).items() if k.startswith("kb_pick")}
+    assert 1 <= len(picks) <= 3 and "kb_open_ticket" in buttons(body["blocks"])  # "None of these" opens a ticket
+    harness.drain()
+    assert [g.surface for g in rows(harness, Gap)] == ["command"]  # unsure, until a pick says otherwise
+    chosen = next(v for v in picks.values() if "missing-images" in v["value"])
+    click(harness, TECH, chosen)
+    shown = harness.mock.calls_to("response_url")[-1].params
+    assert "Reporting missing or incomplete images" in texts_of(shown["blocks"])
+    assert rows(harness, Gap) == []  # answered after all, by the pick
+    [pick] = rows(harness, Feedback)
+    assert (pick.surface, pick.helpful, pick.user_id) == ("pick", True, TECH) and pick.section.startswith("technologist/missing-images.md")
+    harness.command(ADMIN, "kb gaps 7d")
+    harness.drain()
+    report = texts_of(harness.mock.calls_to("response_url")[-1].params["blocks"])
+    assert "Found only by picking" in report and "images not showing up in pacs" in report
+
+
+@pytest.mark.parametrize("words", ["thanks!", "thank you so much", "hi", "ok 👍", "cheers"])
+def test_small_talk_gets_a_kind_word_and_no_gap(harness: Harness, words: str) -> None:
+    harness.send(harness.sim.message_event(TECH, words, channel_id="D0TECH001", channel_type="im"))
+    harness.drain()
+    post = harness.mock.calls_to("chat.postMessage")[-1].params
+    assert post["channel"] == "D0TECH001" and "couldn't find" not in post["text"]
+    assert any(w in post["text"] for w in ("welcome", "Hi!", "Good.", "Bye"))
+    reply = harness.command(CLINICIAN, f"ask {words}").text
+    assert "couldn't find" not in reply
+    harness.drain()
+    assert rows(harness, Gap) == []

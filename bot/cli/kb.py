@@ -1,10 +1,12 @@
-"""``pacsbot kb search | check | gaps | html``: the manuals from the terminal.
+"""``pacsbot kb search | check | gaps | html | import``: the manuals from the terminal.
 
     pacsbot kb search "how do I hang a prior" [--manuals DIR ...] [--json] [--limit N]
     pacsbot kb search --json < questions.txt         (one question per line; index built once)
     pacsbot kb check [--manuals DIR ...]             (file:line problems; exit 1 if any error)
     pacsbot kb gaps [--since 30d] [--json]           (needs the database)
     pacsbot kb html OUTDIR [--manuals DIR ...]       (a static web site of the manuals)
+    pacsbot kb import FILE... --out DIR [--audience ROLE ...] [--title TITLE] [--force]
+                                                     (vendor PDF / Word / HTML manuals -> markdown)
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ MIN_JSON_RESULTS = 5
 
 
 def add_parser(sub: Any) -> None:
-    parser = subparser(sub, "kb", "Manuals: search them, check them, list unanswered questions, publish them as HTML.",
+    parser = subparser(sub, "kb", "Manuals: search them, check them, list unanswered questions, publish them as HTML, "
+                                  "import vendor PDF/Word/HTML manuals.",
                        "Work with the knowledge base (the markdown manuals the bot answers from).")
     actions = parser.add_subparsers(dest="kb_action", metavar="ACTION")
 
@@ -55,7 +58,37 @@ def add_parser(sub: Any) -> None:
     html.add_argument("outdir", type=Path, metavar="OUTDIR")
     html.add_argument("--manuals", nargs="+", type=Path, metavar="DIR", help="render these directories instead of the configured ones")
     add_config_option(html)
+
+    imp = actions.add_parser(
+        "import", help="convert vendor manuals (PDF, Word .docx, HTML) to markdown manuals",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_paragraphs(
+                    "Convert each FILE (.pdf, .docx, .html/.htm, also .md/.txt) to one markdown manual in DIR, named "
+                    "after the file (\"Vendor Guide v2.pdf\" -> vendor-guide-v2.md), then check it as `kb check` does.\n\n"
+                    "Headings are kept (PDF: larger or bold lines; numbered or ALL-CAPS lines when there are none), "
+                    "tables stay tables; page headers, footers, page numbers, tables of contents and images are left "
+                    "out. The front matter gets the title, the audience, the source file name and today's date as "
+                    "'imported'; fill in 'owner' and 'reviewed' once someone has read the result.\n\n"
+                    "Needs the optional converters: pip install 'pacsbot[import]'. Scanned PDFs (pictures of pages) "
+                    "need OCR first. Exit status 1 if any file could not be converted or its result has a `kb check` error."),
+        epilog="example:\n  pacsbot kb import 'Vue PACS 12 Admin Guide.pdf' viewer-quickref.docx \\\n"
+               "      --out /srv/pacsbot/manuals/vendor --audience admin technologist")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the documents to convert")
+    imp.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
+                     help="where to write the .md files (created if missing); usually one of knowledge.manuals")
+    imp.add_argument("--audience", action="extend", nargs="+", default=None, metavar="ROLE",
+                     help="who the manuals are for (radiologist, technologist, admin, ...; default: all)")
+    imp.add_argument("--title", help="the manual's title (one FILE only; default: the document's own title, "
+                                     "its first heading, or the file name)")
+    imp.add_argument("--force", action="store_true", help="replace .md files that already exist in DIR")
     parser.set_defaults(func=run, parser=parser)
+
+
+def _paragraphs(text: str) -> str:
+    """Wrap a help text paragraph by paragraph (for RawDescriptionHelpFormatter)."""
+    import textwrap
+
+    return "\n\n".join(textwrap.fill(p, 80, break_on_hyphens=False) for p in text.split("\n\n"))
 
 
 def _dirs(args: argparse.Namespace) -> list[Path]:
@@ -73,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if action is None:
         args.parser.print_help()
         return 2
-    return {"search": run_search, "check": run_check, "gaps": run_gaps, "html": run_html}[action](args)
+    return {"search": run_search, "check": run_check, "gaps": run_gaps, "html": run_html, "import": run_import}[action](args)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -87,8 +120,10 @@ def run_search(args: argparse.Namespace) -> int:
     settings = settings_from(args) if not args.manuals else None
     dirs = _dirs(args)
     min_conf = settings.knowledge.min_confidence if settings else Ranking().min_confidence
+    choices_conf = settings.knowledge.choices_confidence if settings else Ranking().choices_confidence
     synonyms = settings.knowledge.synonyms_file if settings else None
-    kb = KnowledgeBase(dirs, ranking=Ranking(min_confidence=min_conf), synonyms_path=synonyms, reload_seconds=0)
+    kb = KnowledgeBase(dirs, ranking=Ranking(min_confidence=min_conf, choices_confidence=choices_conf), synonyms_path=synonyms,
+                       reload_seconds=0)
     for problem in kb.snapshot.problems:
         print(f"pacsbot: {problem}", file=sys.stderr)
     if args.question is not None:
@@ -105,19 +140,23 @@ def run_search(args: argparse.Namespace) -> int:
         result = kb.search(question, limit=limit)
         if args.json:
             results = [{"file": h.section.file, "anchor": h.section.anchor, "heading": h.section.heading,
-                        "score": round(h.score, 4)} for h in result.hits]
+                        "score": round(h.score, 4), "confidence": round(h.confidence, 3)} for h in result.hits]
             if len(results) < MIN_JSON_RESULTS:
                 seen = {(r["file"], r["anchor"]) for r in results}
                 for s in kb.snapshot.index.sections:
                     if len(results) >= MIN_JSON_RESULTS:
                         break
                     if (s.file, s.anchor) not in seen:
-                        results.append({"file": s.file, "anchor": s.anchor, "heading": s.heading, "score": 0.0})
-            print(json.dumps({"question": question, "answer": result.answered, "results": results}, ensure_ascii=False), flush=True)
+                        results.append({"file": s.file, "anchor": s.anchor, "heading": s.heading, "score": 0.0, "confidence": 0.0})
+            print(json.dumps({"question": question, "mode": result.mode, "answer": result.answered,
+                              "confidence": round(result.confidence, 3), "took_ms": round(result.took_ms, 2),
+                              "results": results}, ensure_ascii=False), flush=True)
             continue
-        verdict = "answer" if result.answered else "decline (\"I don't know\")"
+        verdict = {"answer": "answer with the best section", "choices": "ask \"is it one of these?\" (the top 3)",
+                   "unknown": "decline (\"I don't know\")"}[result.mode]
         print(f"Q: {question}")
-        print(f"   would {verdict}; confidence {result.confidence:.2f} (threshold {min_conf:.2f}); {result.took_ms:.1f} ms")
+        print(f"   would {verdict}; confidence {result.confidence:.2f} (answer from {min_conf:.2f}, choices from "
+              f"{choices_conf:.2f}); {result.took_ms:.1f} ms")
         if result.corrections:
             print("   read " + ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections))
         if result.unknown_words:
@@ -202,3 +241,70 @@ def run_html(args: argparse.Namespace) -> int:
     report = build_site(dirs, out)
     print(f"Wrote {report.pages} pages and {report.assets} other files to {out} (open {out / 'index.html'}).")
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    import os
+
+    from knowledge.importer import ConversionError, audience_words, convert, output_name
+    from knowledge.lint import check_manual
+    from knowledge.manuals import ManualError, load_file
+
+    if args.title is not None and len(args.files) > 1:
+        raise UserError("--title names one manual: give it with a single FILE.")
+    out: Path = args.out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a directory.")
+    audience = audience_words(args.audience or ["all"])
+    today = datetime.now().date()
+    failed = 0
+    written: list[Path] = []
+    taken: set[str] = set()
+    for source in args.files:
+        name = output_name(source)
+        stem, n = name[:-3], 2
+        while name in taken:                 # two inputs with the same name: vendor-guide-2.md
+            name, n = f"{stem}-{n}.md", n + 1
+        taken.add(name)
+        target = out / name
+        if target.exists() and not args.force:
+            print(f"pacsbot: {source}: {target} already exists; not replaced (use --force to replace it).", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            result = convert(source, audience=audience, title=args.title, today=today)
+        except ConversionError as exc:
+            print(f"pacsbot: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            partial.write_text(result.text, encoding="utf-8")
+            os.replace(partial, target)
+        except OSError as exc:
+            print(f"pacsbot: {source.name}: cannot write {target} ({exc.strerror or exc}).", file=sys.stderr)
+            failed += 1
+            continue
+        written.append(target)
+        print(f"Wrote {target} from {source.name}: \"{result.title}\" ({result.summary()}).")
+        for note in result.notes:
+            print(f"  note: {note}")
+    errors = 0
+    for target in written:
+        try:
+            manual = load_file(target, out)
+        except ManualError as exc:
+            print(f"{target}: error: {exc.message}")
+            errors += 1
+            continue
+        # the same rules as `kb check` (a fresh import has no 'reviewed' date, so no age limit applies)
+        for problem in check_manual(manual, {target.resolve(): manual}, today=today, max_age_days=365):
+            print(problem)
+            errors += problem.severity == "error"
+    if written:
+        print(f"{len(written)} manual(s) written to {out}; {failed} file(s) failed; {errors} `kb check` error(s). "
+              "Fill in 'owner' and 'reviewed' once someone has read them.", file=sys.stderr)
+    elif failed:
+        print(f"Nothing imported: {failed} file(s) failed.", file=sys.stderr)
+    return 1 if failed or errors else 0

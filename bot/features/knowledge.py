@@ -34,6 +34,8 @@ from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
 from knowledge.search import Ranking
+from knowledge.smalltalk import GREETING as SMALL_TALK_GREETING
+from knowledge.smalltalk import small_talk
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FEATURE = "knowledge"
 MESSAGE_HOOK = "answer_message"   # looked up by bot/features/messages.py
+GREETING = SMALL_TALK_GREETING
 
 # Which front-matter audiences fit each pacsbot role (for the audience boost), after the words
 # roles.audiences gives a user (see audience_for).
@@ -102,6 +105,8 @@ def render_answer(services: "Services", answer: Answer, *, surface: str, shareab
         return render.answer_blocks(answer, surface=surface, base_url=settings.knowledge.base_url,
                                     limit=settings.knowledge.answer_chars, shareable=shareable, shared_by=shared_by,
                                     show_question=show_question)
+    if answer.choices:
+        return render.choices_blocks(answer, surface=surface, base_url=settings.knowledge.base_url)
     return render.unknown_blocks(answer, surface=surface, help_channel=settings.slack.help_channel,
                                  base_url=settings.knowledge.base_url)
 
@@ -109,8 +114,8 @@ def render_answer(services: "Services", answer: Answer, *, surface: str, shareab
 def record_outcome(services: "Services", user_id: str, answer: Answer, surface: str) -> None:
     """After the reply: a knowledge gap for an unanswered question; a log line either way."""
     best = answer.section.key if answer.section else None
-    log.info("kb.answer surface=%s answered=%s confidence=%.2f section=%s took_ms=%.1f words=%d",
-             surface, answer.answered, answer.confidence, best or "-", answer.result.took_ms, len(answer.question.split()))
+    log.info("kb.answer surface=%s mode=%s confidence=%.2f section=%s took_ms=%.1f words=%d",
+             surface, answer.mode, answer.confidence, best or "-", answer.result.took_ms, len(answer.question.split()))
     if answer.answered:
         return
     with services.db.session() as session:
@@ -153,17 +158,16 @@ def answer_message(ctx: Ctx, event: dict[str, Any], surface: str) -> None:
         if not looks_like_question(text) or len(text.split()) < 3:
             return
     thread_ts = None if surface == "dm" else (event.get("thread_ts") or event.get("ts"))
-    if not text or text.lower() in ("help", "hi", "hello", "hey", "?"):
-        if surface == "channel":
-            return
-        ctx.post(channel, "Hi! Ask me a question about PACS in plain words, like “how do I hang a prior?”, "
-                          "or type `/pacs help` to see everything I can do.", thread_ts=thread_ts)
+    chat = GREETING if (not text or text.lower() in ("help", "?")) else small_talk(text)
+    if chat is not None:
+        if surface != "channel":  # small talk in a channel is people talking to each other
+            ctx.post(channel, chat, thread_ts=thread_ts)
         return
     notice = outage_notice_for(services, text, ctx.role, ctx.user_id)
     if notice is not None:
         ctx.post(channel, notice.text, notice.blocks, thread_ts=thread_ts)
     answer = ask(services, text, ctx.role, ctx.user_id)
-    if surface == "channel" and not answer.answered:
+    if surface == "channel" and not answer.answered:  # choices included: only a confident answer speaks up
         record_outcome(services, ctx.user_id, answer, surface)
         return  # never butt into a channel conversation just to say "I don't know"
     reply_text, blocks = render_answer(services, answer, surface=surface)
@@ -194,7 +198,7 @@ def _empty(question: str) -> Any:
 
 def register(services: "Services") -> None:
     settings = services.settings.knowledge
-    ranking = Ranking(min_confidence=settings.min_confidence)
+    ranking = Ranking(min_confidence=settings.min_confidence, choices_confidence=settings.choices_confidence)
     kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=ranking,
                        reload_seconds=settings.reload_seconds)
     services.features[FEATURE] = kb
@@ -215,6 +219,10 @@ def register(services: "Services") -> None:
         question = clean_question(ctx.args)
         if not question:
             ctx.reply(USAGE)
+            return
+        chat = small_talk(question)
+        if chat is not None:
+            ctx.reply(chat)  # "thanks!" is not a question the manuals failed to answer
             return
         answer = ask(ctx.services, question, ctx.role, ctx.user_id, wait=False)  # inline: cached groups only
         text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
@@ -359,6 +367,24 @@ def register(services: "Services") -> None:
             raise UserError("That section is no longer in the manuals; please ask again.")
         s, manual = found
         text, blocks = render.full_section_blocks(s, manual, base_url=ctx.settings.knowledge.base_url)
+        ctx.reply(text, blocks)
+
+    @registry.action(render.PICK, role=Role.CLINICIAN, label="Is it one of these?")
+    def pick(ctx: Ctx) -> None:
+        """A pick from "Is it one of these?": the section, and a note for the gap report that the
+        manual is missing the asker's words (the question is then no longer an unanswered one)."""
+        value = render.parse_value(ctx.action_value)
+        key, question = value.get("s", ""), value.get("q", "")
+        found = knowledge_base(ctx.services).section(key)
+        if found is None:
+            raise UserError("That section is no longer in the manuals; please ask again.")
+        s, manual = found
+        with ctx.services.db.session() as session:
+            store.record_pick(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question, section=key,
+                              manual_title=s.manual_title, heading=s.heading, surface=value.get("v", ""),
+                              detector=ctx.services.privacy.detector)
+        answer = Answer(question, True, 1.0, s, manual, (), _empty(question))
+        text, blocks = render_answer(ctx.services, answer, surface=value.get("v") or "command")
         ctx.reply(text, blocks)
 
     @registry.home(order=20)

@@ -20,6 +20,7 @@ NOT_HELPFUL = "kb_not_helpful"
 OPEN_TICKET = "kb_open_ticket"
 SHARE = "kb_share"
 MORE = "kb_more"
+PICK = "kb_pick"
 REASON_VIEW = "kb_feedback_reason"
 
 MAX_QUESTION_IN_VALUE = 900
@@ -144,6 +145,26 @@ def unknown_blocks(answer: Answer, *, surface: str, help_channel: str | None, ba
     return "I couldn't find an answer to that in the PACS manuals.", blocks
 
 
+def choices_blocks(answer: Answer, *, surface: str, base_url: str | None) -> tuple[str, list[Block]]:
+    """Unsure: "Is it one of these?" with the best few sections as buttons (a pick shows the
+    section and tells the PACS team which words the manual is missing), and the ticket offer."""
+    question = answer.question
+    lines = [":thinking_face: I'm not sure I understood. Is it one of these?"]
+    if surface in PRIVATE_SURFACES:
+        lines.append(f"> {escape(clip(' '.join(question.split()), 300))}")
+    blocks: list[Block] = [section("\n".join(lines))]
+    picks = []
+    for i, s in enumerate(answer.choices[:3], 1):
+        crumb = s.breadcrumb.replace(" > ", " › ")
+        blocks.append(context(f"{i}. {escape(clip(crumb, 200))}"))
+        picks.append(button(clip(s.heading if s.level else s.manual_title, 70), f"{PICK}:{i}", button_value(question, s.key, surface)))
+    picks.append(button("None of these", OPEN_TICKET, button_value(question, None, surface)))
+    blocks.append(actions(*picks, block_id="kb_choices_actions"))
+    where = "Pick one to read it; *None of these* opens a ticket for the PACS team."
+    blocks.append(context(where))
+    return "Is it one of these? " + "; ".join(s.heading for s in answer.choices[:3]), blocks
+
+
 def full_section_blocks(s: Section, manual: Manual | None, *, base_url: str | None) -> tuple[str, list[Block]]:
     body, _ = _body(s, base_url, None)
     title = escape(s.heading if s.level else s.manual_title)
@@ -200,6 +221,12 @@ def gaps_blocks(report: GapsReport, *, base_url: str | None) -> tuple[str, list[
             for c in u.comments[:2]:
                 lines.append(f"    ◦ “{escape(clip(c, 150))}”")
         blocks.extend(section(c) for c in split_for_blocks("*Answers marked not helpful*\n" + "\n".join(lines)))
+    if report.picks:
+        lines = [f"• ×{p.count} *{escape(f'{p.manual_title} › {p.heading}' if p.heading else p.section)}* (`{escape(p.section)}`)"
+                 f" — last asked “{escape(clip(p.last_question, 100))}”" for p in report.picks]
+        blocks.extend(section(c) for c in split_for_blocks(
+            "*Found only by picking from “Is it one of these?”* — the section answers it, but not in the asker's words: "
+            "add them to its text or `tags`\n" + "\n".join(lines)))
     blocks.append(context("Questions are stored with record numbers, dates and names masked. Write or fix a manual, then `/pacs kb reload`."))
     return clip(head.replace("*", ""), 2900), blocks[:50]
 
