@@ -41,15 +41,21 @@ def mentions(text: str, node: NodeConfig) -> bool:
     return node.name in words or any(w in words for w in KIND_WORDS.get(node.kind, ()))
 
 
+def relevant_nodes(nodes: Sequence[NodeConfig], *, text: str = "", category: str | None = None) -> list[NodeConfig]:
+    """The nodes a text names, or whose outage would explain a report in ``category`` (no database)."""
+    return [n for n in nodes
+            if mentions(text, n) or (category is not None and category in SERVED_CATEGORIES.get(n.kind, ()))]
+
+
 def affected_nodes(session: Session, nodes: Sequence[NodeConfig], now: datetime, *, text: str = "",
                    category: str | None = None) -> list[Affected]:
     """The nodes this text or category is about that are down or in planned downtime now."""
+    relevant = relevant_nodes(nodes, text=text, category=category)
+    if not relevant:
+        return []
     state = views(session)
     out = []
-    for node in nodes:
-        relevant = mentions(text, node) or (category is not None and category in SERVED_CATEGORIES.get(node.kind, ()))
-        if not relevant:
-            continue
+    for node in relevant:
         view = state.get(node.name)
         if view is not None and view.state == "down":
             out.append(Affected(node.name, node_label(node.name, node.kind), node.kind, "down",

@@ -228,7 +228,10 @@ def register(services: "Services") -> None:
         text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
         ctx.reply(text, blocks)
         ctx.defer(_tell_outage, ctx, question, what="checking for outages")
-        ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
+        if answer.answered:
+            record_outcome(ctx.services, ctx.user_id, answer, "command")  # a log line; nothing to store
+        else:
+            ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
 
     @registry.subcommand(
         "kb", role=Role.ADMIN, group="Administration", ack_text="Working on it…",

@@ -24,7 +24,7 @@ from bot.render.blocks import Block, context, section
 from bot.render.tickets import MONITORING_REPORTER
 from commands import downtime as downtimes
 from commands.config import NodeConfig
-from commands.outage import affected_nodes, mentions
+from commands.outage import affected_nodes, mentions, relevant_nodes
 from commands.results import EchoResult
 from commands.service import Diagnostics
 from commands.store import record_echoes
@@ -271,6 +271,8 @@ def outage_notice(services: "Services", *, text: str = "", category: str | None 
     diag = services.features.get("dicom")
     if diag is None or not diag.nodes:
         return None
+    if not relevant_nodes(diag.nodes, text=text, category=category):
+        return None  # most questions name no system: no database work for them
     now = services.clock.now()
     with services.db.session() as session:
         items = affected_nodes(session, diag.nodes, now, text=text, category=category)
