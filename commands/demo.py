@@ -325,7 +325,8 @@ class DemoNode:
     (end a C-FIND with 0xFE00 after N matches, like Orthanc's LimitFindResults),
     ``allowed_callers`` (reject other calling AE titles at association), ``find_callers``
     (accept the association, then abort a C-FIND from others, like Orthanc) and
-    ``ssl_context`` (DICOM TLS).
+    ``ssl_context`` (DICOM TLS), ``stall_first_finds``/``stall_seconds`` (the first C-FINDs
+    get no answer for a while, like a busy archive).
     """
 
     def __init__(
@@ -343,6 +344,8 @@ class DemoNode:
         host: str = "127.0.0.1",
         port: int = 0,
         response_delay: float = 0.0,
+        stall_first_finds: int = 0,
+        stall_seconds: float = 0.0,
     ):
         self.name = name
         self.ae_title = ae_title
@@ -356,6 +359,8 @@ class DemoNode:
         self.host = host
         self.port = port
         self.response_delay = response_delay
+        self.stall_first_finds = stall_first_finds  # these first C-FINDs wait stall_seconds before any answer
+        self.stall_seconds = stall_seconds
         self.queries: list[str] = []  # the levels asked, in order (for tests)
         self.cancelled = 0
         self._server: Any = None
@@ -404,6 +409,11 @@ class DemoNode:
         level = _value(query, "QueryRetrieveLevel")
         with self._lock:
             self.queries.append(level)
+            stall = len(self.queries) <= self.stall_first_finds
+        if stall:
+            threading.Event().wait(self.stall_seconds)  # a busy archive: the C-FIND taken, nothing said
+            if not event.assoc.is_established:
+                return
         if level == "STUDY":
             records = [(s, None) for s in self.studies if self._study_matches(s, query)]
         elif level == "SERIES":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,9 +40,11 @@ from commands.config import ReconcileSettings
 from commands.locate import IMAGE_CAP, SERIES_CAP, _explain, _int, _text, _values, image_identifier, series_identifier
 from commands.query import resolve_nodes
 from commands.results import Failure, NodeRef, to_public_dict
-from commands.scu import FIND_MODEL, NodeError, Session, Target, open_session
+from commands.scu import FIND_MODEL, NodeError, Session, Target, open_session, stalled
 from core.errors import UserError
 from core.privacy import vouch
+
+log = logging.getLogger(__name__)
 
 # Our own cap on one C-FIND of a day's listing when the node has no ``max_results``: past it
 # we cancel and page (a node with a lower limit of its own ends with 0xFE00 and we page too).
@@ -341,12 +344,23 @@ def list_day(target: Target, day: date, *, cap: int | None = None, node_cap: int
     started = time.monotonic()
     key = day.strftime("%Y%m%d")
     page_cap = min(c for c in (cap or DAY_CAP, node_cap or DAY_CAP))
-    paging = _Paging()
-    try:
-        with open_session(target, contexts=[FIND_MODEL]) as session:
-            found = _list_pages(session, key, page_cap, paging)
-    except NodeError as exc:
-        return DayListing(target.ref, key, ms=_ms(started), queries=paging.queries, failure=_explain(target, exc.failure))
+    queries = 0
+    for attempt in (1, 2):
+        paging = _Paging()
+        try:
+            deadline = None if attempt == 1 else started + target.total_timeout  # the node's budget, not a new one
+            with open_session(target, contexts=[FIND_MODEL], deadline=deadline) as session:
+                found = _list_pages(session, key, page_cap, paging)
+            break
+        except NodeError as exc:
+            queries += paging.queries
+            # a C-FIND the archive took but never answered: once more, on a fresh association,
+            # if the node's time budget allows (read-only, so asking twice is harmless)
+            if attempt == 1 and stalled(exc.failure) and time.monotonic() - started < target.total_timeout * 0.75:
+                log.info("reconcile: %s did not answer a C-FIND; asking once more", target.name)
+                continue
+            return DayListing(target.ref, key, ms=_ms(started), queries=queries, failure=_explain(target, exc.failure))
+    paging.queries += queries
     studies = tuple(sorted(found.values(), key=lambda s: (s.study_time, s.accession, s.uid)))
     return DayListing(target.ref, key, studies, _ms(started), paging.queries, tuple(sorted(paging.by)), paging.complete)
 

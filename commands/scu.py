@@ -391,6 +391,7 @@ class Session:
             ))
 
     def _lost(self, what: str, started: float) -> NodeError:
+        # (a stalled C-FIND's message starts "no answer to the C-FIND": see :func:`stalled`)
         waited = time.monotonic() - started
         if self.probe.abort_received:
             return NodeError(Failure("find-aborted" if what == "C-FIND" else "aborted", f"the node aborted the {what}"))
@@ -588,3 +589,10 @@ def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
     """At a terminal, pynetdicom's own error lines only repeat what we print in plain words."""
     with _quiet_lock:
         logging.getLogger("pynetdicom").setLevel(level)
+
+
+def stalled(failure: Failure) -> bool:
+    """The node took the association and the C-FIND, then sent nothing back within the DIMSE
+    timeout: an archive busy for a moment (a burst of stores, an index flush) rather than a
+    node that is down. Asking again on a fresh association is worth it, once."""
+    return failure.code == "timeout" and failure.message.startswith("no answer to the C-FIND")

@@ -255,6 +255,31 @@ def test_a_node_that_caps_results_is_listed_in_pages(limit: int, own_cap: int | 
     assert report.archive.paged_by == () and report.archive.queries == 1
 
 
+def test_an_archive_that_stalls_once_is_asked_again() -> None:
+    """A C-FIND the archive takes and never answers (busy for a moment) fails the listing only if
+    it happens again: one more try on a fresh association, within the node's time budget."""
+    studies = daily_studies(DAY, count=8, prefix="T")
+    with DemoNode("pacs", "SRC_PACS", studies) as source, \
+            DemoNode("vna", "ARC_VNA", studies, stall_first_finds=1, stall_seconds=3) as archive:
+        settings = DicomSettings.model_validate({"nodes": [
+            source.node_config().model_dump(),
+            {**archive.node_config().model_dump(), "timeouts": {"dimse": 1, "total": 20}},
+        ]})
+        src, arc = (target_for(settings, n) for n in settings.nodes)
+        report = reconcile(src, arc, DAY, ReconcileSettings())
+        assert report.compared and len(report.archive.studies) == 8 and archive.queries == ["STUDY", "STUDY"]
+        # twice stalled: the honest failure, not a hang
+        stuck = DemoNode("vna2", "ARC_VNA2", studies, stall_first_finds=5, stall_seconds=3)
+        with stuck:
+            settings = DicomSettings.model_validate({"nodes": [
+                source.node_config().model_dump(),
+                {**stuck.node_config().model_dump(), "timeouts": {"dimse": 1, "total": 20}},
+            ]})
+            src, arc = (target_for(settings, n) for n in settings.nodes)
+            failed = reconcile(src, arc, DAY, ReconcileSettings())
+        assert not failed.compared and "no answer to the C-FIND within 1 s" in summary(failed)
+
+
 def test_a_crowded_second_is_split_by_modality() -> None:
     base = daily_studies(DAY, count=6, prefix="S")
     same_second = [s.__class__(**{**s.__dict__, "study_time": "101010"}) for s in base]
