@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from bot.render.blocks import Block, actions, button, clip, context, escape, section
@@ -59,11 +60,17 @@ def source_line(s: Section, manual: Manual | None, base_url: str | None) -> str:
 
 
 def _body(s: Section, base_url: str | None, limit: int | None) -> tuple[str, bool]:
-    markdown = s.markdown
+    return _rendered(s.file, s.markdown, base_url, limit)
+
+
+@lru_cache(maxsize=4096)
+def _rendered(file: str, markdown: str, base_url: str | None, limit: int | None) -> tuple[str, bool]:
+    """A section's body in Slack mrkdwn, rendered once: the text is the key, so an edited
+    manual renders anew after a reload (the answer is built inside the ack)."""
     cut = False
     if limit is not None:
         markdown, cut = trim(markdown, limit)
-    resolve = relative_resolver(base_url, s.file, page_url)
+    resolve = relative_resolver(base_url, file, page_url)
     text = to_mrkdwn(markdown, resolve)
     if not text.strip():
         text = "_This section has no text of its own; open the manual for the details._"
