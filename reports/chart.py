@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 import textwrap
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from reports.weekly import WeeklyReport
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Okabe & Ito (2008)
 BLUE = "#0072B2"
@@ -52,6 +53,10 @@ def fmt_pct(value: float | None) -> str:
 
 def render_png(report: WeeklyReport) -> bytes:
     """The chart as PNG bytes (1200 × 800)."""
+    # matplotlib takes over a second to import: only the weekly chart pays for it, when drawn
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     where = f" — {report.site}" if report.site else ""
