@@ -32,6 +32,26 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert "usage: pacsbot " + name in capsys.readouterr().out
 
 
+def test_the_command_table_matches_what_the_modules_add() -> None:
+    import argparse
+    import importlib
+
+    from bot.cli import COMMANDS, SUBCOMMANDS, command_word
+
+    added = {}
+    for module in SUBCOMMANDS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).add_parser(sub)
+        added.update({name: module for name in sub.choices})
+    assert added == COMMANDS
+    assert command_word(["--config", "kb.yml", "kb", "search", "x"]) == "kb" and command_word(["--help"]) is None
+    # a known command loads its own module only; an unknown one still gets the full usage
+    only = build_parser(["kb", "search"])._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(only) == {"kb"}
+    every = build_parser(["nonsense"])._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(every) == set(COMMANDS)
+
+
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out

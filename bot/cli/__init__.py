@@ -16,22 +16,38 @@ from bot.settings import ConfigError
 from bot.storage import StorageError
 from core.errors import UserError
 
-SUBCOMMANDS = (
-    "bot.cli.serve",
-    "bot.cli.console",
-    "bot.cli.db",
-    "bot.cli.audit",
-    "bot.cli.dicom",
-    "bot.cli.reconcile",
-    "bot.cli.kb",
-    "bot.cli.training",
-    "bot.cli.tickets",
-    "bot.cli.report",
-    "bot.cli.outbox",
-)
+# Each command and the module that adds it (tests/test_cli.py checks this against the modules).
+COMMANDS = {
+    "serve": "bot.cli.serve",
+    "console": "bot.cli.console",
+    "db": "bot.cli.db",
+    "audit": "bot.cli.audit",
+    "echo": "bot.cli.dicom",
+    "locate": "bot.cli.dicom",
+    "reconcile": "bot.cli.reconcile",
+    "kb": "bot.cli.kb",
+    "training": "bot.cli.training",
+    "tickets": "bot.cli.tickets",
+    "report": "bot.cli.report",
+    "outbox": "bot.cli.outbox",
+}
+SUBCOMMANDS = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_word(argv: list[str]) -> str | None:
+    """The command in ``argv`` (after the global options), or None."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv`` naming a known command, only that command's module is
+    imported (a CLI call then loads what it needs: `pacsbot kb search` skips DICOM, tickets...)."""
     parser = argparse.ArgumentParser(
         prog="pacsbot",
         description="Slack chat-ops bot for a hospital PACS team.",
@@ -39,13 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="configuration file (default: $PACSBOT_CONFIG, else built-in defaults)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    wanted = COMMANDS.get(command_word(argv) or "") if argv is not None else None
+    for name in (wanted,) if wanted else SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
