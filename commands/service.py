@@ -205,10 +205,18 @@ class Diagnostics:
         def gave_up(target: Target, ms: int) -> NodeLocate:
             return NodeLocate(target.ref, max(ms, 0), failure=_gave_up(target, ms))
 
+        # Study level first, with the counts the nodes report; series detail only where the
+        # counts disagree (it names the missing series) - most locates need one query per node.
+        quick = replace(options, series_detail=False)
         results = run_concurrently(
-            targets, lambda t: locate_on_node(t, query, options), gave_up,
+            targets, lambda t: locate_on_node(t, query, quick), gave_up,
             interim_after=interim_after, on_interim=on_interim,
         )
+        detail = _needs_series(results)
+        if detail:
+            again = {r.node.name: r for r in run_concurrently(
+                [t for t in targets if t.name in detail], lambda t: locate_on_node(t, query, options), gave_up) if r.ok}
+            results = [again.get(r.node.name, r) for r in results]
         if query.accession is not None:
             results = self._with_siblings(query.accession, list(targets), results, options)
         verdict = locate_verdict(query, results, cap=options.cap)
@@ -293,6 +301,18 @@ def echo_audit(results: Sequence[EchoResult], *, run: str, via: str) -> list[Aud
         )
         for r in results
     ]
+
+
+def _needs_series(results: Sequence[NodeLocate]) -> set[str]:
+    """The nodes to ask for series detail: those holding the study, when their image counts
+    differ or are not known everywhere (the detail names what is missing where)."""
+    holders = [r for r in results if r.ok and r.studies]
+    if len(holders) < 2:
+        return set()
+    totals = {total_images(r.studies) for r in holders}
+    if len(totals) == 1 and None not in totals:
+        return set()
+    return {r.node.name for r in holders if any(s.series is None for s in r.studies)}
 
 
 def locate_audit(report: LocateReport, query: LocateQuery, *, run: str, via: str, pid_pseudonym: str | None, phi_shown: bool) -> list[AuditItem]:

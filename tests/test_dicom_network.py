@@ -329,8 +329,9 @@ def test_each_answer_is_handled_as_it_comes_in_not_after_the_slowest() -> None:
 
 
 def test_an_incomplete_series_answer_never_reads_as_missing_series(demo: DemoNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A node that counts 3 series but lists 2 (one answer lost) must not make pacsbot say a
-    series is missing there: that sends someone to resend images that are in the archive."""
+    """A node that counts 3 series but lists 2 (one answer lost) must not make pacsbot name a
+    missing series from that list: that sends someone to resend the wrong images. (A1002: the
+    counts differ, so series detail is asked for; a study whose counts agree needs none.)"""
     original = demo.vna._series_matches
 
     def drops_a_series(series: Any, query: Any) -> bool:  # the node's count says 3; its list has 2
@@ -339,9 +340,25 @@ def test_an_incomplete_series_answer_never_reads_as_missing_series(demo: DemoNet
     monkeypatch.setattr(demo.vna, "_series_matches", drops_a_series)
     before = demo.vna.queries.count("SERIES")  # the demo nodes are shared by this module's tests
     diag = Diagnostics(dicom_settings(node_dicts(demo)))
-    report = diag.locate(parse_locate("A1001"), diag.select([], command="locate"))
+    report = diag.locate(parse_locate("A1002"), diag.select([], command="locate"))
     texts = [f.text for f in report.verdict.findings]
     assert not any(t.startswith("Missing on") for t in texts), (report.verdict.headline, texts)
+    assert "112 missing on pacs" in report.verdict.headline  # the counts still say it
     vna = next(n for n in report.nodes if n.node.name == "vna")
     assert vna.studies and vna.studies[0].series is None and vna.studies[0].instance_count is not None
     assert demo.vna.queries.count("SERIES") - before == 2  # asked again once before giving up on the list
+
+
+def test_series_are_asked_only_where_the_counts_disagree(demo: DemoNetwork) -> None:
+    """One C-FIND on a node that reports its counts, when the counts agree; series detail (to
+    name what is missing where) only when they differ. (The demo PACS reports no counts, so
+    it is always counted, series by series.)"""
+    diag = Diagnostics(dicom_settings(node_dicts(demo)))
+    vna = demo.vna
+    before = len(vna.queries)
+    agreed = diag.locate(parse_locate("A1001"), diag.select([], command="locate"))
+    assert agreed.verdict.severity == "ok" and vna.queries[before:] == ["STUDY"]
+    before = len(vna.queries)
+    short = diag.locate(parse_locate("A1002"), diag.select([], command="locate"))
+    assert any(f.text.startswith("Missing on pacs: series 3") for f in short.verdict.findings)
+    assert vna.queries[before:] == ["STUDY", "STUDY", "SERIES"]
