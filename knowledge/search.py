@@ -22,13 +22,13 @@ An :class:`Index` is immutable once built; the knowledge base swaps a new one in
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -129,7 +129,7 @@ class Index:
     sections: tuple[Section, ...]
     ranking: Ranking
     synonyms: Synonyms
-    postings: dict[str, tuple[tuple[int, float], ...]]
+    postings: dict[str, tuple[np.ndarray, np.ndarray]]  # term -> (section numbers, weights), as arrays
     idf: dict[str, float]
     doc_terms: tuple[frozenset[str], ...]
     head_terms: tuple[frozenset[str], ...]                # terms of heading + headings above
@@ -234,7 +234,8 @@ class Index:
             sections=tuple(sections),
             ranking=ranking,
             synonyms=synonyms,
-            postings={t: tuple(p) for t, p in plists.items()},
+            postings={t: (np.fromiter((d for d, _ in p), dtype=np.int32, count=len(p)),
+                          np.fromiter((w for _, w in p), dtype=np.float64, count=len(p))) for t, p in plists.items()},
             idf=idf,
             doc_terms=tuple(doc_terms),
             head_terms=tuple(head_terms),
@@ -361,11 +362,17 @@ class Index:
 
     def _ranked(self, q: _Query, *, audience: Iterable[str] = (), limit: int = 10) -> list[tuple[int, float, float, float]]:
         """``(section index, score, coverage, bm25)``, best first: the raw ranking."""
-        scores: dict[int, float] = defaultdict(float)
+        # accumulate with arrays: a common word's postings cover thousands of sections at scale
+        scores = np.zeros(len(self.sections))
         for term, qw in q.weights.items():
-            for doc, w in self.postings.get(term, ()):
-                scores[doc] += qw * w
-        pool = heapq.nlargest(max(limit * 4, 40), scores.items(), key=lambda item: item[1])
+            posting = self.postings.get(term)
+            if posting is not None:
+                scores[posting[0]] += qw * posting[1]  # a section appears once per term
+        size = max(limit * 4, 40)
+        hit = np.flatnonzero(scores)
+        if len(hit) > size:
+            hit = hit[np.argpartition(-scores[hit], size - 1)[:size]]
+        pool = sorted(((int(d), float(scores[d])) for d in hit), key=lambda item: (-item[1], item[0]))
         wanted = {a.lower() for a in audience}
         total = sum(u[0] for u in q.units) or 1.0
         ranked: list[tuple[int, float, float, float]] = []
