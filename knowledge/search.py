@@ -200,14 +200,16 @@ class Index:
 
         avg = {f: (sum(lengths[f]) / n if n else 0.0) or 1.0 for f in FIELDS}
         idf = {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        plists: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        plist_docs: dict[str, list[int]] = defaultdict(list)
+        plist_weights: dict[str, list[float]] = defaultdict(list)
         k1 = ranking.k1
         for doc, tfs in enumerate(field_tfs):
             if ranking.model == "tfidf":
                 body = tfs["body"]
                 norm = math.sqrt(sum((1 + math.log(c)) ** 2 * idf[t] ** 2 for t, c in body.items())) or 1.0
                 for t, c in body.items():
-                    plists[t].append((doc, (1 + math.log(c)) * idf[t] / norm))
+                    plist_docs[t].append(doc)
+                    plist_weights[t].append((1 + math.log(c)) * idf[t] / norm)
                 continue
             pseudo: dict[str, float] = {}
             for f in FIELDS:
@@ -221,7 +223,8 @@ class Index:
                 for t, c in tf.items():
                     pseudo[t] = get(t, 0.0) + c * scale
             for t, value in pseudo.items():
-                plists[t].append((doc, idf[t] * value / (k1 + value)))
+                plist_docs[t].append(doc)
+                plist_weights[t].append(idf[t] * value / (k1 + value))
         # the synonym file's words are known words too: "mamo" is a typo of "mammo" even in
         # manuals that only say "mammography"
         for w in synonyms.vocabulary:
@@ -234,8 +237,8 @@ class Index:
             sections=tuple(sections),
             ranking=ranking,
             synonyms=synonyms,
-            postings={t: (np.fromiter((d for d, _ in p), dtype=np.int32, count=len(p)),
-                          np.fromiter((w for _, w in p), dtype=np.float64, count=len(p))) for t, p in plists.items()},
+            postings={t: (np.array(docs, dtype=np.int32), np.array(plist_weights[t], dtype=np.float64))
+                      for t, docs in plist_docs.items()},
             idf=idf,
             doc_terms=tuple(doc_terms),
             head_terms=tuple(head_terms),
