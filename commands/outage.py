@@ -41,10 +41,14 @@ def mentions(text: str, node: NodeConfig) -> bool:
     return node.name in words or any(w in words for w in KIND_WORDS.get(node.kind, ()))
 
 
+def explains(node: NodeConfig, *, text: str = "", category: str | None = None) -> bool:
+    """Would an outage of ``node`` explain this text (it names the node) or a report in ``category``?"""
+    return mentions(text, node) or (category is not None and category in SERVED_CATEGORIES.get(node.kind, ()))
+
+
 def relevant_nodes(nodes: Sequence[NodeConfig], *, text: str = "", category: str | None = None) -> list[NodeConfig]:
     """The nodes a text names, or whose outage would explain a report in ``category`` (no database)."""
-    return [n for n in nodes
-            if mentions(text, n) or (category is not None and category in SERVED_CATEGORIES.get(n.kind, ()))]
+    return [n for n in nodes if explains(n, text=text, category=category)]
 
 
 def affected_nodes(session: Session, nodes: Sequence[NodeConfig], now: datetime, *, text: str = "",

@@ -27,6 +27,11 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {_PLURALS.get(word, word + 's')}"
 
 
+def most_severe(findings: Sequence[Finding]) -> Finding | None:
+    """The first of the worst findings (a "bad" before a "warn" before an "info")."""
+    return max(findings, key=lambda f: _RANK[f.severity], default=None)
+
+
 def _worst(*severities: Severity) -> Severity:
     return max(severities, key=lambda s: _RANK[s])
 

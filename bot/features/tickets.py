@@ -28,7 +28,7 @@ from bot.render import tickets as render
 from bot.render.tickets import MONITORING_REPORTER
 from bot.render.blocks import Block, context, escape, section
 from core.errors import NotFound, NotYours, UserError
-from commands.verdict import plural
+from commands.verdict import most_severe, plural
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
 from tickets.webhooks import deliver_due, post_json
@@ -190,9 +190,9 @@ class TicketsFeature:
                     outbox.enqueue(session, f"ticket:{other.id}:merged:{root.id}:{other.reporter}", channel=other.reporter,
                                    text=render.moved_message("merge", other, root), origin="tickets")
         outbox.kick()
+        why = f"by <@{by}>" if by else ("an outage the node watch saw" if root.node else "a possible outage")
         for other in merged:
             if other.channel and other.card_ts:
-                why = f"by <@{by}>" if by else ("an outage the node watch saw" if root.node else "a possible outage")
                 self._safe_post(other.channel, f":link: Merged into *{root.ref}* ({why}). Follow that ticket; "
                                                "its reporters now get its updates.", thread_ts=other.card_ts)
             if root.channel and root.card_ts:
@@ -205,11 +205,9 @@ class TicketsFeature:
     def page_oncall(self, own: TicketView) -> list[str]:
         """A STAT report: each member of the on-call group gets a DM at once (through the outbox,
         so it is sent even if Slack falters). Returns who was paged."""
-        group = self.svc.settings.oncall_of(own.queue)
-        directory = self.services.access.directory
-        if not group or directory is None:
+        people = self.oncall_people(own.queue)
+        if not people:
             return []
-        people = sorted(directory.members(group))
         where = f" Card in <#{own.channel}>." if own.channel else ""
         text = (f":rotating_light: *STAT* report *{own.ref}* from <@{own.reporter}>: {escape(own.masked_summary)}.{where} "
                 "A patient may be waiting: please pick it up now.")
@@ -221,6 +219,7 @@ class TicketsFeature:
         return people
 
     def oncall_people(self, queue: str) -> list[str]:
+        """The members of the on-call group of ``queue`` (its own, else the site's)."""
         group = self.svc.settings.oncall_of(queue)
         directory = self.services.access.directory
         return sorted(directory.members(group)) if (group and directory is not None) else []
@@ -262,10 +261,9 @@ class TicketsFeature:
             # a report linked to another ticket (an outage): one line in that ticket's thread
             if root.channel and root.card_ts:
                 line = f":mag: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
-                rank = {"bad": 0, "warn": 1, "info": 2}
-                hints = [f.text for f in sorted(report.verdict.findings, key=lambda f: rank.get(f.severity, 3))][:1]
-                if hints and not failed:
-                    line += f". {escape(hints[0])}"
+                hint = most_severe(report.verdict.findings)
+                if hint is not None and not failed:
+                    line += f". {escape(hint.text)}"
                 self._safe_post(root.channel, line, [section(line)], thread_ts=root.card_ts)
             return
         if not (ticket.channel and ticket.card_ts):
@@ -280,10 +278,10 @@ class TicketsFeature:
         channel = self.svc.settings.admin_channel or incident.channel
         if not channel:
             return
-        queue = self.svc.settings.queue(incident.queue)
+        oncall = self.svc.settings.oncall_of(incident.queue)
         mention = ""
-        if queue and queue.oncall and self.services.access.directory:
-            mention = self.services.access.directory.mention(queue.oncall) + " "
+        if oncall and self.services.access.directory:
+            mention = self.services.access.directory.mention(oncall) + " "
         outage = self.svc.settings.outage
         self._safe_post(channel, f":rotating_light: {mention}Possible outage: {plural(people, 'person')} reported "
                                  f"*{CATEGORY_LABELS.get(incident.category, incident.category).lower()}* problems in {outage.minutes} minutes "
@@ -346,17 +344,17 @@ class TicketsFeature:
     def move(self, ctx: Ctx, number: int, *, into: int | None = None) -> None:
         """Split a linked report off its ticket (``into`` None), or merge a ticket into ``into``."""
         now = self.services.clock.now()
-        kind = "split" if into is None else "merged"
+        kind = "split" if into is None else "merge"
         outbox = get_outbox(self.services)
         with self.services.db.session() as session:
             moved = self.svc.split(session, number, ctx.user_id, now) if into is None else \
                 self.svc.merge(session, number, into, ctx.user_id, now)
-            ctx.audit(f"ticket.{'split' if into is None else 'merge'}", target=moved.ticket.ref, session=session,
+            ctx.audit(f"ticket.{kind}", target=moved.ticket.ref, session=session,
                       outcome="ok" if moved.changed else "refused", details={"other": moved.other.ref, "changed": moved.changed})
             for listener in moved.listeners:
                 if listener.user != ctx.user_id:
                     outbox.enqueue(session, f"ticket:{moved.ticket.id}:{kind}:{moved.event_id}:{listener.user}", channel=listener.user,
-                                   text=render.moved_message("split" if into is None else "merge", moved.ticket, moved.other),
+                                   text=render.moved_message(kind, moved.ticket, moved.other),
                                    origin="tickets")
         outbox.kick()
         if not moved.changed:

@@ -24,11 +24,11 @@ from bot.render.blocks import Block, context, section
 from bot.render.tickets import MONITORING_REPORTER
 from commands import downtime as downtimes
 from commands.config import NodeConfig
-from commands.outage import affected_nodes, mentions, relevant_nodes
+from commands.outage import affected_nodes, explains, relevant_nodes
 from commands.results import EchoResult
 from commands.service import Diagnostics
 from commands.store import record_echoes
-from commands.watch import OUTAGE_CATEGORY, SERVED_CATEGORIES, Rules, duration_words
+from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
 from commands.verdict import plural
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
 from core.errors import UserError
@@ -179,16 +179,11 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
     report = Report(reporter=ACTOR, source="watch", source_ref="", category=OUTAGE_CATEGORY.get(node.kind, "other"),
                     urgency="stat", description=f"{label} ({node.name}) is not answering DICOM echo since "
                                                 f"{_stamp(t.since, services.settings.timezone)}: {reason}")
-    served = SERVED_CATEGORIES.get(node.kind, ())
-
-    def explained(ticket: Any) -> bool:
-        """A report since the first failure that this outage explains: its category, or it names the node."""
-        return ticket.category in served or mentions(ticket.description, node)
-
     try:
         with session.begin_nested():
             declared = feature.svc.declare_outage(session, report, t.at, key=f"watch:{node.name}:{int(t.since.timestamp())}",
-                                                  node=node.name, gather=explained,
+                                                  node=node.name,
+                                                  gather=lambda t: explains(node, text=t.description, category=t.category),
                                                   # it may have stopped any time after the last answered check
                                                   since=t.since - timedelta(seconds=services.settings.dicom.watch_interval(node)))
             set_outage_ticket(session, node.name, declared.ticket.id)

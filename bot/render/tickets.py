@@ -19,6 +19,7 @@ from bot.render.blocks import (
     plain,
     section,
 )
+from bot.render.mrkdwn import split_for_blocks
 from commands.verdict import plural
 from commands.watch import duration_words
 from tickets.config import TicketSettings
@@ -308,8 +309,7 @@ def reminder_text(ticket: TicketView, step: Step, now: datetime, *, oncall_menti
 
 def digest(entries: list[tuple[TicketView, DigestEntry]]) -> tuple[str, list[Block]]:
     """The daily digest of one queue channel: overdue tickets no longer reminded one by one, and stale ones."""
-    count = f"{len(entries)} open ticket{'' if len(entries) == 1 else 's'}"
-    title = f"Daily ticket digest: {count} past a target or without updates"
+    title = f"Daily ticket digest: {plural(len(entries), 'open ticket')} past a target or without updates"
     reasons = {"acknowledge": "not acknowledged, overdue since", "resolve": "not resolved, overdue since",
                "stale": "no update since"}
     lines = []
@@ -320,21 +320,14 @@ def digest(entries: list[tuple[TicketView, DigestEntry]]) -> tuple[str, list[Blo
     if len(entries) > DIGEST_MAX_LINES:
         lines.append(f"…and {len(entries) - DIGEST_MAX_LINES} more.")
     blocks: list[Block] = [section(f":clipboard: *{title}*")]
-    chunk: list[str] = []
-    for line in lines:  # a section holds at most 3,000 characters
-        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > 2900:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(section("\n".join(chunk)))
+    blocks.extend(section(chunk) for chunk in split_for_blocks("\n".join(lines)))  # a section holds 3,000 characters
     blocks.append(context("`/pacs tickets open` lists every open ticket, `/pacs tickets stale` the stale ones."))
     return f":clipboard: {title}", blocks
 
 
-def incident_state(ticket: TicketView, settings: TicketSettings, label: str | None = None) -> str:
+def incident_state(ticket: TicketView, settings: TicketSettings) -> str:
     """One line on an outage card: does it still take new reports, and why (not)."""
-    what = label or ticket.node or "the system"
+    what = ticket.node or "the system"
     if ticket.recovered_at is not None:
         return (f":large_green_circle: {what} back up {when(ticket.recovered_at)}: new reports are tickets of their own. "
                 "Resolve this when everything is confirmed; everyone who reported it hears.")
