@@ -110,7 +110,7 @@ UNCALIBRATED = Calibration(answerable=1.0, noise=0.0)
 def calibrate(headings: Sequence[str], best_score: Callable[[str], float], *,
               weights: tuple[float, float, float] | None = None) -> Calibration:
     """Read a corpus's scale: ``best_score(question)`` is the raw score of its best section."""
-    distinct = sorted({h.strip() for h in headings if h and len(h.split()) >= 1})
+    distinct = sorted({h.strip() for h in headings if h.strip()})
     if len(distinct) > POSITIVE_PROBES:
         step = len(distinct) / POSITIVE_PROBES
         distinct = [distinct[int(i * step)] for i in range(POSITIVE_PROBES)]

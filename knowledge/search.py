@@ -58,9 +58,9 @@ class Ranking:
     # confidence = sigmoid(w_position * position + w_coverage * coverage + bias), see
     # knowledge/calibration.py; fitted on the bundled and public tuning sets (coverage added
     # nothing once the score is placed on the corpus's own scale, so its weight is 0)
-    w_position: float = 3.7
-    w_coverage: float = 0.0
-    bias: float = -1.6
+    w_position: float = Calibration.w_position
+    w_coverage: float = Calibration.w_coverage
+    bias: float = Calibration.bias
     see_also_ratio: float = 0.5      # a "see also" must score at least this share of the best
     model: str = "bm25f"             # bm25f | bm25 (one field) | tfidf (for the benchmark)
 

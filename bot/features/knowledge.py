@@ -34,8 +34,7 @@ from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
 from knowledge.search import Ranking
-from knowledge.smalltalk import GREETING as SMALL_TALK_GREETING
-from knowledge.smalltalk import small_talk
+from knowledge.smalltalk import GREETING, small_talk
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 FEATURE = "knowledge"
 MESSAGE_HOOK = "answer_message"   # looked up by bot/features/messages.py
-GREETING = SMALL_TALK_GREETING
 
 # Which front-matter audiences fit each pacsbot role (for the audience boost), after the words
 # roles.audiences gives a user (see audience_for).
