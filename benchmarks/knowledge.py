@@ -431,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-sets", action="store_true",
                         help="only check that every accepted answer is a section with text (no search is run)")
     parser.add_argument("--public-manuals", type=Path, default=PUBLIC_DIR_DEFAULT, metavar="DIR")
+    parser.add_argument("--words-only", action="store_true",
+                        help="measure without the semantic re-ranker even when it is installed")
     args = parser.parse_args(argv or [])
     sys.path.insert(0, str(ROOT))
     from knowledge.config import BUNDLED_MANUALS
@@ -455,8 +457,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print("Answers from the manuals — quality (the first set of each corpus includes no warm-up; "
           "2-core shared machine, timings noisy)\n")
-    chosen = Ranking()
+    from knowledge import semantic
+
+    use_semantic = semantic.available() and not args.words_only
+    chosen = Ranking.default(semantic=use_semantic)
+    words_only = Ranking() if use_semantic else None
     peer = dataclasses.replace(Ranking(), model="bm25")
+    if not use_semantic:
+        print("(semantic re-ranker " + ("left out: --words-only" if args.words_only else
+              f"not installed: {semantic.INSTALL_HINT}") + "; measuring words-only ranking)\n")
     rows: list[Quality] = []
     by_corpus: dict[str, list[Quality]] = {}
     indexes: dict[str, Any] = {}
@@ -478,7 +487,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {path.name}: {len(broken)} accepted answer(s) are not an indexed section of the {corpus} "
                       f"corpus (absent, or a heading without text), so they can never be hit: {', '.join(broken[:6])}")
             name = f"{corpus}{', ' + label if label else ''} ({len(index)} sections)"
-            pair = [evaluate(name, index, qs), evaluate(f"  peer: plain BM25", peer_index, qs)]
+            pair = [evaluate(name + (", semantic" if use_semantic else ""), index, qs)]
+            if words_only is not None:
+                pair.append(evaluate("  words only (no re-ranker)", build_index(directory, words_only), qs))
+            pair.append(evaluate("  peer: plain BM25", peer_index, qs))
             rows.extend(pair)
             by_corpus.setdefault(corpus, []).extend(pair)
     print_quality(rows)

@@ -15,6 +15,7 @@ the manuals still load. If a rebuild fails as a whole, the old snapshot stays.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -126,7 +127,11 @@ class KnowledgeBase:
         synonyms_path: Path | None = None,
         ranking: Ranking | None = None,
         reload_seconds: float = 10.0,
+        vectors_in_background: bool = False,
     ):
+        """``vectors_in_background``: with the semantic re-ranker, answer with words alone from
+        the start and switch to the re-ranker once the section vectors are computed (a first
+        start on new manuals takes a while), instead of waiting for them."""
         self.directories = list(directories)
         self.synonyms_path = synonyms_path or SYNONYMS_FILE
         self.ranking = ranking or Ranking()
@@ -134,8 +139,22 @@ class KnowledgeBase:
         self._rebuild_lock = threading.Lock()
         self._checked_at = time.monotonic()
         self.rebuilding: threading.Thread | None = None
-        self._snapshot = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=self.ranking)
+        first = self.ranking
+        if vectors_in_background and self.ranking.semantic:
+            first = dataclasses.replace(self.ranking, semantic=False)
+        self._snapshot = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=first)
         self._report_problems(self._snapshot.problems)
+        if first is not self.ranking:
+            self.rebuilding = threading.Thread(target=self._add_vectors, name="kb-vectors", daemon=True)
+            self.rebuilding.start()
+
+    def _add_vectors(self) -> None:
+        try:
+            report = self.reload(force=True)
+            log.info("knowledge: semantic re-ranker ready (%d sections, %.0f ms)", report.sections, report.took_ms)
+        except Exception as exc:  # noqa: BLE001 - words alone still answer
+            log.error("knowledge: the semantic re-ranker could not start (%s: %s); answering by words alone",
+                      type(exc).__name__, exc)
 
     @property
     def snapshot(self) -> Snapshot:

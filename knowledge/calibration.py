@@ -85,10 +85,15 @@ class Calibration:
 
     answerable: float  # median best score of the corpus's own headings asked as questions
     noise: float       # 90th percentile of the best scores of the off-topic probes
-    # confidence = sigmoid(w_position * position + w_coverage * coverage + bias)
+    # confidence = sigmoid(w_position * position + w_coverage * coverage + bias
+    #                      [+ w_cosine * cosine position, with the semantic re-ranker])
     w_position: float = 3.7
     w_coverage: float = 0.0
     bias: float = -1.6
+    # the same two levels for the semantic re-ranker's cosine similarity (None: no re-ranker)
+    cos_answerable: float | None = None
+    cos_noise: float | None = None
+    w_cosine: float = 0.0
 
     def position(self, score: float) -> float:
         """Where ``score`` sits between this corpus's noise (0) and answerable (1) levels."""
@@ -99,8 +104,19 @@ class Calibration:
             return 1.0 if score >= high else 0.0
         return max(-2.0, min(2.0, math.log(score / low) / math.log(high / low)))
 
-    def confidence(self, score: float, coverage: float) -> float:
+    def cosine_position(self, cosine: float) -> float:
+        """Where a cosine similarity sits between this corpus's noise (0) and answerable (1) levels."""
+        if self.cos_answerable is None or self.cos_noise is None:
+            return 0.0
+        span = self.cos_answerable - self.cos_noise
+        if span < 0.02:  # a degenerate corpus: no usable scale
+            return 1.0 if cosine >= self.cos_answerable else 0.0
+        return max(-2.0, min(2.0, (cosine - self.cos_noise) / span))
+
+    def confidence(self, score: float, coverage: float, cosine: float | None = None) -> float:
         z = self.w_position * self.position(score) + self.w_coverage * coverage + self.bias
+        if cosine is not None:
+            z += self.w_cosine * self.cosine_position(cosine)
         return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -108,8 +124,11 @@ UNCALIBRATED = Calibration(answerable=1.0, noise=0.0)
 
 
 def calibrate(headings: Sequence[str], best_score: Callable[[str], float], *,
-              weights: tuple[float, float, float] | None = None) -> Calibration:
-    """Read a corpus's scale: ``best_score(question)`` is the raw score of its best section."""
+              weights: tuple[float, float, float] | None = None,
+              best_cosines: Callable[[list[str]], list[float]] | None = None,
+              w_cosine: float = 0.0) -> Calibration:
+    """Read a corpus's scale: ``best_score(question)`` is the raw score of its best section;
+    ``best_cosines(questions)``, with the semantic re-ranker, the best cosine similarity of each."""
     distinct = sorted({h.strip() for h in headings if h.strip()})
     if len(distinct) > POSITIVE_PROBES:
         step = len(distinct) / POSITIVE_PROBES
@@ -118,6 +137,12 @@ def calibrate(headings: Sequence[str], best_score: Callable[[str], float], *,
     negatives = sorted(best_score(q) for q in OFF_TOPIC_PROBES)
     answerable = statistics.median(positives) if positives else 1.0
     noise = negatives[int(0.9 * (len(negatives) - 1))] if negatives else 0.0
+    cos_answerable = cos_noise = None
+    if best_cosines is not None:
+        cos_pos = best_cosines(distinct)
+        cos_neg = sorted(best_cosines(list(OFF_TOPIC_PROBES)))
+        cos_answerable = statistics.median(cos_pos) if cos_pos else 1.0
+        cos_noise = cos_neg[int(0.9 * (len(cos_neg) - 1))] if cos_neg else 0.0
     if weights is None:
-        return Calibration(answerable, noise)
-    return Calibration(answerable, noise, *weights)
+        weights = (Calibration.w_position, Calibration.w_coverage, Calibration.bias)
+    return Calibration(answerable, noise, *weights, cos_answerable=cos_answerable, cos_noise=cos_noise, w_cosine=w_cosine)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
+
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -22,18 +25,25 @@ class KnowledgeSettings(Section):
         default_factory=list,
         description="Channel ids where the bot answers questions people ask without mentioning it.",
     )
-    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0,
-                                  description="From this confidence (0-1, calibrated on your own manuals when they are "
-                                              "indexed) the bot answers with the best section.")
-    choices_confidence: float = Field(default=0.25, ge=0.0, le=1.0,
-                                      description="From this confidence up to min_confidence the bot asks \"Is it one of "
-                                                  "these?\" with the three best sections; below it, it says it doesn't know.")
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
+                                         description="From this confidence (0-1, calibrated on your own manuals when they "
+                                                     "are indexed) the bot answers with the best section. Default: 0.6 by "
+                                                     "words alone, 0.8 with the semantic re-ranker.")
+    choices_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="From this confidence up to min_confidence the bot asks \"Is it one of these?\" with the three best "
+                    "sections; below it, it says it doesn't know. Default: 0.25 by words alone, 0.35 with the semantic "
+                    "re-ranker.")
     answer_chars: int = Field(default=1200, ge=200, le=2800, description="How much of a section an answer shows.")
     review_max_age_days: int = Field(default=365, ge=1, le=3650,
                                      description="`kb check` flags manuals reviewed longer ago than this.")
     reload_seconds: int = Field(default=10, ge=0, le=86400,
                                 description="How often to look for changed manual files; 0 turns it off.")
     synonyms_file: Path | None = Field(default=None, description="Your own synonyms file (default: the bundled one).")
+    semantic: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="The semantic re-ranker (finds sections by meaning, not only by words; needs the `semantic` "
+                    "extra). auto: on when it is installed; on: refuse to start without it; off: words only.")
 
     @field_validator("manuals")
     @classmethod
@@ -63,12 +73,43 @@ class KnowledgeSettings(Section):
                 raise ValueError(f"{value!r} is not a channel id (like C0123ABC, from the channel's details)")
         return [v.strip() for v in values]
 
+    def semantic_enabled(self) -> bool:
+        """Whether to use the semantic re-ranker (``on`` without the extra fails validation)."""
+        if self.semantic == "off":
+            return False
+        from knowledge import semantic
+
+        return semantic.available()
+
+    def ranking(self):  # -> knowledge.search.Ranking (imported late: config loads before the index code)
+        from knowledge.search import Ranking
+
+        ranking = Ranking.default(semantic=self.semantic_enabled())
+        if self.min_confidence is not None:
+            ranking = dataclasses.replace(ranking, min_confidence=self.min_confidence)
+        if self.choices_confidence is not None:
+            ranking = dataclasses.replace(ranking, choices_confidence=self.choices_confidence)
+        if ranking.choices_confidence > ranking.min_confidence:  # one set, the other the default
+            ranking = dataclasses.replace(ranking, choices_confidence=ranking.min_confidence)
+        return ranking
+
     def manual_dirs(self) -> list[Path]:
         return ([BUNDLED_MANUALS] if self.include_bundled else []) + list(self.manuals)
 
     @model_validator(mode="after")
+    def _semantic_installed(self) -> "KnowledgeSettings":
+        if self.semantic == "on":
+            from knowledge import semantic
+
+            if not semantic.available():
+                raise ValueError("knowledge.semantic is 'on' but the semantic re-ranker is not installed: "
+                                 f"{semantic.INSTALL_HINT} (or set it to 'auto')")
+        return self
+
+    @model_validator(mode="after")
     def _thresholds(self) -> "KnowledgeSettings":
-        if self.choices_confidence > self.min_confidence:
+        if (self.min_confidence is not None and self.choices_confidence is not None
+                and self.choices_confidence > self.min_confidence):
             raise ValueError(f"knowledge.choices_confidence ({self.choices_confidence}) must not be above "
                              f"knowledge.min_confidence ({self.min_confidence})")
         return self

@@ -44,7 +44,8 @@ def test_search_json_format(capsys: pytest.CaptureFixture[str], manuals: Path) -
     code, out, _ = run(capsys, "kb", "search", "prior timeline", "--manuals", str(manuals), "--json")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"question", "mode", "answer", "confidence", "took_ms", "results"}
+    assert set(data) == {"question", "mode", "answer", "confidence", "took_ms", "ranking", "results"}
+    assert data["ranking"] == "words"  # the semantic re-ranker is off in tests unless marked
     assert data["question"] == "prior timeline" and data["mode"] == "answer" and data["answer"] is True
     assert 0.6 <= data["confidence"] <= 1 and data["took_ms"] >= 0
     assert len(data["results"]) == 2  # at least five where the manuals have five sections; here two have text

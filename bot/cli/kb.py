@@ -109,9 +109,13 @@ def run(args: argparse.Namespace) -> int:
     return {"search": run_search, "check": run_check, "gaps": run_gaps, "html": run_html, "import": run_import}[action](args)
 
 
+def _ranked_by(kb: Any) -> str:
+    return "words and meaning" if kb.snapshot.index.vectors is not None else "words alone"
+
+
 def run_search(args: argparse.Namespace) -> int:
     from knowledge.base import KnowledgeBase
-    from knowledge.search import Ranking
+    from knowledge.config import KnowledgeSettings
 
     if args.limit < 1:
         raise UserError("--limit must be at least 1.")
@@ -119,11 +123,8 @@ def run_search(args: argparse.Namespace) -> int:
         args.question = str(args.manuals.pop())  # `--manuals DIR "question"`: the last word was the question
     settings = settings_from(args) if not args.manuals else None
     dirs = _dirs(args)
-    min_conf = settings.knowledge.min_confidence if settings else Ranking().min_confidence
-    choices_conf = settings.knowledge.choices_confidence if settings else Ranking().choices_confidence
-    synonyms = settings.knowledge.synonyms_file if settings else None
-    kb = KnowledgeBase(dirs, ranking=Ranking(min_confidence=min_conf, choices_confidence=choices_conf), synonyms_path=synonyms,
-                       reload_seconds=0)
+    knowledge = settings.knowledge if settings else KnowledgeSettings()
+    kb = KnowledgeBase(dirs, ranking=knowledge.ranking(), synonyms_path=knowledge.synonyms_file, reload_seconds=0)
     for problem in kb.snapshot.problems:
         print(f"pacsbot: {problem}", file=sys.stderr)
     if args.question is not None:
@@ -140,7 +141,8 @@ def run_search(args: argparse.Namespace) -> int:
         result = kb.search(question, limit=limit)
         if args.json:
             results = [{"file": h.section.file, "anchor": h.section.anchor, "heading": h.section.heading,
-                        "score": round(h.score, 4), "confidence": round(h.confidence, 3)} for h in result.hits]
+                        "score": round(h.score, 4), "confidence": round(h.confidence, 3)}
+                       | ({"cosine": round(h.cosine, 3)} if h.cosine is not None else {}) for h in result.hits]
             if len(results) < MIN_JSON_RESULTS:
                 seen = {(r["file"], r["anchor"]) for r in results}
                 for s in kb.snapshot.index.sections:
@@ -150,13 +152,15 @@ def run_search(args: argparse.Namespace) -> int:
                         results.append({"file": s.file, "anchor": s.anchor, "heading": s.heading, "score": 0.0, "confidence": 0.0})
             print(json.dumps({"question": question, "mode": result.mode, "answer": result.answered,
                               "confidence": round(result.confidence, 3), "took_ms": round(result.took_ms, 2),
+                              "ranking": "semantic" if kb.snapshot.index.vectors is not None else "words",
                               "results": results}, ensure_ascii=False), flush=True)
             continue
         verdict = {"answer": "answer with the best section", "choices": "ask \"is it one of these?\" (the top 3)",
                    "unknown": "decline (\"I don't know\")"}[result.mode]
         print(f"Q: {question}")
-        print(f"   would {verdict}; confidence {result.confidence:.2f} (answer from {min_conf:.2f}, choices from "
-              f"{choices_conf:.2f}); {result.took_ms:.1f} ms")
+        ranking = kb.snapshot.index.ranking
+        print(f"   would {verdict}; confidence {result.confidence:.2f} (answer from {ranking.min_confidence:.2f}, choices from "
+              f"{ranking.choices_confidence:.2f}; {_ranked_by(kb)}); {result.took_ms:.1f} ms")
         if result.corrections:
             print("   read " + ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections))
         if result.unknown_words:

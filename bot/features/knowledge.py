@@ -33,7 +33,6 @@ from core.errors import UserError
 from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
-from knowledge.search import Ranking
 from knowledge.smalltalk import GREETING, small_talk
 
 if TYPE_CHECKING:
@@ -196,9 +195,8 @@ def _empty(question: str) -> Any:
 
 def register(services: "Services") -> None:
     settings = services.settings.knowledge
-    ranking = Ranking(min_confidence=settings.min_confidence, choices_confidence=settings.choices_confidence)
-    kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=ranking,
-                       reload_seconds=settings.reload_seconds)
+    kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=settings.ranking(),
+                       reload_seconds=settings.reload_seconds, vectors_in_background=True)
     services.features[FEATURE] = kb
     services.features[MESSAGE_HOOK] = answer_message
     if settings.answer_channels:
