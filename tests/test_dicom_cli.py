@@ -68,6 +68,10 @@ def test_locate_text_and_json(cfg: str, capsys: pytest.CaptureFixture[str]) -> N
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"]["severity"] == "bad" and "possibly mis-identified" in data["verdict"]["headline"]
     assert "patient_id" not in json.dumps(data) and "DEMO^" not in json.dumps(data)
+    # how long it took, for the whole locate and per node (the nodes are asked in parallel)
+    per_node = [n["took_ms"] for n in data["nodes"]]
+    assert len(per_node) >= 2 and all(isinstance(ms, int) and ms >= 0 for ms in per_node)
+    assert data["took_ms"] >= max(per_node) - 1
 
 
 def test_locate_by_patient_with_phi_on_request(cfg: str, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

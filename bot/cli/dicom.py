@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -109,6 +110,14 @@ def _audit_refusal(db: Database, command: str, reason: str) -> None:
     Audit(db).record(cli_actor(), f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "cli"})
 
 
+def _with_took_ms(data: dict[str, Any], started: float) -> dict[str, Any]:
+    """``took_ms`` for the whole locate (all nodes, in parallel) and for each node, so anyone
+    can compare with ``findscu``; ``ms`` stays as before."""
+    for node in data.get("nodes", ()):
+        node["took_ms"] = node.get("ms")
+    return {**data, "took_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
 def run_locate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     db = open_database(settings)
@@ -138,6 +147,7 @@ def run_locate(args: argparse.Namespace) -> int:
                 raise
             if not args.json:
                 print(f"Checking {', '.join(t.name for t in targets)} for {query.describe()}…", file=sys.stderr, flush=True)
+            started = time.perf_counter()
             report = diag.locate(query, targets, want_phi=bool(args.show_phi))
         actor, run = cli_actor(), new_run_id()
         audit = Audit(db)
@@ -146,7 +156,7 @@ def run_locate(args: argparse.Namespace) -> int:
             for item in locate_audit(report, query, run=run, via="cli", pid_pseudonym=pid, phi_shown=bool(args.show_phi)):
                 audit.record(actor, "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
         if args.json:
-            print(json.dumps(to_public_dict(report, include_phi=bool(args.show_phi)), indent=2))
+            print(json.dumps(_with_took_ms(to_public_dict(report, include_phi=bool(args.show_phi)), started), indent=2))
         else:
             print("\n".join(locate_lines(report, calling_ae=settings.dicom.ae_title, phi=bool(args.show_phi),
                                          patient_id=query.patient_id if args.show_phi else None)))
