@@ -34,8 +34,10 @@ plain BM25 over one field (``Ranking(model="bm25")``), in the same run. Figures:
 answer nor a decline (it counts against conf-right@1's denominator only when mode is
 "answer"). Without ``mode``, declined is ``not answered``.
 
-Scale: generates 10,000 sections of manual-like text, builds the index (target < 5 s) and
-times 500 searches (target p95 < 20 ms).
+Scale: 10,000 sections of real manual text (real headings and paragraphs of the corpora above,
+recombined), the index built (target < 5 s), and 500 of the benchmark's questions searched,
+interleaved with the peer, rank_bm25's BM25Okapi on the same text (targets: p95 < 5 ms and at
+most 0.5x the peer's p95).
 
 ``--check-sets`` only checks that every accepted answer is a section with text in its corpus
 (no search is run). The exit status is 1 when a printed target (bundled, Orthanc, scale) is not
@@ -81,7 +83,8 @@ CORPORA = ("bundled", "public", "orthanc")
 TARGET_TOP3 = 0.90
 TARGET_TOP1 = 0.75
 TARGET_DECLINE = 0.90
-TARGET_P95_MS = 20.0
+TARGET_P95_MS = 5.0       # at 10,000 sections (issue 15)
+TARGET_P95_RATIO = 0.5    # ... and at most half a plain BM25's p95 on the same text
 TARGET_BUILD_S = 5.0
 
 # The issue's targets for the corpus nobody tuned on (the Orthanc Book).
@@ -316,64 +319,73 @@ def check_targets(r: Quality) -> bool:
 # --------------------------------------------------------------------------------------
 # scale
 
-def synthetic_sections(n: int, seed: int = 7) -> list[Any]:
-    """``n`` sections of manual-like text: real PACS words mixed with a long tail of rare ones."""
-    from knowledge.manuals import Section
+def realistic_sections(n: int, directories: list[Path], seed: int = 7) -> list[Any]:
+    """``n`` sections made of real manual text: each takes a real heading and two to four real
+    paragraphs drawn from the manuals in ``directories`` (the bundled manuals, the Orthanc
+    Book and, when present, the public manuals), so the words, their frequencies and the
+    section lengths are those of real manuals, at hospital scale."""
+    from knowledge.manuals import Section, load_library
 
     rng = random.Random(seed)
-    base = (
-        "study prior series image viewer layout protocol window level contrast measure length angle "
-        "send resend queue scanner modality worklist accession patient archive retrieve cache report "
-        "radiologist technologist admin downtime server network port association echo query store "
-        "import export disc reconcile merge split reassign order exam completed unread filter locked "
-        "frozen slow restart licence login password account access role audit privacy share teaching "
-        "key annotation arrow text overlay zoom pan reset cine sync timeline reformat oblique slab mip"
-    ).split()
-    syllables = ["ka", "lo", "mi", "ne", "ra", "to", "vu", "zi", "pe", "so", "da", "fi", "gu", "ho", "ju"]
-    tail = sorted({"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(20000)})
-    vocab = base + tail
-    weights = [1.0 / (rank + 1) ** 1.05 for rank in range(len(vocab))]
+    real = [sec for sec in load_library(directories).sections if sec.text.strip()]
+    headings = [sec.heading for sec in real if sec.level]
+    paragraphs = [para.strip() for sec in real for para in sec.text.split("\n\n") if len(para.split()) >= 8]
+    if not paragraphs:  # plain text without blank lines: sentences of the sections instead
+        paragraphs = [sent.strip() for sec in real for sent in sec.text.split(". ") if len(sent.split()) >= 8]
     sections = []
     for i in range(n):
-        body_words = rng.choices(vocab, weights=weights, k=rng.randint(60, 220))
-        heading = " ".join(rng.choices(vocab[:400], k=rng.randint(2, 6)))
-        body = " ".join(body_words)
-        manual = f"manual-{i // 12:04d}.md"
+        body = "\n\n".join(rng.sample(paragraphs, rng.randint(2, 4)))
         sections.append(Section(
-            file=manual, anchor=f"s{i}", heading=heading.capitalize(), level=2, path=(), markdown=body, text=body,
-            line=1, manual_title=f"Manual {i // 12}",
+            file=f"site-{i // 12:04d}.md", anchor=f"s{i}", heading=rng.choice(headings), level=2, path=(),
+            markdown=body, text=body, line=1, manual_title=f"Site manual {i // 12}",
         ))
-    return sections, vocab
+    return sections
 
 
-def scale_test(n: int = 10_000, queries: int = 500) -> dict[str, float]:
+def scale_questions(sets: list[Path], count: int) -> list[str]:
+    """The benchmark's own questions (answerable and off-topic), repeated up to ``count``."""
+    asked: list[str] = []
+    for path in sets:
+        answerable, off_topic = load_set(path)
+        asked += [q for q, _ in answerable] + off_topic
+    return [asked[i % len(asked)] for i in range(count)]
+
+
+def scale_test(directories: list[Path], sets: list[Path], n: int = 10_000, queries: int = 500) -> dict[str, float]:
+    """Build the index over ``n`` realistic sections and time ``queries`` searches, interleaved
+    with the peer: rank_bm25's BM25Okapi (an off-the-shelf plain BM25) on the same text,
+    tokenized the same way, taking its top 10."""
+    import numpy as np
+    from rank_bm25 import BM25Okapi
+
     from knowledge.search import Index
-    from knowledge.text import Synonyms
+    from knowledge.text import STOPWORDS, Synonyms, words
 
-    sections, vocab = synthetic_sections(n)
+    sections = realistic_sections(n, directories)
     synonyms = Synonyms.load()
     started = time.perf_counter()
     index = Index.build(sections, synonyms)
     build_s = time.perf_counter() - started
-    rng = random.Random(11)
-    asked = []
-    for i in range(queries):
-        kind = i % 4
-        picked = rng.choices(vocab[:3000], k=rng.randint(3, 8))
-        if kind == 1:  # a typo in one word
-            w = max(picked, key=len)
-            if len(w) > 5:
-                j = rng.randrange(1, len(w) - 1)
-                picked[picked.index(w)] = w[:j] + w[j + 1:]
-        if kind == 2:  # off-topic words the index never saw
-            picked += ["cafeteria", "parking", "menu"]
-        asked.append("how do i " + " ".join(picked))
-    times = []
-    for q in asked:
+
+    def tokens(text: str) -> list[str]:
+        return [w for w in words(text) if w not in STOPWORDS]
+
+    started = time.perf_counter()
+    peer = BM25Okapi([tokens(f"{s.heading} {s.text}") for s in sections])
+    peer_build_s = time.perf_counter() - started
+    ours: list[float] = []
+    theirs: list[float] = []
+    for q in scale_questions(sets, queries):
         t0 = time.perf_counter()
         index.search(q)
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"sections": float(n), "build_s": build_s, "p50_ms": statistics.median(times), "p95_ms": _pct(times, 95), "max_ms": max(times)}
+        ours.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        scores = peer.get_scores(tokens(q))
+        np.argpartition(-scores, 10)[:10]
+        theirs.append((time.perf_counter() - t0) * 1000)
+    return {"sections": float(n), "build_s": build_s, "peer_build_s": peer_build_s,
+            "p50_ms": statistics.median(ours), "p95_ms": _pct(ours, 95), "max_ms": max(ours),
+            "peer_p50_ms": statistics.median(theirs), "peer_p95_ms": _pct(theirs, 95)}
 
 # --------------------------------------------------------------------------------------
 
@@ -541,11 +553,20 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
 
     if not args.no_scale:
-        print("\nScale: 10,000 generated sections\n")
-        s = scale_test()
-        print(f"index build {s['build_s']:.2f} s (target < {TARGET_BUILD_S:.0f} s); search p50 {s['p50_ms']:.2f} ms, "
-              f"p95 {s['p95_ms']:.2f} ms (target < {TARGET_P95_MS:.0f} ms), max {s['max_ms']:.2f} ms over 500 searches")
-        ok = ok and s["build_s"] < TARGET_BUILD_S and s["p95_ms"] < TARGET_P95_MS
+        scale_dirs = [BUNDLED_MANUALS, ORTHANC_DIR] + ([args.public_manuals] if have_public else [])
+        print(f"\nScale: 10,000 sections of real manual text (headings and paragraphs of {len(scale_dirs)} corpora, "
+              "recombined), words-only ranking; peer: rank_bm25 BM25Okapi on the same text, interleaved\n")
+        s = scale_test(scale_dirs, [BUNDLED_SET, ORTHANC_SET])
+        ratio = s["p95_ms"] / s["peer_p95_ms"] if s["peer_p95_ms"] else float("inf")
+        build_ok = s["build_s"] < TARGET_BUILD_S
+        p95_ok = s["p95_ms"] < TARGET_P95_MS and ratio <= TARGET_P95_RATIO
+        print(f"{'':<22} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        print(f"{'pacsbot':<22} {s['build_s']:>8.2f} {s['p50_ms']:>8.2f} {s['p95_ms']:>8.2f} {s['max_ms']:>8.2f}")
+        print(f"{'peer: plain BM25':<22} {s['peer_build_s']:>8.2f} {s['peer_p50_ms']:>8.2f} {s['peer_p95_ms']:>8.2f}")
+        print(f"\nindex build {s['build_s']:.2f} s (target < {TARGET_BUILD_S:.0f} s): {'met' if build_ok else 'MISSED'}; "
+              f"search p95 {s['p95_ms']:.2f} ms = {ratio:.2f}x the peer's (targets < {TARGET_P95_MS:g} ms and "
+              f"<= {TARGET_P95_RATIO:g}x): {'met' if p95_ok else 'MISSED'}")
+        ok = ok and build_ok and p95_ok
     return 0 if ok else 1
 
 
