@@ -79,6 +79,7 @@ HELP = """Console commands (anything else is sent as a message):
   :tick [MINUTES] [EVERY]  move the console's clock on (default 5) and run the jobs that fall due
                        (node watch, downtime reminders, SLA reminders) every EVERY minutes (default 1)
   :time [DAY] HH:MM    move the clock on to the next HH:MM (site time zone), e.g. :time mon 07:50
+  :why QUESTION        how the manuals search ranks QUESTION: mode, confidence (0-1) and the top 3
   :quit                leave
 Mention the bot with @pacsbot in a channel; in a DM just type."""
 
@@ -493,9 +494,30 @@ class Console:
             self._tick(args)
         elif command == ":time":
             self._time(args)
+        elif command == ":why":
+            self._why(" ".join(args))
         else:
             raise ValueError(f"unknown console command {command}; type :help")
         return True
+
+    def _why(self, question: str) -> None:
+        """What the search makes of a question, for whoever tunes the manuals (the console only)."""
+        from bot.features.knowledge import FEATURE
+
+        if not question.strip():
+            raise ValueError("usage: :why QUESTION   (e.g. :why how do I hang a prior)")
+        kb = self.services.features.get(FEATURE)
+        if kb is None:
+            raise ValueError("the knowledge feature is not running here")
+        result = kb.search(question, limit=3)
+        ranking = kb.snapshot.index.ranking
+        by = "words and meaning" if kb.snapshot.index.vectors is not None else "words alone"
+        self.say(f"(mode {result.mode}, confidence {result.confidence:.2f}: answers from {ranking.min_confidence:.2f}, "
+                 f"choices from {ranking.choices_confidence:.2f}; ranked by {by}; {result.took_ms:.1f} ms)")
+        if result.corrections:
+            self.say("  read " + ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections))
+        for i, hit in enumerate(result.hits, 1):
+            self.say(f"  {i}. {hit.section.breadcrumb}  (confidence {hit.confidence:.2f})  {hit.key}")
 
     # demo nodes and time -------------------------------------------------------------------
     def _node(self, args: list[str]) -> None:

@@ -52,6 +52,18 @@ def test_dm_and_mention(console: Any) -> None:
     assert "pacsbot only answers channel messages that mention @pacsbot" in text
 
 
+def test_why_shows_mode_confidence_and_the_top_three(console: Any) -> None:
+    c, out = console
+    c.run_script([":why how do I hang a prior", ":why where can I park my car"])
+    lines = out.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("(mode "))
+    assert lines[first].startswith("(mode answer, confidence 0.") and "ranked by words alone" in lines[first]
+    assert "Hanging" in lines[first + 1] and "(confidence 0." in lines[first + 1] and "viewer/hanging-priors.md#" in lines[first + 1]
+    assert any(line.startswith("(mode unknown, confidence 0.") for line in lines[first + 1:])
+    c.handle(":why")
+    assert "usage: :why QUESTION" in out.getvalue()
+
+
 def test_home_tab(console: Any) -> None:
     c, out = console
     c.run_script([":home"])
