@@ -45,6 +45,12 @@ class KnowledgeSettings(Section):
         description="The semantic re-ranker (finds sections by meaning, not only by words; needs the `semantic` "
                     "extra). auto: on when it is installed; on: refuse to start without it; off: words only.")
 
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: object) -> object:
+        # YAML reads a bare on / off (and yes / no) as true / false
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     @field_validator("manuals")
     @classmethod
     def _resolve(cls, values: list[Path], info: ValidationInfo) -> list[Path]:

@@ -22,6 +22,7 @@ An :class:`Index` is immutable once built; the knowledge base swaps a new one in
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import Counter, defaultdict
@@ -419,8 +420,15 @@ class Index:
         pool = sorted(((int(d), float(scores[d])) for d in hit), key=lambda item: (-item[1], item[0]))
         wanted = {a.lower() for a in audience}
         total = sum(u[0] for u in q.units) or 1.0
-        ranked: list[tuple[int, float, float, float]] = []
+        ranked: list[tuple[int, float, float, float, float | None]] = []
+        # max-score early termination (words alone): coverage is at most 1, so a section's final
+        # score is at most bm25 x this; once the pool's next bm25 cannot reach the limit-th best
+        # final score, no later section can enter the top `limit` (the result is exact)
+        ceiling = (1.0 + max(self.ranking.heading_bonus, 0.0)) * (max(self.ranking.audience_boost, 1.0) if wanted else 1.0)
+        best: list[float] = []  # a min-heap of the best `limit` final scores so far
         for doc, bm25 in pool:
+            if cosines is None and len(best) >= limit and bm25 * ceiling < best[0]:
+                break
             terms = self.doc_terms[doc]
             covered = 0.0
             for importance, satisfied in q.units:
@@ -435,6 +443,10 @@ class Index:
             if wanted and section.audience and (wanted & set(section.audience)):
                 score *= self.ranking.audience_boost
             ranked.append((doc, score, coverage, bm25, None))
+            if len(best) < limit:
+                heapq.heappush(best, score)
+            elif score > best[0]:
+                heapq.heapreplace(best, score)
         lexical = max((r[1] for r in ranked), default=0.0)
         if cosines is not None:
             w = self.ranking.semantic_weight

@@ -250,3 +250,20 @@ def test_modes_follow_the_two_thresholds(kb: KnowledgeBase) -> None:
     lax = build_snapshot([BUNDLED_MANUALS], ranking=Ranking(min_confidence=confidence - 0.01, choices_confidence=0.0)).index
     assert strict.search(question).mode == "unknown"
     assert lax.search(question).mode == "answer"
+
+
+def test_early_termination_keeps_the_exact_top_results(kb: KnowledgeBase) -> None:
+    """The search stops rescoring once no further section can enter the top ``limit``: asking
+    for the top 3 gives exactly the first 3 of the top 10 (the same candidate pool of 40),
+    scores and confidences included, for every question of the benchmark's bundled set."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "benchmarks/data/kb_questions.yml").read_text())
+    questions = [item["q"] for item in data["answerable"]] + list(data["unanswerable"])
+    index = kb.snapshot.index
+    for q in questions:
+        for audience in ((), ("technologist",)):
+            few = index.search(q, limit=3, audience=audience).hits
+            many = index.search(q, limit=10, audience=audience).hits[:3]
+            assert [(h.key, round(h.score, 9), round(h.confidence, 9)) for h in few] == \
+                   [(h.key, round(h.score, 9), round(h.confidence, 9)) for h in many], q

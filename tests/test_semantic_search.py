@@ -199,3 +199,10 @@ def test_questions_in_other_words_find_their_manual(bundled: KnowledgeBase, ques
 def test_what_the_manuals_do_not_cover_is_never_answered_outright(bundled: KnowledgeBase, question: str) -> None:
     # words alone answered "the CT scanner table is stuck" with the send queue at full confidence
     assert bundled.answer(question).mode != "answer"
+
+
+def test_yaml_on_and_off_are_read_as_words(tmp_path: Path) -> None:
+    import yaml
+
+    for text, want in (("semantic: off", "off"), ("semantic: on", "on"), ("semantic: auto", "auto"), ("semantic: no", "off")):
+        assert KnowledgeSettings(**yaml.safe_load(text)).semantic == want
