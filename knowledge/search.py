@@ -252,12 +252,12 @@ class Index:
                 plist_weights[t].append(idf[t] * value / (k1 + value))
         # the synonym file's words are known words too: "mamo" is a typo of "mammo" even in
         # manuals that only say "mammography"
-        for w in synonyms.vocabulary:
-            surface.setdefault(w, stem(w))
+        for word in synonyms.vocabulary:
+            surface.setdefault(word, stem(word))
         by_shape: dict[tuple[str, int], list[str]] = defaultdict(list)
-        for w in surface:
-            if len(w) >= 4 and w.isalpha():
-                by_shape[(w[0], len(w))].append(w)
+        for word in surface:
+            if len(word) >= 4 and word.isalpha():
+                by_shape[(word[0], len(word))].append(word)
         index = cls(
             sections=tuple(sections),
             ranking=ranking,
@@ -283,8 +283,8 @@ class Index:
                     headings, index._best_raw, weights=(ranking.sem_w_position, 0.0, ranking.sem_bias),
                     best_cosines=index._best_cosines, w_cosine=ranking.sem_w_cosine))
             else:
-                weights = (ranking.w_position, ranking.w_coverage, ranking.bias)
-                object.__setattr__(index, "calibration", calibrate(headings, index._best_raw, weights=weights))
+                fitted = (ranking.w_position, ranking.w_coverage, ranking.bias)
+                object.__setattr__(index, "calibration", calibrate(headings, index._best_raw, weights=fitted))
         object.__setattr__(index, "build_ms", (time.perf_counter() - started) * 1000)
         return index
 
@@ -374,15 +374,15 @@ class Index:
         # a word may appear twice ("side by side"): count each stem once in the query
         seen: set[str] = set()
         units: list[tuple[float, frozenset[str]]] = []
-        for (w, s, quality), raw_stem in zip(per_word, stems):
-            key = s or raw_stem
+        for (w, used, quality), raw_stem in zip(per_word, stems):
+            key = used if used is not None else raw_stem
             if key in seen:
                 continue
             seen.add(key)
             # the synonym groups this word belongs to also satisfy it ("pt" -> patient)
             related = {c for c in concept_set if any(key in phrase for phrase in self.synonyms.concept_members(c))}
             related = {c for c in related if c in self.idf}
-            if s is None:
+            if used is None:
                 if related:
                     unknown.remove(w)
                     importance = max(self.idf[c] for c in related)
@@ -390,8 +390,8 @@ class Index:
                     importance = self.unknown_idf * self.ranking.unknown_weight
                 units.append((importance, frozenset(related)))
                 continue
-            weights[s] += quality
-            units.append((self.idf.get(s, self.unknown_idf), frozenset({s} | related)))
+            weights[used] += quality
+            units.append((self.idf.get(used, self.unknown_idf), frozenset({used} | related)))
         for c in concept_set:
             if c in self.idf:
                 weights[c] += self.ranking.concept_weight * (self.ranking.phrase_weight if phrase_words[c] > 1 else 1.0)
