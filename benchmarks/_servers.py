@@ -1,10 +1,11 @@
 """Servers for benchmarks/http_acks.py, all on the same gunicorn configuration.
 
-    python -m benchmarks._servers bare|bare-slow|pacsbot-slow --port P --workers W --threads T
+    python -m benchmarks._servers bare|bare-slow|bare-healthz|pacsbot-slow --port P --workers W --threads T
 
 ``bare``: a bare Bolt app that acks /pacs (the ceiling); ``bare-slow`` adds 2 s of lazy work
-per request; ``pacsbot-slow`` is ``pacsbot serve`` plus one subcommand that queues 2 s of
-work after the ack. Plain ``pacsbot serve`` is run through its own command line.
+per request; ``bare-healthz`` is ``bare`` with a trivial ``GET /healthz`` (the peer of
+benchmarks/startup.py); ``pacsbot-slow`` is ``pacsbot serve`` plus one subcommand that queues
+2 s of work after the ack. Plain ``pacsbot serve`` is run through its own command line.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def bare(slow: bool) -> Any:
     return SlackRequestHandler(app)
 
 
+def bare_healthz() -> Any:
+    """``bare`` plus ``GET /healthz`` answering 200 at once (no checks)."""
+    slack = bare(False)
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "16")])
+            return [b'{"status": "ok"}']
+        return slack(environ, start_response)
+
+    return application
+
+
 def pacsbot_slow() -> Any:
     from bot.access import Role
     from bot.cli.serve import make_worker
@@ -63,7 +77,7 @@ def pacsbot_slow() -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bare", "bare-slow", "pacsbot-slow"])
+    parser.add_argument("kind", choices=["bare", "bare-slow", "bare-healthz", "pacsbot-slow"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -75,7 +89,8 @@ def main() -> None:
         for executor in _executors:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    factory = {"bare": lambda: bare(False), "bare-slow": lambda: bare(True), "pacsbot-slow": pacsbot_slow}[args.kind]
+    factory = {"bare": lambda: bare(False), "bare-slow": lambda: bare(True), "bare-healthz": bare_healthz,
+               "pacsbot-slow": pacsbot_slow}[args.kind]
     run_gunicorn(factory, host="127.0.0.1", port=args.port, workers=args.workers, threads=args.threads, on_worker_exit=stop)
 
 

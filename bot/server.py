@@ -3,7 +3,9 @@
 HTTP mode serves ``POST /slack/events`` (commands, events and interactivity; Bolt verifies
 every signature) and ``GET /healthz`` (JSON: database and Slack status) from gunicorn's
 threaded workers, so one slow request never blocks another. Each worker process builds its
-own services and Bolt app after the fork; migrations run once, in the master, before.
+own services and Bolt app after the fork; migrations run once, before (``pacsbot serve`` runs
+them in a child process of the master), and the master preloads what every worker needs (the
+modules, the manuals' index: ``bot.cli.serve.preload``), which the workers share copy-on-write.
 """
 
 from __future__ import annotations
@@ -177,6 +179,8 @@ def run_gunicorn(
             self.cfg.set("accesslog", None)
             self.cfg.set("errorlog", "-")
             self.cfg.set("loglevel", "warning")
+            # the app (services, database, threads) is built in each worker, after the fork;
+            # what can be shared is loaded before it by the caller (bot.cli.serve.preload)
             self.cfg.set("preload_app", False)
             self.cfg.set("proc_name", "pacsbot")
             if on_worker_start is not None:

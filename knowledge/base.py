@@ -83,7 +83,8 @@ class ReloadReport:
     took_ms: float
 
 
-_INDEX_CACHE: dict[tuple[Any, ...], Index] = {}
+# index and the problems found building it (an unusable synonyms file), by what it was built from
+_INDEX_CACHE: dict[tuple[Any, ...], tuple[Index, tuple[Problem, ...]]] = {}
 _INDEX_CACHE_LOCK = threading.Lock()
 
 
@@ -102,20 +103,24 @@ def build_snapshot(directories: Sequence[Path], *, synonyms_path: Path | None = 
     ranking = ranking or Ranking()
     key = (library.signature, syn_sig, ranking)
     with _INDEX_CACHE_LOCK:
-        index = _INDEX_CACHE.get(key)
-    if index is None:
+        cached = _INDEX_CACHE.get(key)
+    if cached is None:
+        extra: tuple[Problem, ...] = ()
         try:
             synonyms = Synonyms.load(synonyms_path)
         except Exception as exc:  # noqa: BLE001 - a broken synonyms file must not stop answers
             log.error("knowledge: synonyms file %s is unusable (%s); searching without synonyms", synonyms_path, type(exc).__name__)
             synonyms = Synonyms.empty()
-            library = Library(library.manuals, library.problems + (Problem(str(synonyms_path), None, f"synonyms file is unusable: {exc}"),), library.signature)
+            extra = (Problem(str(synonyms_path), None, f"synonyms file is unusable: {exc}"),)
         tags = {m.file: m.tags for m in library.manuals}
-        index = Index.build(library.sections, synonyms, ranking, tags_of=tags)
+        cached = (Index.build(library.sections, synonyms, ranking, tags_of=tags), extra)
         with _INDEX_CACHE_LOCK:
             if len(_INDEX_CACHE) > 8:
                 _INDEX_CACHE.clear()
-            _INDEX_CACHE[key] = index
+            _INDEX_CACHE[key] = cached
+    index, extra = cached
+    if extra:
+        library = Library(library.manuals, library.problems + extra, library.signature)
     return Snapshot(library, index, time.monotonic(), syn_sig)
 
 
@@ -139,14 +144,32 @@ class KnowledgeBase:
         self._rebuild_lock = threading.Lock()
         self._checked_at = time.monotonic()
         self.rebuilding: threading.Thread | None = None
-        first = self.ranking
-        if vectors_in_background and self.ranking.semantic:
-            first = dataclasses.replace(self.ranking, semantic=False)
+        first = self._first_ranking(self.ranking, vectors_in_background)
         self._snapshot = build_snapshot(self.directories, synonyms_path=self.synonyms_path, ranking=first)
         self._report_problems(self._snapshot.problems)
         if first is not self.ranking:
             self.rebuilding = threading.Thread(target=self._add_vectors, name="kb-vectors", daemon=True)
             self.rebuilding.start()
+
+    @staticmethod
+    def _first_ranking(ranking: Ranking, vectors_in_background: bool) -> Ranking:
+        return dataclasses.replace(ranking, semantic=False) if vectors_in_background and ranking.semantic else ranking
+
+    @classmethod
+    def prebuild(
+        cls,
+        directories: Sequence[Path],
+        *,
+        synonyms_path: Path | None = None,
+        ranking: Ranking | None = None,
+        vectors_in_background: bool = False,
+    ) -> None:
+        """Build the first snapshot a ``KnowledgeBase`` with these arguments builds, into the
+        cache, on this thread, starting no thread. A server's master process calls this before
+        it forks its workers: each worker's ``KnowledgeBase`` then finds the parsed manuals and
+        the index in the cache, shared with the master copy-on-write, instead of building its own."""
+        build_snapshot(list(directories), synonyms_path=synonyms_path or SYNONYMS_FILE,
+                       ranking=cls._first_ranking(ranking or Ranking(), vectors_in_background))
 
     def _add_vectors(self) -> None:
         try:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import markdown
-
 from knowledge.manuals import MANUAL_SUFFIXES, Library, Manual, load_library
 
 _MD_LINK = re.compile(r"(\]\(\s*<?)([^)\s>#?]+?)\.(?:md|markdown)((?:#[^)\s>]*)?>?(?:\s+\"[^\"]*\")?\s*\))")
@@ -74,6 +72,10 @@ def page_markdown(manual: Manual) -> str:
 
 
 def render_page(manual: Manual, *, depth: int) -> str:
+    # imported here, not at the top: the running bot imports this module for page_url() only,
+    # and every server process would otherwise load markdown (~1 MiB) for `pacsbot kb html`
+    import markdown
+
     md = markdown.Markdown(
         extensions=["tables", "fenced_code", "attr_list", "sane_lists", "toc"],
         extension_configs={"toc": {"permalink": "¶", "toc_depth": "2-4"}},

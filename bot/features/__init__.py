@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from bot.settings import Settings
 
 # Order matters only for App Home sections of equal rank and for help groups.
 FEATURES = (
@@ -32,3 +33,14 @@ FEATURES = (
 def register_all(services: "Services") -> None:
     for name in FEATURES:
         importlib.import_module(name).register(services)
+
+
+def warm_all(settings: "Settings") -> None:
+    """In a server's master process, before it forks its workers: import every feature module
+    and call its ``warm_up(settings)``, if it has one, so that the workers share what it loads
+    (copy-on-write) instead of each loading its own. A ``warm_up`` reads files and builds
+    in-memory structures only: no threads, sockets or database connections before the fork."""
+    for name in FEATURES:
+        warm = getattr(importlib.import_module(name), "warm_up", None)
+        if warm is not None:
+            warm(settings)

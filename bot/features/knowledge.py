@@ -37,6 +37,7 @@ from knowledge.smalltalk import GREETING, small_talk
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,13 @@ def _empty(question: str) -> Any:
     from knowledge.search import SearchResult
 
     return SearchResult(question, (), False, 0.0, 0.0)
+
+
+def warm_up(settings: "Settings") -> None:
+    """In the server's master, before it forks the workers: parse the manuals and build the
+    index :func:`register` then finds in the cache (starts no thread, opens no connection)."""
+    s = settings.knowledge
+    KnowledgeBase.prebuild(s.manual_dirs(), synonyms_path=s.synonyms_file, ranking=s.ranking(), vectors_in_background=True)
 
 
 def register(services: "Services") -> None:
