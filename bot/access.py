@@ -16,8 +16,9 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -141,7 +142,8 @@ class GroupDirectory:
         handle = ref[1:]
         if handle not in self._handles or self._now() - self._handles_at > self.refresh_seconds:
             response = client.usergroups_list(include_disabled=False)
-            self._handles = {g["handle"]: g["id"] for g in response.get("usergroups", []) if g.get("handle")}
+            groups: list[dict[str, Any]] = response.get("usergroups", [])
+            self._handles = {g["handle"]: g["id"] for g in groups if g.get("handle")}
             self._handles_at = self._now()
         return self._handles.get(handle)
 
@@ -176,7 +178,7 @@ class Access:
         trainers: Iterable[str],
         directory: GroupDirectory | None = None,
         overrides: dict[str, Role] | None = None,
-        audiences: dict[str, Iterable[str]] | None = None,
+        audiences: Mapping[str, Iterable[str]] | None = None,
     ):
         self.admins = tuple(admins)
         self.trainers = tuple(trainers)

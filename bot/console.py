@@ -273,7 +273,7 @@ class Console:
             self.out.flush()
 
     def _render_output(self, o: Output) -> list[str]:
-        where = {"channel": o.channel, "ts": o.ts, "kind": o.kind}
+        where: dict[str, Any] = {"channel": o.channel, "ts": o.ts, "kind": o.kind}
         if o.kind in ("message", "update"):
             place = self._place(o.channel)
             verb = "updated its message" if o.kind == "update" else "posted"
@@ -389,7 +389,7 @@ class Console:
 
     # sending -----------------------------------------------------------------------------
     def _dispatch(self, request: SignedRequest, kind: str) -> int:
-        response = self.app.dispatch(BoltRequest(body=request.body, headers=request.headers))
+        response = self.app.dispatch(BoltRequest(body=request.body, headers=dict(request.headers)))
         if response.status != 200:
             self.failures += 1
             self.say(f"(Slack would have shown an error: the app answered HTTP {response.status})")
@@ -705,8 +705,8 @@ class Console:
         request = self.sim.view_submission(self.user, modal.view, self._state_values(modal))
         stack = self.modals.get(self.user) or []
         before = len(stack)
-        response = self.app.dispatch(BoltRequest(body=request.body, headers=request.headers))
-        payload = {}
+        response = self.app.dispatch(BoltRequest(body=request.body, headers=dict(request.headers)))
+        payload: dict[str, Any] = {}
         try:
             payload = json.loads(response.body) if response.body else {}
         except ValueError:

@@ -133,11 +133,11 @@ class Ctx:
 
     def post(self, channel: str, text: str, blocks: Blocks | None = None, *, thread_ts: str | None = None, **extra: Any) -> dict[str, Any]:
         response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, **extra)
-        return dict(response.data)  # type: ignore[arg-type]
+        return dict(response.data)
 
     def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> dict[str, Any]:
         response = self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-        return dict(response.data)  # type: ignore[arg-type]
+        return dict(response.data)
 
     def dm(self, user_id: str, text: str, blocks: Blocks | None = None) -> dict[str, Any]:
         """A direct message from the bot (chat.postMessage to a user id opens the DM)."""
@@ -146,12 +146,12 @@ class Ctx:
     def open_modal(self, view: dict[str, Any]) -> dict[str, Any]:
         if not self.trigger_id:
             raise UserError("This can only be opened from a command, button or shortcut.")
-        return dict(self.client.views_open(trigger_id=self.trigger_id, view=view).data)  # type: ignore[arg-type]
+        return dict(self.client.views_open(trigger_id=self.trigger_id, view=view).data)
 
     def push_modal(self, view: dict[str, Any]) -> dict[str, Any]:
         if not self.trigger_id:
             raise UserError("This can only be opened from a command, button or shortcut.")
-        return dict(self.client.views_push(trigger_id=self.trigger_id, view=view).data)  # type: ignore[arg-type]
+        return dict(self.client.views_push(trigger_id=self.trigger_id, view=view).data)
 
     # view submission acks (inline view handlers only) ------------------------------------------
     def ack_errors(self, errors: dict[str, str]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from bot.models import Draft
 
@@ -41,5 +41,5 @@ def take(services: "Services", draft_id: str, user_id: str) -> dict[str, Any] | 
 
 def prune(services: "Services") -> int:
     with services.db.session() as session:
-        result = session.execute(delete(Draft).where(Draft.created_at < services.clock.now() - KEEP))
+        result = cast(CursorResult[Any], session.execute(delete(Draft).where(Draft.created_at < services.clock.now() - KEEP)))
     return int(result.rowcount or 0)

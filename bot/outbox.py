@@ -48,10 +48,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -122,7 +122,7 @@ class Outbox:
     def __init__(
         self,
         db: Database,
-        client: "WebClient",
+        client: "WebClient | None",  # None: this outbox only queues (the CLI); the bot sends
         clock: Clock | None = None,
         *,
         replica: str | None = None,
@@ -336,6 +336,8 @@ class Outbox:
             self._sleep((1.0 - self._tokens) / self.rate)
 
     def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.client is None:
+            raise RuntimeError("this outbox only queues messages: it has no Slack client to send them with")
         if method == "chat.update":
             response = self.client.chat_update(**payload)
         else:
@@ -362,11 +364,11 @@ class Outbox:
 
     def _finish(self, row: Any, result: dict[str, Any]) -> str:
         with self.db.session() as s:
-            changed = s.execute(
+            changed = cast(CursorResult[Any], s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.replica, OutboxMessage.status == SENDING)
                 .values(status=SENT, sent_at=self.clock.now(), lease_until=None, last_error=None, result=result)
-            ).rowcount
+            )).rowcount
         if not changed:
             log.warning("outbox: message %s was sent after its claim expired; it may have gone twice", row.id)
             return "lost"
@@ -404,8 +406,8 @@ class Outbox:
         """Delete sent and failed messages older than :attr:`RETENTION` (they are not records)."""
         cutoff = self.clock.now() - self.RETENTION
         with self.db.session() as s:
-            result = s.execute(delete(OutboxMessage).where(OutboxMessage.status.in_((SENT, FAILED)),
-                                                          OutboxMessage.created_at < cutoff))
+            result = cast(CursorResult[Any], s.execute(delete(OutboxMessage).where(OutboxMessage.status.in_((SENT, FAILED)),
+                                                                                   OutboxMessage.created_at < cutoff)))
             return int(result.rowcount or 0)
 
 

@@ -276,12 +276,14 @@ class SeenStore:
         rows = [{"digest": d, "expires_at": datetime.fromtimestamp(exp, tz=timezone.utc)} for d, exp in digests.items()]
         try:
             with self.db.session() as session:
+                from sqlalchemy.dialects import postgresql, sqlite
+
                 dialect = session.get_bind().dialect.name
+                stmt: postgresql.Insert | sqlite.Insert
                 if dialect == "postgresql":
-                    from sqlalchemy.dialects.postgresql import insert
+                    stmt = postgresql.insert(SeenIdentifier).values(rows)
                 else:
-                    from sqlalchemy.dialects.sqlite import insert
-                stmt = insert(SeenIdentifier).values(rows)
+                    stmt = sqlite.insert(SeenIdentifier).values(rows)
                 session.execute(stmt.on_conflict_do_update(index_elements=["digest"], set_={"expires_at": stmt.excluded.expires_at}))
         except Exception:  # noqa: BLE001 - kept in memory on this replica; logged without values
             log.warning("privacy gate: could not store %d seen identifiers; kept in this process only", len(rows))
@@ -300,7 +302,7 @@ def build_gate(settings: "Settings", db: "Database", now: Callable[[], datetime]
         [*privacy.identifier_patterns, *tickets.phi.mrn_patterns],
         keep_words=keep_words,
         keep_patterns=keep_patterns,
-        seen=seen,  # type: ignore[arg-type]  # duck-typed: .spans(text)
+        seen=seen,
         mask_accessions=privacy.mask_accession_in_channel or tickets.phi.mask_accession_in_channel,
     )
     return PrivacyGate(detector, allowed_groups=_configured_groups(settings), known_groups=known_groups)

@@ -18,9 +18,9 @@ import os
 import socket
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import SchedulerClaim
@@ -62,13 +62,13 @@ def claim_once(services: "Services", job: str, slot: str, *, lease: timedelta) -
         return True
     now = services.clock.now()
     with services.db.session() as session:
-        taken = session.execute(
+        taken = cast(CursorResult[Any], session.execute(
             update(SchedulerClaim)
             .where(SchedulerClaim.job == job[:64], SchedulerClaim.slot == slot[:64],
                    SchedulerClaim.claimed_by != DONE, SchedulerClaim.claimed_at < now - lease)
             .values(claimed_at=now, claimed_by=replica_id())
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
     if taken:
         log.warning("scheduler: %s %s was claimed but not finished within %s; running it again", job, slot, lease)
     return bool(taken)

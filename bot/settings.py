@@ -361,7 +361,7 @@ def _format_errors(shown: str, exc: ValidationError, root_node: Any) -> str:
         if kind == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             if allowed:
-                message += f" (expected one of: {', '.join(allowed)})"
+                message = f"{message} (expected one of: {', '.join(allowed)})"
         elif message is None:
             message = err["msg"]
             if message.startswith("Value error, "):

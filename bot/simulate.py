@@ -43,10 +43,12 @@ class Simulator:
 
     def sign(self, body: str, content_type: str, *, timestamp: int | None = None, extra: dict[str, str] | None = None) -> SignedRequest:
         ts = str(int(time.time()) if timestamp is None else timestamp)
+        signature = self.verifier.generate_signature(timestamp=ts, body=body)
+        assert signature is not None  # None only without a timestamp
         headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body),
+            "X-Slack-Signature": signature,
         }
         headers.update(extra or {})
         return SignedRequest(body, headers)

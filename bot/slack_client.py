@@ -44,7 +44,7 @@ class GatedWebClient(WebClient):
         super().__init__(*args, **kwargs)
         self.gate = gate or PrivacyGate.default()
 
-    def api_call(self, api_method: str, *, json: dict | None = None, data: dict | None = None,  # type: ignore[override]
+    def api_call(self, api_method: str, *, json: dict | None = None, data: dict | None = None,
                  params: dict | None = None, **kwargs: Any) -> Any:
         gate = self.gate
         method = api_method.strip("/")
@@ -59,7 +59,7 @@ class GatedWebClient(WebClient):
             params = gated(params)
         return super().api_call(api_method, json=json, data=data, params=params, **kwargs)
 
-    def files_upload_v2(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def files_upload_v2(self, **kwargs: Any) -> Any:
         """A file shared in a channel: its text content is masked like a message (CSV
         exports), images pass as made (charts of counts). A file in a DM is the asker's."""
         if not _to_a_channel(kwargs):

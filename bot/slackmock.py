@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 TEAM_ID = "T0PACS001"
 BOT_USER_ID = "U0PACSBOT"
@@ -128,6 +128,7 @@ class MockSlack:
     def base_url(self) -> str:
         assert self._server is not None, "MockSlack is not started"
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address is (host, port)
         return f"http://{host}:{port}"
 
     @property
@@ -515,6 +516,7 @@ def _parse_multipart(raw: bytes, content_type: str) -> dict[str, Any]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name:
-            payload = part.get_payload(decode=True) or b""
+            # a non-multipart part decodes to bytes (typeshed's return type covers every case)
+            payload = cast(bytes, part.get_payload(decode=True) or b"")
             out[str(name)] = payload if part.get_filename() else payload.decode("utf-8", "replace")
     return out

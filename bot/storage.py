@@ -101,8 +101,8 @@ class Database:
             # Every wait is bounded: a stopped or frozen PostgreSQL must fail a request in
             # seconds, not hold a server thread until the OS gives up on the socket.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=POOL_TIMEOUT)
-            options = " ".join(filter(None, [parsed.query.get("options") if isinstance(parsed.query.get("options"), str) else None,
-                                             *PG_SESSION_OPTIONS]))
+            url_options = parsed.query.get("options")
+            options = " ".join(filter(None, [url_options if isinstance(url_options, str) else None, *PG_SESSION_OPTIONS]))
             kwargs["connect_args"] = {
                 "connect_timeout": CONNECT_TIMEOUT, "application_name": "pacsbot", "options": options,
                 # a server that stops answering on an open connection: give up after 10 s

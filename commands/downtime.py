@@ -11,9 +11,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from commands.models import Downtime
@@ -73,8 +74,8 @@ def _take_when(words: list[str], what: str, today: date, zone: ZoneInfo) -> date
         if not words:
             raise UserError(f"Give a time after “{first}” for the {what}, like {first} 22:00.")
         clock = _time_of(words.pop(0), what)
-    elif _DATE.match(first):
-        y, m, d = (int(x) for x in _DATE.match(first).groups())  # type: ignore[union-attr]
+    elif date_match := _DATE.match(first):
+        y, m, d = (int(x) for x in date_match.groups())
         try:
             day = date(y, m, d)
         except ValueError:
@@ -165,8 +166,9 @@ def active(session: Session, node: str, now: datetime) -> DowntimeView | None:
 def _mark(session: Session, downtime_id: int, column: str, now: datetime) -> bool:
     """Set a notice column once (compare-and-set on NULL): True for the one caller that did."""
     col = getattr(Downtime, column)
-    return session.execute(update(Downtime).where(Downtime.id == downtime_id, col.is_(None)).values({column: now})
-                           .execution_options(synchronize_session=False)).rowcount == 1
+    result = session.execute(update(Downtime).where(Downtime.id == downtime_id, col.is_(None)).values({column: now})
+                             .execution_options(synchronize_session=False))
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def due_notices(session: Session, now: datetime, remind_before: timedelta) -> list[tuple[str, DowntimeView]]:

@@ -324,7 +324,8 @@ def _count_one(session: Session, uid: str, *, images: bool) -> tuple[int | None,
     series = session.find(series_identifier(uid), cap=SERIES_CAP)
     if series.truncated or series.undecodable:
         return None, "unknown"
-    total, how = 0, "series"
+    total = 0
+    how: CountSource = "series"
     for ds in series.matches:
         count = _int(ds, "NumberOfSeriesRelatedInstances")
         if count is None:
@@ -336,7 +337,7 @@ def _count_one(session: Session, uid: str, *, images: bool) -> tuple[int | None,
                 return None, "unknown"
             count, how = len(found.matches) + found.undecodable, "images"
         total += count
-    return total, how  # type: ignore[return-value]
+    return total, how
 
 
 def list_day(target: Target, day: date, *, cap: int | None = None, node_cap: int | None = None) -> DayListing:

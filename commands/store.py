@@ -10,8 +10,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,7 @@ class LastEcho:
 
 def _upsert(session: Session, model: type, values: dict[str, object], key: str) -> None:
     dialect = session.get_bind().dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(model).values(**values)
     elif dialect == "sqlite":
@@ -88,7 +90,7 @@ def take_run(session: Session, *, actor: str, command: str, now: datetime, limit
 
 
 def prune_runs(session: Session, *, now: datetime) -> int:
-    result = session.execute(delete(DicomRun).where(DicomRun.at < now - RUN_RETENTION))
+    result = cast(CursorResult[Any], session.execute(delete(DicomRun).where(DicomRun.at < now - RUN_RETENTION)))
     return int(result.rowcount or 0)
 
 

@@ -157,9 +157,9 @@ def _split_findings(holdings: list[tuple[NodeLocate, list[StudyInfo]]]) -> list[
                 f"It may need merging on {node.node.name}.",
             ))
     uid_sets = [(node, {s.uid for s in studies}) for node, studies in holdings]
-    for i, (node, uids) in enumerate(uid_sets):
+    for i, (node, node_uids) in enumerate(uid_sets):
         for other, other_uids in uid_sets[:i]:
-            if uids and other_uids and not uids & other_uids:
+            if node_uids and other_uids and not node_uids & other_uids:
                 out.append(Finding(
                     "warn",
                     f"{node.node.name} holds it under a different study UID than {other.node.name}: "

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -78,10 +79,10 @@ def claim_due(session: Session, intervals: dict[str, int], now: datetime) -> dic
         # a little slack, so a job that runs every 20 s does not skip a node that is 1 s short
         if last is not None and last + timedelta(seconds=intervals[node]) > now + timedelta(seconds=2):
             continue
-        won = session.execute(
+        won = cast(CursorResult[Any], session.execute(
             update(NodeWatch).where(NodeWatch.node == node, NodeWatch.version == version)
             .values(last_check_at=now, version=version + 1).execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         if won == 1:
             claimed[node] = version + 1
     return claimed
@@ -105,10 +106,10 @@ def apply_result(session: Session, result: EchoResult, *, at: datetime, version:
     }
     if transition is not None and transition.event == "up":
         values["outage_ticket"] = None
-    won = session.execute(
+    won = cast(CursorResult[Any], session.execute(
         update(NodeWatch).where(NodeWatch.node == result.node.name, NodeWatch.version == version)
         .values(**values).execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if won != 1:
         return None
     session.add(NodeCheck(node=result.node.name, at=at, ok=result.ok, elapsed_ms=result.ms,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from typing import Annotated
+from typing import Annotated, overload
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
-
 
 # Slack ids and handles as settings and commands take them.
 CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,20}$")
@@ -73,6 +71,10 @@ def resolve_paths(values: list[Path], info: ValidationInfo) -> list[Path]:
     return [(Path(base) / v) if base and not v.is_absolute() else v for v in values]
 
 
+@overload
+def resolve_path(value: Path, info: ValidationInfo) -> Path: ...
+@overload
+def resolve_path(value: Path | None, info: ValidationInfo) -> Path | None: ...
 def resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
     if value is None:
         return None

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 MASK = "[hidden]"
 
@@ -176,6 +177,15 @@ def normalise(value: str) -> str:
 
 # ----------------------------------------------------------------------------------------
 # identifiers the archive returned
+
+
+class SeenLookup(Protocol):
+    """What a :class:`Detector` needs of its seen-list: :class:`SeenIdentifiers`, or a store
+    that shares one between replicas (``bot.privacy_gate.SeenStore``)."""
+
+    def remember(self, *, patient_ids: Iterable[str] = (), names: Iterable[str] = ()) -> int: ...
+
+    def spans(self, text: str) -> list[tuple[int, int]]: ...
 
 
 class SeenIdentifiers:
@@ -342,7 +352,7 @@ class Detector:
         *,
         keep_words: Iterable[str] = (),
         keep_patterns: Iterable[str] = (),
-        seen: SeenIdentifiers | None = None,
+        seen: SeenLookup | None = None,
         mask_accessions: bool = False,
     ) -> None:
         self.site_patterns = tuple(re.compile(p, re.IGNORECASE) for p in site_patterns)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator

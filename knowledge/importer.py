@@ -605,7 +605,7 @@ def _html_to_markdown(html: Any, doc: _Doc, *, whole: bool) -> str:
     if not whole:
         for tag in soup.find_all(_DROP_PAGE_TAGS):
             tag.decompose()
-        for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo", "search"]}):
+        for tag in soup.find_all(role=["navigation", "banner", "contentinfo", "search"]):
             tag.decompose()
     # a list of in-page links only is a table of contents
     for listing in soup.find_all(["ul", "ol"]):

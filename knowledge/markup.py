@@ -498,16 +498,16 @@ def _mkdocs_blocks(text: str) -> str:
             i = j
             continue
         if alert:
-            indent = alert.group(1)
+            prefix = alert.group(1)
             kind = alert.group(2).lower()
             body = [alert.group(3)] if alert.group(3).strip() else []
             j = i + 1
             while j < len(lines) and lines[j].lstrip().startswith(">"):
                 body.append(re.sub(r"^\s*>\s?", "", lines[j]))
                 j += 1
-            out.append(f"{indent}:::{{{kind}}}")
+            out.append(f"{prefix}:::{{{kind}}}")
             out.extend(body)
-            out.append(f"{indent}:::")
+            out.append(f"{prefix}:::")
             i = j
             continue
         out.append(line)
@@ -566,11 +566,12 @@ def _blocks(lines: list[str]) -> list[str]:
             depth = 0
             end = i + 1
             while end < len(lines):
-                if _COLON_OPEN.match(lines[end]) and len(_COLON_OPEN.match(lines[end]).group(2)) <= len(marks):  # type: ignore[union-attr]
+                nested = _COLON_OPEN.match(lines[end])
+                if nested and len(nested.group(2)) <= len(marks):
                     depth += 1
                 else:
-                    close = _COLON_CLOSE.match(lines[end])
-                    if close and len(close.group(1)) >= len(marks) - (0 if depth == 0 else 99):
+                    closer = _COLON_CLOSE.match(lines[end])
+                    if closer and len(closer.group(1)) >= len(marks) - (0 if depth == 0 else 99):
                         if depth == 0:
                             break
                         depth -= 1

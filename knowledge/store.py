@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.privacy import Detector
@@ -142,8 +143,8 @@ def gaps_report(session: Session, *, since: datetime | None = None, limit: int =
     fb_rows = session.execute(fb_q.group_by(Feedback.section).order_by(func.count(Feedback.id).desc()).limit(limit)).all()
     unhelpful = []
     for section, count, last_id in fb_rows:
-        latest = session.get(Feedback, last_id)
-        assert latest is not None
+        last_feedback = session.get(Feedback, last_id)
+        assert last_feedback is not None
         rq = select(Feedback.reason, func.count(Feedback.id)).where(Feedback.section == section, Feedback.helpful.is_(False))
         cq = select(Feedback.comment).where(Feedback.section == section, Feedback.helpful.is_(False), Feedback.comment.is_not(None))
         if since is not None:
@@ -151,7 +152,8 @@ def gaps_report(session: Session, *, since: datetime | None = None, limit: int =
             cq = cq.where(Feedback.at >= since)
         reasons = {(r or "none"): int(c) for r, c in session.execute(rq.group_by(Feedback.reason)).all()}
         comments = tuple(c for (c,) in session.execute(cq.order_by(Feedback.id.desc()).limit(3)).all() if c)
-        unhelpful.append(UnhelpfulLine(section, latest.manual_title, latest.heading, int(count), reasons, latest.question, comments))
+        unhelpful.append(UnhelpfulLine(section, last_feedback.manual_title, last_feedback.heading, int(count), reasons,
+                                       last_feedback.question, comments))
 
     pick_q = select(Feedback.section, func.count(Feedback.id), func.max(Feedback.id)).where(Feedback.surface == PICK)
     if since is not None:
@@ -159,12 +161,12 @@ def gaps_report(session: Session, *, since: datetime | None = None, limit: int =
     picks = []
     for section, count, last_id in session.execute(pick_q.group_by(Feedback.section).order_by(func.count(Feedback.id).desc())
                                                    .limit(limit)).all():
-        latest = session.get(Feedback, last_id)
-        assert latest is not None
-        picks.append(PickLine(section, latest.manual_title, latest.heading, int(count), latest.question))
+        last_pick = session.get(Feedback, last_id)
+        assert last_pick is not None
+        picks.append(PickLine(section, last_pick.manual_title, last_pick.heading, int(count), last_pick.question))
 
-    def count_of(stmt: object) -> int:
-        return int(session.scalar(stmt) or 0)  # type: ignore[arg-type]
+    def count_of(stmt: Select[Any]) -> int:
+        return int(session.scalar(stmt) or 0)
 
     base_fb = select(func.count(Feedback.id))
     base_gap = select(func.count(Gap.id))

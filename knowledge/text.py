@@ -180,7 +180,7 @@ class Synonyms:
 
     def expand_abbreviations(self, text: str) -> str:
         for pattern, table in self.abbreviations:
-            text = pattern.sub(lambda m: table[m.group(0)], text)
+            text = pattern.sub(lambda m: table[m.group(0)], text)  # noqa: B023 - called before the loop moves on
         return text
 
     def concepts(self, stems: Sequence[str]) -> list[str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from reports.weekly import WeeklyReport
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.axes import Axes
+    from matplotlib.ticker import MaxNLocator
 
 # Okabe & Ito (2008)
 BLUE = "#0072B2"
@@ -73,7 +74,7 @@ def render_png(report: WeeklyReport) -> bytes:
     return out.getvalue()
 
 
-def _no_data(ax, title: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def _no_data(ax: Axes, title: str, message: str) -> None:
     _title(ax, title)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -82,19 +83,19 @@ def _no_data(ax, title: str, message: str) -> None:  # type: ignore[no-untyped-d
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color=GREY, transform=ax.transAxes, wrap=True)
 
 
-def _title(ax, title: str, note: str = "") -> None:  # type: ignore[no-untyped-def]
+def _title(ax: Axes, title: str, note: str = "") -> None:
     """The panel's title, and under it a grey line of context (totals, what was left out)."""
     ax.set_title(title, loc="left", fontsize=12, fontweight="bold", color=INK, pad=16 if note else 6)
     if note:
         ax.text(0.0, 1.015, note, ha="left", va="bottom", fontsize=8, color="#555555", transform=ax.transAxes)
 
 
-def _tidy(ax) -> None:  # type: ignore[no-untyped-def]
+def _tidy(ax: Axes) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
 
-def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+def _nodes_panel(ax: Axes, report: WeeklyReport) -> None:
     title = "DICOM nodes: uptime (scheduled echoes)"
     nodes = [n for n in report.nodes if n.checks]
     if not nodes:
@@ -127,7 +128,7 @@ def _nodes_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-d
     _tidy(ax)
 
 
-def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+def _tickets_panel(ax: Axes, report: WeeklyReport) -> None:
     title = "Tickets by category: opened / resolved"
     lines = report.tickets
     if not lines:
@@ -148,7 +149,7 @@ def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped
                         for c in lines], fontsize=8 if len(lines) <= 5 else 7)
     top = max(max(c.opened, c.resolved) for c in lines)
     ax.set_ylim(0, max(1, top) * 1.2 + 0.5)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    cast("MaxNLocator", ax.yaxis.get_major_locator()).set_params(integer=True)  # the default locator: an AutoLocator
     ax.set_ylabel("tickets")
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     t = report.ticket_totals
@@ -158,7 +159,7 @@ def _tickets_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped
     _tidy(ax)
 
 
-def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+def _training_panel(ax: Axes, report: WeeklyReport) -> None:
     title = "Training: % complete by module"
     modules = [m for m in report.training if m.assigned]
     if not modules:
@@ -180,13 +181,13 @@ def _training_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untype
     ax.set_xlim(0, 175)
     ax.set_xticks([0, 25, 50, 75, 100])
     ax.set_xlabel("% of assigned people who completed it")
-    overdue = sum(m.overdue for m in modules)
-    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue} overdue" if overdue else "")
+    overdue_total = sum(m.overdue for m in modules)
+    _title(ax, title, f"as of {report.generated_at:%d %b %Y}" + (f"; {overdue_total} overdue" if overdue_total else "")
            + (f"; the 10 furthest behind shown, {hidden} more in training.csv" if hidden else ""))
     _tidy(ax)
 
 
-def _gaps_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-def]
+def _gaps_panel(ax: Axes, report: WeeklyReport) -> None:
     title = "Questions the manuals could not answer"
     g = report.gaps
     if not g.count:
@@ -201,6 +202,6 @@ def _gaps_panel(ax, report: WeeklyReport) -> None:  # type: ignore[no-untyped-de
     ax.set_yticks(y)
     ax.set_yticklabels([textwrap.shorten(t.label, 40, placeholder="…") for t in topics], fontsize=8)
     ax.set_xlim(0, max(t.count for t in topics) * 1.25 + 0.5)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    cast("MaxNLocator", ax.xaxis.get_major_locator()).set_params(integer=True)  # the default locator: an AutoLocator
     ax.set_xlabel("unanswered questions")
     _tidy(ax)

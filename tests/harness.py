@@ -18,12 +18,12 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.access import Role
 from bot.app import build_app
+from bot.server import wsgi_app
 from bot.services import Services, build_services
 from bot.settings import Secrets, Settings, load_settings
 from bot.simulate import SignedRequest, Simulator
 from bot.slack_client import make_web_client
 from bot.slackmock import MockSlack
-from bot.server import wsgi_app
 from bot.storage import Database, upgrade
 
 TOKEN = "xoxb-test-token"

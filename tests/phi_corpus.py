@@ -381,7 +381,7 @@ def shape_given_surname(rng: random.Random, n: Names) -> Phrase:
     elif style == "upper":
         value = f"{n.known_given()} {n.surname()}".upper()
     else:
-        value = f"{n.known_given()} {'FAKE%04d' % (9000 + n.fake)}"
+        value = f"{n.known_given()} FAKE{9000 + n.fake:04d}"
         n.fake += 1
     phrase = _pick(rng, f"for {value}", f"{value}'s scan", f"{value}", f"where are the knee xrays for {value}",
                    f"has anyone seen {value}", f"{value} -")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest

@@ -84,7 +84,7 @@ def test_see_also_are_other_sections(kb: KnowledgeBase) -> None:
 
 def test_audience_boost_prefers_the_askers_manuals() -> None:
     def section(file: str, audience: tuple[str, ...]):
-        text = "---\ntitle: Reset\naudience: [%s]\n---\n# Reset\n\n## Reset the worklist server\n\nRestart the worklist service.\n" % ",".join(audience)
+        text = f"---\ntitle: Reset\naudience: [{','.join(audience)}]\n---\n# Reset\n\n## Reset the worklist server\n\nRestart the worklist service.\n"
         return parse_manual(text, file=file).sections
 
     sections = [*section("admin.md", ("admin",)), *section("tech.md", ("technologist",))]

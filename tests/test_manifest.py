@@ -12,8 +12,8 @@ import yaml
 
 from bot.listeners.commands import COMMAND
 from bot.registry import Registry
-from bot.settings import Secrets, load_settings
 from bot.services import build_services
+from bot.settings import Secrets, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())

@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from core.privacy import strip_vouch, vouch
-
 from bot.audit import Audit
 from bot.cli import main
 from bot.settings import ConfigError, load_settings
@@ -42,13 +40,14 @@ from commands.reconcile import (
     csv_text,
     parse_day,
     reconcile,
-    summary as vouched_summary,
     to_json,
 )
+from commands.reconcile import summary as vouched_summary
 from commands.results import Failure, NodeRef
 from commands.scu import target_for
 from commands.service import Diagnostics
 from core.errors import UserError
+from core.privacy import strip_vouch, vouch
 from tests.dicom_support import closed_port, demo_network, node_dicts  # noqa: F401 - fixture
 
 DAY = date(2026, 1, 4)

@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.scheduler import Scheduler
-from bot.settings import Secrets
 from bot.services import build_services
+from bot.settings import Secrets
 from bot.storage import Database, upgrade
 from core.clock import ManualClock
 from tests.harness import make_settings

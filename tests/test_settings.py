@@ -130,7 +130,7 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
 
     def keys(model: object, prefix: str = "") -> list[str]:
         out = []
-        for name, field in type(model).model_fields.items():
+        for name in type(model).model_fields:
             value = getattr(model, name)
             out.append(prefix + name)
             if hasattr(type(value), "model_fields"):

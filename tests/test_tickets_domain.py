@@ -15,7 +15,15 @@ from bot.storage import Database, upgrade
 from core.errors import Refused, UserError
 from tickets.config import TicketSettings
 from tickets.export import export_csv
-from tickets.intake import find_accession, find_location, find_modality, find_phi, guess_category, guess_urgency, validate_accession
+from tickets.intake import (
+    find_accession,
+    find_location,
+    find_modality,
+    find_phi,
+    guess_category,
+    guess_urgency,
+    validate_accession,
+)
 from tickets.models import Ticket, TicketEvent, WebhookDelivery
 from tickets.routing import Facts, in_working_hours, route
 from tickets.service import Report, TicketService

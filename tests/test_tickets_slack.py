@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -125,7 +125,7 @@ def test_duplicates_are_linked_and_reporters_follow(harness: Harness) -> None:
     first, second = tickets(h)
     assert second.parent_id == first.id and second.status == "duplicate"
     reply = h.mock.calls_to("response_url")[-1].params["text"]
-    assert f"You're the 2nd to report this" in reply and f"PACS-{first.id}" in reply
+    assert "You're the 2nd to report this" in reply and f"PACS-{first.id}" in reply
     thread = [p for p in posts(h, QUEUE) if p.get("thread_ts")]
     assert thread and f"Also reported by <@U0RAD0001> (2nd report, PACS-{second.id})" in thread[-1]["text"]
     assert len([p for p in posts(h, QUEUE) if not p.get("thread_ts")]) == 1  # one card, not two
@@ -404,7 +404,7 @@ class TestDiagnosticsAtIntake:
     """A missing-images report with an accession number: the locate verdict lands in the thread."""
 
     @pytest.fixture
-    def settings_overrides(self, demo_network: Any) -> dict[str, Any]:
+    def settings_overrides(self, demo_network: Any) -> dict[str, Any]:  # noqa: F811 - the fixture imported below
         from tests.dicom_support import node_dicts
 
         return {

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import textwrap
 import time
-from datetime import date, datetime, time as dtime, timezone
+from datetime import date, datetime, timezone
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

@@ -23,7 +23,6 @@ from training.catalog import load_catalog
 from training.config import BUNDLED_MODULES
 from training.content import Module
 from training.models import Assignment, Attempt, Attestation, Completion, Reminder
-from training.records import VersionInfo
 
 UTC = ZoneInfo("UTC")
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -304,7 +303,7 @@ def test_export_from_the_command_line(tmp_path: Path, db_url: str, modules: dict
 
 def test_check_and_new_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "pacsbot.yml"
-    cfg.write_text(f"training:\n  modules: [site]\n")
+    cfg.write_text("training:\n  modules: [site]\n")
     assert main(["--config", str(cfg), "training", "new", "mr-safety"]) == 0
     assert (tmp_path / "site" / "mr-safety.md").exists()
     capsys.readouterr()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from bot.features.training import feature
 from bot.models import AuditEntry, OutboxMessage
 from bot.outbox import get_outbox
 from bot.scheduler import Scheduler
-from bot.slackmock import MockSlack, Output
+from bot.slackmock import MockSlack
 from core.clock import ManualClock
 from tests.harness import ADMIN, CLINICIAN, TECH, TRAINER, Harness, texts_of
 from training.content import Module

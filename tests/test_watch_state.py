@@ -6,12 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.privacy import vouch
-
 from commands.downtime import parse_add
 from commands.watch import Rules, WatchState, duration_words, local_time, node_label, step
 from core.clock import ManualClock
 from core.errors import UserError
+from core.privacy import vouch
 
 RULES = Rules(down_after=3, up_after=2)
 

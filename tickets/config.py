@@ -22,6 +22,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Category = Literal["outage", "missing_images", "wrong_patient", "viewer", "worklist", "login", "slowness", "other"]
 Urgency = Literal["stat", "urgent", "routine"]
 Priority = Literal["P1", "P2", "P3", "P4"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class WebhookSettings(Section):
@@ -106,7 +107,7 @@ class SlaTarget(Section):
     resolve_minutes: int = Field(ge=1, le=60 * 24 * 90)
 
 
-def _default_sla() -> dict[str, SlaTarget]:
+def _default_sla() -> dict[Priority, SlaTarget]:
     return {
         "P1": SlaTarget(acknowledge_minutes=15, resolve_minutes=240),
         "P2": SlaTarget(acknowledge_minutes=60, resolve_minutes=24 * 60),
@@ -115,8 +116,12 @@ def _default_sla() -> dict[str, SlaTarget]:
     }
 
 
+def _weekdays() -> list[Weekday]:
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
 class WorkingHours(Section):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=_weekdays)
     start: time = time(7, 0)
     end: time = time(19, 0)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
-from collections.abc import Callable
 
 from tickets.intake import find_phi
 from tickets.models import Ticket

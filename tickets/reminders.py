@@ -42,9 +42,9 @@ from zoneinfo import ZoneInfo
 from tickets.config import PriorityReminders, TicketSettings
 from tickets.routing import in_working_hours
 
-ACKNOWLEDGE = "acknowledge"
-RESOLVE = "resolve"
 Phase = Literal["acknowledge", "resolve"]
+ACKNOWLEDGE: Phase = "acknowledge"
+RESOLVE: Phase = "resolve"
 
 # Resolve reminders back off; when the next interval would be longer than this, the ticket
 # is left to the daily digest.

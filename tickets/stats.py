@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,10 +33,11 @@ def _minutes(a: datetime, b: datetime) -> float:
 def period(session: Session, start: datetime, end: datetime) -> Period:
     created = [(category, parent_id is not None) for category, parent_id in session.execute(
         select(Ticket.category, Ticket.parent_id).where(Ticket.created_at >= start, Ticket.created_at < end))]
-    acked = [(category, _minutes(created_at, at)) for category, created_at, at in session.execute(
+    # the WHERE clauses exclude NULL acknowledged_at / resolved_at, which the column types allow
+    acked = [(category, _minutes(created_at, cast(datetime, at))) for category, created_at, at in session.execute(
         select(Ticket.category, Ticket.created_at, Ticket.acknowledged_at).where(
             Ticket.parent_id.is_(None), Ticket.acknowledged_at >= start, Ticket.acknowledged_at < end))]
-    resolved = [(category, _minutes(created_at, at)) for category, created_at, at in session.execute(
+    resolved = [(category, _minutes(created_at, cast(datetime, at))) for category, created_at, at in session.execute(
         select(Ticket.category, Ticket.created_at, Ticket.resolved_at).where(
             Ticket.parent_id.is_(None), Ticket.status == "resolved", Ticket.resolved_at >= start, Ticket.resolved_at < end))]
     return Period(created, acked, resolved)

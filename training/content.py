@@ -332,7 +332,7 @@ def _parse_body(path: str, lines: list[str], start: int, problems: list[Problem]
         heading = _HEADING.match(raw)
         if heading:
             level, title = len(heading.group(1)), _strip_anchor(heading.group(2))
-            if level == 1 and not pages and not in_quiz and not any(l.strip() for l in intro):
+            if level == 1 and not pages and not in_quiz and not any(ln.strip() for ln in intro):
                 continue  # an optional "# Title" at the top; the front matter title is used
             if level == 2:
                 if title.lower().rstrip(":") == "quiz":

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.audit import Audit
 from bot.cli.common import cli_actor, open_database, settings_from, subparser
+from bot.privacy_gate import build_gate
 from bot.render.diagnostics_text import echo_lines, locate_lines
 from bot.settings import Settings
 from bot.storage import Database
@@ -27,7 +28,6 @@ from commands.demo import DemoNetwork, demo_wanted
 from commands.query import make_query, parse_echo
 from commands.results import to_public_dict
 from commands.scu import quiet_pynetdicom
-from bot.privacy_gate import build_gate
 from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
 from commands.store import pseudonym, pseudonym_key, record_echoes
 from core.errors import Refused, UserError

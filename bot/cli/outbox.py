@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from bot.audit import Audit
 from bot.cli.common import cli_actor, open_database, settings_from, subparser
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             hooks = update(WebhookDelivery).values(next_attempt_at=now).where(WebhookDelivery.delivered_at.is_(None))
             hooks = hooks.where(WebhookDelivery.id.in_(hook_ids)) if args.ids else hooks.where(
                 or_(WebhookDelivery.last_error.is_not(None)))
-            counts = (session.execute(slack).rowcount or 0, session.execute(hooks).rowcount or 0)
+            counts = (cast(CursorResult[Any], session.execute(slack)).rowcount or 0,
+                      cast(CursorResult[Any], session.execute(hooks)).rowcount or 0)
         Audit(db).record(cli_actor(), "outbox.retry", details={"slack": counts[0], "webhooks": counts[1], "ids": args.ids[:50]})
         print(f"Queued again: {counts[0]} Slack message(s), {counts[1]} webhook(s). The running bot sends them within a minute.")
         return 0

@@ -29,8 +29,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.features.report import audit_details, make_report
     from bot.audit import Audit
+    from bot.features.report import audit_details, make_report
     from reports.export import summary, write_files
     from reports.weekly import parse_week
 

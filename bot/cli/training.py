@@ -280,7 +280,7 @@ def _assign(settings: Settings, args: argparse.Namespace) -> int:
     actor = cli_actor()
     db = open_database(settings)
     try:
-        outbox = Outbox(db, client=None)  # type: ignore[arg-type] - only queues; the bot sends
+        outbox = Outbox(db, client=None)  # only queues; the bot sends
         with db.session() as s:
             version = svc.version(s, module)
             outcome = records.assign(s, module, version, users, by=actor, now=svc.now(), due=due)
@@ -321,7 +321,7 @@ def _unassign(settings: Settings, args: argparse.Namespace) -> int:
     title = catalog.get(module_id).title if catalog.get(module_id) else module_id
     db = open_database(settings)
     try:
-        outbox = Outbox(db, client=None)  # type: ignore[arg-type]
+        outbox = Outbox(db, client=None)  # only queues; the bot sends
         with db.session() as s:
             cancelled, none_open = records.unassign(s, module_id, users, by=actor, now=svc.now())
             messages = []

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 import shlex
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 
+from bot import drafts
 from bot.access import Role
 from bot.audit import AuditRow
 from bot.context import Ctx
-from bot import drafts
 from bot.models import EventReceipt, SchedulerClaim
-from bot.scheduler import CLAIM_RETENTION
 from bot.render.blocks import USER_MENTION_RE, context, escape, section
+from bot.scheduler import CLAIM_RETENTION
 from core.config import USER_ID_RE
 from core.errors import UserError
 
@@ -116,7 +116,7 @@ def register(services: "Services") -> None:
         now = services.clock.now()
         cutoff = now - timedelta(hours=services.settings.slack.event_dedupe_hours)
         with services.db.session() as session:
-            result = session.execute(delete(EventReceipt).where(EventReceipt.received_at < cutoff))
+            result = cast(CursorResult[Any], session.execute(delete(EventReceipt).where(EventReceipt.received_at < cutoff)))
             session.execute(delete(SchedulerClaim).where(SchedulerClaim.claimed_at < now - CLAIM_RETENTION))
             removed = int(result.rowcount or 0)
         drafts.prune(services)  # unfinished report forms: they may hold patient data

@@ -16,6 +16,7 @@ with counts only — no accession numbers, no patient data.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,10 @@ def register(services: "Services") -> None:
         return start_due(services)
 
 
+def _log_failure(key: str, exc: BaseException) -> None:
+    log.error("reconcile: %s failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+
 def start_due(services: "Services") -> list[str]:
     settings = services.settings.dicom.reconcile
     if not settings.enabled or not settings.pairs:
@@ -129,8 +134,7 @@ def start_due(services: "Services") -> list[str]:
         channel = pair.channel or services.settings.tickets.admin_channel
         services.background.submit(
             _run_claimed, services, job, pair.source, pair.archive, day, channel,
-            on_error=lambda exc, key=pair.key: log.error("reconcile: %s failed: %s", key, type(exc).__name__,
-                                                         exc_info=(type(exc), exc, exc.__traceback__)),
+            on_error=functools.partial(_log_failure, pair.key),
         )
         started.append(pair.key)
     return started

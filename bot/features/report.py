@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 from bot.access import Role
 from bot.context import Ctx
 from bot.scheduler import claim_done, claim_once
+from core.privacy import vouch
 from reports.chart import render_png
 from reports.export import png_name, summary
 from reports.weekly import Week, WeeklyReport, gather, parse_week
-from core.privacy import vouch
 
 if TYPE_CHECKING:
+    from bot.services import Services
     from bot.settings import Settings
     from bot.storage import Database
-    from bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from bot.access import Role
 from bot.context import Ctx, call_the_oncall, storage_down
 from bot.outbox import get_outbox
 from bot.receipts import once
+from bot.render import tickets as render
+from bot.render.blocks import Block, context, escape, section
+from bot.render.tickets import MONITORING_REPORTER
 from bot.scheduler import claim_done, claim_once, replica_id
 from bot.spool import Spool
-from bot.render import tickets as render
-from bot.render.tickets import MONITORING_REPORTER
-from bot.render.blocks import Block, context, escape, section
-from core.errors import NotFound, NotYours, UserError
 from commands.verdict import most_severe, plural
+from core.errors import NotFound, NotYours, UserError
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
 from tickets.webhooks import deliver_due, post_json
@@ -155,7 +155,9 @@ class TicketsFeature:
                 # one line per accession in the thread: a mistyped or split study must not vanish into an outage
                 self.services.background.submit(self.diagnose, filed.own.id)
         elif ticket.channel:
-            mention = self.services.access.directory.mention(filed.route.oncall) if (filed.route.page_oncall and self.services.access.directory) else None
+            oncall = filed.route.oncall if filed.route.page_oncall else None
+            directory = self.services.access.directory
+            mention = directory.mention(oncall) if (oncall is not None and directory) else None
             text, blocks = render.card(ticket, self.svc.settings, oncall_mention=mention)
             response = self._safe_post(ticket.channel, text, blocks)
             if response:
@@ -745,6 +747,7 @@ def register(services: "Services") -> None:
             missing = svc.without_card(session, services.clock.now())
         posted = 0
         for ticket in missing:
+            assert ticket.channel is not None  # without_card picks tickets that have a channel
             text, blocks = render.card(ticket, svc.settings)
             response = feature._safe_post(ticket.channel, text, blocks)
             if response:

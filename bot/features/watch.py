@@ -28,8 +28,8 @@ from commands.outage import affected_nodes, explains, relevant_nodes
 from commands.results import EchoResult
 from commands.service import Diagnostics
 from commands.store import record_echoes
-from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
 from commands.verdict import plural
+from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
 from core.errors import UserError
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import BoltResponse
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.background import Busy
@@ -57,12 +57,12 @@ def take_abandoned(services: "Services", event_id: str) -> bool:
     timed out while the database hung, and the write landed later): take it over, once."""
     now = services.clock.now()
     with services.db.session() as session:
-        result = session.execute(
+        result = cast(CursorResult[Any], session.execute(
             update(EventReceipt).where(
                 EventReceipt.event_id == event_id[:64], EventReceipt.handled_at.is_(None), EventReceipt.body.is_not(None),
                 EventReceipt.received_at <= now - ABANDONED_AFTER, EventReceipt.attempts < MAX_ATTEMPTS,
             ).values(attempts=EventReceipt.attempts + 1, received_at=now)
-        )
+        ))
     return bool(result.rowcount)
 
 

@@ -79,7 +79,8 @@ def refusal_text(what: str, required: Role, services: "Services") -> str:
 def record_refusal(ctx: Ctx, required: Role, target: str) -> None:
     """Audit a refused request (after the ack: it writes to the database)."""
     args = (ctx.user_id, "access.denied")
-    kwargs = {"target": target, "outcome": "denied", "details": {"role": ctx.role.name.lower(), "required": required.name.lower()}}
+    kwargs: dict[str, Any] = {"target": target, "outcome": "denied",
+                              "details": {"role": ctx.role.name.lower(), "required": required.name.lower()}}
     try:
         ctx.services.background.submit(ctx.services.audit.record, *args, **kwargs)
     except Busy:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from rapidfuzz import fuzz, process
 
 from bot.access import Role
-from bot.render.blocks import Block, context, escape, section
 from bot.registry import Registry, Subcommand
+from bot.render.blocks import Block, context, escape, section
 
 if TYPE_CHECKING:
     from bot.context import Ctx
@@ -30,7 +30,7 @@ def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = No
     for spec in allowed:
         groups.setdefault(spec.group, []).append(spec)
     blocks: list[Block] = [section("*What I can do for you* — type any of these:")]
-    lines_text = []
+    lines_text: list[str] = []
     for group in sorted(groups, key=group_rank):
         shown = [spec.shown_to(role) for spec in groups[group]]
         lines = [f"• `{escape(usage)}` — {summary}" for usage, summary in shown]

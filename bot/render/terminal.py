@@ -52,7 +52,7 @@ class TerminalRenderer:
         return mrkdwn_to_text(str(value or ""), self.user_name, self.channel_name)
 
     def _wrap(self, text: str, indent: str) -> list[str]:
-        out = []
+        out: list[str] = []
         for line in text.splitlines() or [""]:
             wrapped = textwrap.wrap(line, self.width - len(indent), replace_whitespace=False, drop_whitespace=True) or [""]
             out.extend(indent + w for w in wrapped)

@@ -81,7 +81,7 @@ def report_form(initial: dict[str, Any] | None = None, *, meta: dict[str, Any] |
     if initial.get("category") in CATEGORY_LABELS:
         category["initial_option"] = _option(initial["category"], CATEGORY_LABELS[initial["category"]])
     urgency_value = initial.get("urgency") or "routine"
-    urgency = {
+    urgency: dict[str, Any] = {
         "type": "radio_buttons", "action_id": "urgency",
         "options": [_option("stat", "STAT — a patient is waiting now"), _option("urgent", "Urgent — within the hour"),
                     _option("routine", "Routine")],

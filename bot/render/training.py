@@ -29,13 +29,13 @@ from bot.render.blocks import (
 )
 from bot.render.mrkdwn import inline, split_for_blocks
 from bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
+from core.privacy import vouch
 from knowledge.markup import clean
 from training.catalog import Catalog
 from training.content import SLACK_OPTION_TEXT, Module, Question
 from training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
 from training.quiz import ATTESTATION, letters
 from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
-from core.privacy import vouch
 
 QUIZ_CALLBACK = "train_quiz"
 PAGES_CALLBACK = "train_pages"
