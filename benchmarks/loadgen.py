@@ -88,7 +88,7 @@ async def _worker(host: str, port: int, payloads: list[bytes], deadline: float, 
             writer.write(payload)
             await writer.drain()
             status, close = await asyncio.wait_for(_read_response(reader), timeout)  # type: ignore[arg-type]
-        except (OSError, asyncio.TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError) as exc:
+        except (TimeoutError, OSError, ConnectionError, ValueError, asyncio.IncompleteReadError) as exc:
             result.errors += 1
             result.failures[type(exc).__name__] = result.failures.get(type(exc).__name__, 0) + 1
             writer.close()

@@ -70,8 +70,17 @@ def main(argv: list[str]) -> int:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from core.privacy import Detector, SeenIdentifiers
-    from tests.phi_corpus import (AE_TITLES, KEEP_PATTERNS, NODE_NAMES, SEEN_IDS, SEEN_NAMES, SITE_PATTERNS,
-                                  clean_messages, corpus, hard_cases)
+    from tests.phi_corpus import (
+        AE_TITLES,
+        KEEP_PATTERNS,
+        NODE_NAMES,
+        SEEN_IDS,
+        SEEN_NAMES,
+        SITE_PATTERNS,
+        clean_messages,
+        corpus,
+        hard_cases,
+    )
 
     peer, peer_note = _peer()
     items, clean, hard = corpus(), clean_messages(), hard_cases()

@@ -45,9 +45,9 @@ def _check_slack(settings: Settings, secrets: Secrets) -> None:
     try:
         client.auth_test()
     except SlackApiError as exc:
-        raise SystemExit(f"pacsbot: Slack refused the bot token ({exc.response.get('error')}). Check SLACK_BOT_TOKEN.")
+        raise SystemExit(f"pacsbot: Slack refused the bot token ({exc.response.get('error')}). Check SLACK_BOT_TOKEN.") from None
     except Exception as exc:  # noqa: BLE001
-        raise SystemExit(f"pacsbot: cannot reach the Slack Web API at {client.base_url} ({type(exc).__name__}).")
+        raise SystemExit(f"pacsbot: cannot reach the Slack Web API at {client.base_url} ({type(exc).__name__}).") from None
 
 
 def make_worker(settings: Settings, secrets: Secrets, extend: Callable[[Any], None] | None = None) -> Any:
