@@ -166,7 +166,7 @@ def run_gunicorn(
     """Serve the WSGI app made by ``factory`` (called in each worker) with gunicorn gthread."""
     from gunicorn.app.base import BaseApplication
 
-    class PacsbotServer(BaseApplication):  # type: ignore[misc]
+    class PacsbotServer(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             self.cfg.set("workers", workers)

@@ -32,9 +32,12 @@ from typing import Any
 
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom generates the SOP classes at import
+    StudyRootQueryRetrieveInformationModelFind,
+    Verification,
+)
 
 from commands.config import DicomSettings, NodeConfig
 from commands.scu import keep_phi_out_of_pynetdicom_logs
@@ -234,7 +237,7 @@ def instance_datasets(study: DemoStudy) -> Iterator[Dataset]:
             ds = Dataset()
             ds.file_meta = FileMetaDataset()
             ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-            ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+            ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.SpecificCharacterSet = "ISO_IR 100"
             ds.SOPClassUID = SecondaryCaptureImageStorage
@@ -376,7 +379,7 @@ class DemoNode:
         if self.allowed_callers is not None:
             ae.require_calling_aet = self.allowed_callers
         ae.maximum_associations = 20
-        handlers = [
+        handlers: list[Any] = [  # pynetdicom's evt constants do not match its own start_server type
             (evt.EVT_C_ECHO, lambda event: 0x0000),
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_CONN_OPEN, _nodelay),
@@ -415,7 +418,7 @@ class DemoNode:
             if not event.assoc.is_established:
                 return
         if level == "STUDY":
-            records = [(s, None) for s in self.studies if self._study_matches(s, query)]
+            records: list[tuple[DemoStudy, Any]] = [(s, None) for s in self.studies if self._study_matches(s, query)]
         elif level == "SERIES":
             study = self._one_study(query)
             if study is None:
