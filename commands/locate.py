@@ -10,16 +10,16 @@ return only the keys that were asked for, every key we read is asked for explici
 from __future__ import annotations
 
 import logging
-
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydicom.dataset import Dataset
 
 from commands.query import LocateQuery
 from commands.results import Failure, NodeLocate, SeriesInfo, StudyInfo
-from commands.scu import FIND_MODEL, NodeError, Session, Target, echo, open_session
+from commands.scu import BROKEN, FIND_MODEL, Associations, FindOutcome, NodeError, Session, Target, echo, open_session
 
 # Caps for the counting queries (the study-level cap is configurable: dicom.max_matches).
 SERIES_CAP = 500
@@ -236,17 +236,21 @@ def _replace(study: StudyInfo, **changes: Any) -> StudyInfo:
     return replace(study, **changes)
 
 
-def locate_on_node(target: Target, query: LocateQuery, options: LocateOptions) -> NodeLocate:
-    """STUDY query, then counts, on one association. Never raises for a node's failure."""
+def locate_on_node(target: Target, query: LocateQuery, options: LocateOptions, *, pool: Associations | None = None) -> NodeLocate:
+    """STUDY query, then counts, on one association (the request's, from ``pool``, when given).
+    Never raises for a node's failure."""
     started = time.monotonic()
+
+    def work(session: Session) -> tuple[list[StudyInfo], FindOutcome]:
+        found = session.find(study_identifier(query, want_phi=options.want_phi), cap=options.cap)
+        studies = [_study(ds, options.want_phi) for ds in found.matches]
+        if query.accession is not None:
+            # Exact match only, case included, whatever the node's matching rules.
+            studies = [s for s in studies if s.accession == query.accession]
+        return [_count_study(session, s, options) for s in studies], found
+
     try:
-        with open_session(target, contexts=[FIND_MODEL]) as session:
-            found = session.find(study_identifier(query, want_phi=options.want_phi), cap=options.cap)
-            studies = [_study(ds, options.want_phi) for ds in found.matches]
-            if query.accession is not None:
-                # Exact match only, case included, whatever the node's matching rules.
-                studies = [s for s in studies if s.accession == query.accession]
-            studies = [_count_study(session, s, options) for s in studies]
+        studies, found = _on_node(target, pool, work)
     except NodeError as exc:
         return NodeLocate(target.ref, _ms(started), failure=_explain(target, exc.failure))
     studies.sort(key=lambda s: (s.study_date, s.study_time, s.accession, s.uid))
@@ -256,18 +260,48 @@ def locate_on_node(target: Target, query: LocateQuery, options: LocateOptions) -
     )
 
 
-def siblings_on_node(target: Target, patient_id: str, study_date: str, exclude_accession: str, options: LocateOptions) -> tuple[tuple[StudyInfo, ...], Failure | None]:
+def siblings_on_node(target: Target, patient_id: str, study_date: str, exclude_accession: str, options: LocateOptions,
+                     *, pool: Associations | None = None) -> tuple[tuple[StudyInfo, ...], Failure | None]:
     """Studies of ``patient_id`` on ``study_date`` under another accession (counts included)."""
+
+    def work(session: Session) -> list[StudyInfo]:
+        found = session.find(sibling_identifier(patient_id, study_date, want_phi=options.want_phi), cap=options.cap)
+        studies = [_study(ds, options.want_phi) for ds in found.matches]
+        studies = [s for s in studies if s.accession != exclude_accession and s.patient_id == patient_id]
+        quick = LocateOptions(cap=options.cap, want_phi=options.want_phi, count_mode=options.count_mode, series_detail=False)
+        return [_count_study(session, s, quick) for s in studies]
+
     try:
-        with open_session(target, contexts=[FIND_MODEL]) as session:
-            found = session.find(sibling_identifier(patient_id, study_date, want_phi=options.want_phi), cap=options.cap)
-            studies = [_study(ds, options.want_phi) for ds in found.matches]
-            studies = [s for s in studies if s.accession != exclude_accession and s.patient_id == patient_id]
-            quick = LocateOptions(cap=options.cap, want_phi=options.want_phi, count_mode=options.count_mode, series_detail=False)
-            studies = [_count_study(session, s, quick) for s in studies]
+        studies = _on_node(target, pool, work)
     except NodeError as exc:
         return (), _explain(target, exc.failure)
     return tuple(sorted(studies, key=lambda s: (s.accession, s.uid))), None
+
+
+T = TypeVar("T")
+
+
+def _on_node(target: Target, pool: Associations | None, work: Callable[[Session], T]) -> T:
+    """``work(session)`` on an association with ``target``: a new one, or the request's from
+    ``pool``. An association reused from an earlier round that turns out to be gone (the
+    node closed or aborted it meanwhile) is replaced by a fresh one, once: ``work`` only
+    queries, so it may run again."""
+    deadline = time.monotonic() + target.total_timeout
+    if pool is None:
+        with open_session(target, contexts=[FIND_MODEL], deadline=deadline) as session:
+            return work(session)
+    reused = False
+    try:
+        with pool.session(target, deadline=deadline) as session:
+            reused = session.reused
+            return work(session)
+    except NodeError as exc:
+        if not reused or exc.failure.code not in BROKEN:
+            raise
+        log.info("dicom: the association with %s reused from an earlier round was gone (%s); asking on a new one",
+                 target.name, exc.failure.code)
+    with pool.session(target, deadline=deadline) as session:
+        return work(session)
 
 
 def _explain(target: Target, failure: Failure) -> Failure:

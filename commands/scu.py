@@ -36,7 +36,10 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom import _config as _pynetdicom_config
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom generates the SOP classes at import
+    StudyRootQueryRetrieveInformationModelFind,
+    Verification,
+)
 
 from commands.config import DicomSettings, NodeConfig, TlsSettings
 from commands.results import EchoResult, Failure, NodeRef
@@ -108,6 +111,7 @@ def _secs(value: float) -> str:
 
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+_RELEASE_SETTLE_SECONDS = 0.01  # at most what pynetdicom's own first sleep would have cost
 
 
 class _Probe:
@@ -153,7 +157,7 @@ class _Probe:
     @staticmethod
     def _socket(event: Any) -> socket.socket | None:
         try:
-            return event.assoc.dul.socket.socket  # type: ignore[no-any-return]
+            return event.assoc.dul.socket.socket
         except AttributeError:
             return None
 
@@ -167,9 +171,25 @@ class _Probe:
         except OSError:
             self.quickack = False
 
+    @staticmethod
+    def on_released(event: Any) -> None:
+        # Right after this event pynetdicom stops the association's DUL thread: it checks once
+        # whether that thread has closed the connection (state Sta1) and, if not yet, sleeps
+        # 10 ms before looking again. The thread needs well under a millisecond, but on a busy
+        # interpreter (several nodes at once) the first look nearly always comes too early:
+        # measured, a release took ~1.5 ms alone and 10-13 ms with five nodes. Waiting here in
+        # small steps makes that first look succeed. Internal paths, so guarded; bounded.
+        dul = getattr(event.assoc, "dul", None)
+        machine = getattr(dul, "state_machine", None)
+        if dul is None or machine is None:
+            return
+        until = time.monotonic() + _RELEASE_SETTLE_SECONDS
+        while getattr(machine, "current_state", "Sta1") != "Sta1" and dul.is_alive() and time.monotonic() < until:
+            time.sleep(0.0002)
+
     def handlers(self) -> list[Any]:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_PDU_RECV, self.on_pdu_recv),
-                (evt.EVT_PDU_SENT, self.on_pdu_sent)]
+                (evt.EVT_PDU_SENT, self.on_pdu_sent), (evt.EVT_RELEASED, self.on_released)]
 
 
 class _ProbeSocket(socket.socket):
@@ -177,7 +197,7 @@ class _ProbeSocket(socket.socket):
 
     probe: _Probe | None = None
 
-    def connect(self, address: Any) -> None:  # type: ignore[override]
+    def connect(self, address: Any) -> None:
         try:
             super().connect(address)
         except OSError as exc:
@@ -194,7 +214,7 @@ class _ProbeSSLSocket(ssl.SSLSocket):
     def _probe(self) -> _Probe | None:
         return getattr(self.context, "pacsbot_probe", None)
 
-    def connect(self, address: Any) -> None:  # type: ignore[override]
+    def connect(self, address: Any) -> None:
         try:
             super().connect(address)
         except OSError as exc:  # ssl.SSLError is an OSError
@@ -221,6 +241,7 @@ class _ProbeAE(AE):
         sock = super()._create_socket(assoc, address, tls_args)
         try:
             raw = sock.socket
+            assert raw is not None  # pynetdicom made it just now
             timeout = raw.gettimeout()
             wrapped = _ProbeSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
             wrapped.settimeout(timeout)
@@ -376,7 +397,38 @@ class Session:
         self.assoc = assoc
         self.probe = probe
         self.deadline = deadline
+        self.reused = False  # True once an :class:`Associations` hands it out a second time
         self._msg_id = 0
+
+    def usable(self) -> bool:
+        """Still established, as far as we can tell without a round trip: pynetdicom's flags,
+        no A-ABORT seen, and its DUL thread alive in the "established" state (it may have
+        taken the node's abort or a closed connection before the association noticed)."""
+        assoc = self.assoc
+        if not assoc.is_established or assoc.is_aborted or assoc.is_released or self.probe.abort_received:
+            return False
+        dul = getattr(assoc, "dul", None)
+        if dul is None:
+            return True
+        state = getattr(getattr(dul, "state_machine", None), "current_state", "Sta6")
+        return bool(dul.is_alive()) and state == "Sta6"
+
+    def close(self) -> None:
+        """Release the association (abort it if the release fails); nothing if it is gone.
+
+        One the node ended meanwhile (aborted, closed, asked to release) is left to
+        pynetdicom's reactor, which ends it as it always does.
+        """
+        assoc = self.assoc
+        if not assoc.is_established:
+            return
+        if not self.usable():
+            return  # (pynetdicom's own reactor is running and sees to it)
+        try:
+            assoc.release()
+        except Exception:  # noqa: BLE001 - the answer is in; a failed release is not the user's problem
+            log.debug("dicom: release from %s failed", self.target.name)
+            assoc.abort()
 
     def _next_id(self) -> int:
         self._msg_id = (self._msg_id % 65535) + 1
@@ -481,6 +533,15 @@ def _new_ae(target: Target, probe: _Probe, contexts: list[Any]) -> AE:
 @contextmanager
 def open_session(target: Target, *, contexts: list[Any], deadline: float | None = None) -> Iterator[Session]:
     """Associate with ``target`` requesting only ``contexts``; release (or abort) afterwards."""
+    session = _associate(target, contexts, deadline)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _associate(target: Target, contexts: list[Any], deadline: float | None) -> Session:
+    """A new established association with ``target``, or :class:`NodeError` saying why not."""
     keep_phi_out_of_pynetdicom_logs()
     probe = _Probe()
     ae = _new_ae(target, probe, contexts)
@@ -509,16 +570,90 @@ def open_session(target: Target, *, contexts: list[Any], deadline: float | None 
         failure = _association_failure(target, probe, assoc, elapsed)
         log.info("dicom: %s %s (%s) after %d ms", target.name, failure.code, failure.message, elapsed * 1000)
         raise NodeError(failure)
-    session = Session(target, assoc, probe, deadline or (started + target.total_timeout))
-    try:
-        yield session
-    finally:
-        if assoc.is_established:
-            try:
-                assoc.release()
-            except Exception:  # noqa: BLE001 - the answer is in; a failed release is not the user's problem
-                log.debug("dicom: release from %s failed", target.name)
-                assoc.abort()
+    return Session(target, assoc, probe, deadline or (started + target.total_timeout))
+
+
+# The failures that mean "this association is gone", not "this node is unwell": on an
+# association reused from an earlier round, worth one more try on a fresh one.
+BROKEN = frozenset({"closed", "aborted", "find-aborted"})
+RELEASE_WAIT_SECONDS = 2.0  # how long the end of a request waits for its releases
+
+
+class Associations:
+    """The associations of one request, at most one idle per node, so that the request's
+    rounds with a node (study level, series detail, sibling search) share one association.
+
+    ``with pool.session(target) as session`` hands out the node's idle association, or opens
+    a new one when there is none or it is no longer :meth:`Session.usable`. Afterwards the
+    association goes back to the pool if it is still established and the work ended well or
+    with a :class:`NodeError` (the node answered, e.g. "refused the query"); anything else
+    releases or aborts it at once. :meth:`close` (the end of the ``with Associations()``
+    block) releases the idle ones, side by side; an association still in use then (a round
+    that was given up on) is released by its own thread when it is done.
+    """
+
+    def __init__(self, contexts: list[Any]):
+        self.contexts = list(contexts)
+        self._idle: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> "Associations":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def session(self, target: Target, *, deadline: float | None = None) -> Iterator[Session]:
+        with self._lock:
+            session = self._idle.pop(target.name, None)
+        if session is not None and not session.usable():
+            log.debug("dicom: the association with %s ended between rounds; opening a new one", target.name)
+            session.close()
+            session = None
+        if session is None:
+            session = _associate(target, self.contexts, deadline)
+        else:
+            session.reused = True
+            session.deadline = deadline or (time.monotonic() + target.total_timeout)
+        keep = False
+        try:
+            yield session
+            keep = True
+        except NodeError:
+            keep = True  # the node answered (a refusal, a missing service); usable() decides
+            raise
+        finally:
+            if not (keep and session.usable() and self._put_back(session)):
+                session.close()
+
+    def _put_back(self, session: Session) -> bool:
+        with self._lock:
+            if self._closed or session.target.name in self._idle:
+                return False
+            self._idle[session.target.name] = session
+            return True
+
+    def close(self) -> None:
+        """Release every idle association, each on its own thread, side by side, and wait at
+        most RELEASE_WAIT_SECONDS for them. A release normally takes a millisecond or two; one
+        that does not finish in time is left to end on its own ACSE timeout (pynetdicom then
+        aborts the association).
+        """
+        with self._lock:
+            self._closed = True
+            sessions = list(self._idle.values())
+            self._idle.clear()
+        if not sessions:
+            return
+        threads = [threading.Thread(target=s.close, name=f"pacsbot-release-{s.target.name}", daemon=True)
+                   for s in sessions]
+        for thread in threads:
+            thread.start()
+        until = time.monotonic() + RELEASE_WAIT_SECONDS
+        for thread in threads:
+            thread.join(max(0.0, until - time.monotonic()))
 
 
 def echo(target: Target) -> EchoResult:

@@ -21,7 +21,7 @@ from commands.config import DicomSettings, NodeConfig
 from commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
 from commands.query import LocateQuery, resolve_nodes
 from commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
-from commands.scu import Target, echo, target_for
+from commands.scu import FIND_MODEL, Associations, Target, echo, target_for
 from commands.verdict import locate_verdict, total_images
 
 if TYPE_CHECKING:
@@ -207,18 +207,21 @@ class Diagnostics:
 
         # Study level first, with the counts the nodes report; series detail only where the
         # counts disagree (it names the missing series) - most locates need one query per node.
+        # Every round with a node uses the same association (released when the locate ends).
         quick = replace(options, series_detail=False)
-        results = run_concurrently(
-            targets, lambda t: locate_on_node(t, query, quick), gave_up,
-            interim_after=interim_after, on_interim=on_interim,
-        )
-        detail = _needs_series(results)
-        if detail:
-            again = {r.node.name: r for r in run_concurrently(
-                [t for t in targets if t.name in detail], lambda t: locate_on_node(t, query, options), gave_up) if r.ok}
-            results = [again.get(r.node.name, r) for r in results]
-        if query.accession is not None:
-            results = self._with_siblings(query.accession, list(targets), results, options)
+        with Associations([FIND_MODEL]) as pool:
+            results = run_concurrently(
+                targets, lambda t: locate_on_node(t, query, quick, pool=pool), gave_up,
+                interim_after=interim_after, on_interim=on_interim,
+            )
+            detail = _needs_series(results)
+            if detail:
+                again = {r.node.name: r for r in run_concurrently(
+                    [t for t in targets if t.name in detail], lambda t: locate_on_node(t, query, options, pool=pool),
+                    gave_up) if r.ok}
+                results = [again.get(r.node.name, r) for r in results]
+            if query.accession is not None:
+                results = self._with_siblings(query.accession, list(targets), results, options, pool)
         verdict = locate_verdict(query, results, cap=options.cap)
         self._tell_identifiers(results)
         return LocateReport(query.describe(), query.by_patient, tuple(results), verdict, options.cap, _ms(started))
@@ -240,7 +243,8 @@ class Diagnostics:
             except Exception:  # noqa: BLE001 - a locate never fails for this; logged without values
                 log.warning("dicom: could not pass %d identifiers to the privacy gate", len(ids) + len(names))
 
-    def _with_siblings(self, accession: str, targets: list[Target], results: list[NodeLocate], options: LocateOptions) -> list[NodeLocate]:
+    def _with_siblings(self, accession: str, targets: list[Target], results: list[NodeLocate], options: LocateOptions,
+                       pool: Associations | None = None) -> list[NodeLocate]:
         """Where the accession is missing or short, look for the same patient and date under another one."""
         holders = [r for r in results if r.found]
         if not holders:
@@ -264,7 +268,7 @@ class Diagnostics:
 
         found = run_concurrently(
             [targets[i] for i in needy],
-            lambda t: siblings_on_node(t, reference.patient_id, reference.study_date, accession, options),
+            lambda t: siblings_on_node(t, reference.patient_id, reference.study_date, accession, options, pool=pool),
             gave_up,
         )
         out = list(results)

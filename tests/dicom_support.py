@@ -137,7 +137,7 @@ class BlackHole:
         probe.settimeout(seconds)
         try:
             probe.connect(("127.0.0.1", self.port))
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return True
         except OSError:
             return False

@@ -10,16 +10,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
+from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove, Verification
 
 from commands.demo import DemoNetwork, DemoNode, DemoStudy, demo_studies
 from commands.locate import LocateOptions, locate_on_node, series_identifier
 from commands.query import parse_locate
 from commands.scu import FIND_MODEL, NodeError, Target, _new_ae, _Probe, echo, open_session, target_for
 from commands.service import Diagnostics, run_concurrently
-from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove, Verification
 from tests.dicom_support import (  # noqa: F401 - fixtures
     BlackHole,
     SilentServer,

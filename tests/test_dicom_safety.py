@@ -28,7 +28,7 @@ FORBIDDEN = {
     "StudyRootQueryRetrieveInformationModelMove", "StudyRootQueryRetrieveInformationModelGet",
     "PatientRootQueryRetrieveInformationModelMove", "PatientRootQueryRetrieveInformationModelGet",
     "CompositeInstanceRootRetrieveMove", "CompositeInstanceRootRetrieveGet",
-    "RetrievePresentationContexts", "StoragePresentationContexts",
+    "RetrievePresentationContexts",
 }
 
 

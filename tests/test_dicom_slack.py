@@ -63,7 +63,7 @@ def test_nodes_before_any_echo(harness: Harness) -> None:
     assert shown.count("never checked") == 2 and "`/pacs echo all`" in shown
 
 
-def test_locate_incomplete_study_with_phi_only_in_the_private_blocks(harness: Harness, production_logging: pytest.LogCaptureFixture) -> None:
+def test_locate_incomplete_study_with_phi_only_in_the_private_blocks(harness: Harness, production_logging: pytest.LogCaptureFixture) -> None:  # noqa: F811 - the fixture
     ack = harness.command(ADMIN, "locate A1002")
     assert ack.text == ":mag: Checking 2 nodes for accession A1002…"
     harness.drain()
