@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,17 @@ class Orthanc:
         self.dicom_port = 0
         self.http_port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        # Its own name, checked on /system once it answers: with test runs side by side, the
+        # HTTP port picked as free may be taken by another run's Orthanc before ours binds it
+        # (ours then exits, and the other one would answer in its place).
+        self.name = f"pacsbot-test-{uuid.uuid4().hex[:12]}"
         self._http: http.client.HTTPConnection | None = None
 
     # life -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         storage = self.workdir / "storage"
         return {
-            "Name": "pacsbot-test",
+            "Name": self.name,
             "StorageDirectory": str(storage),
             "IndexDirectory": str(storage),
             "HttpPort": self.http_port,
@@ -123,7 +128,9 @@ class Orthanc:
             if self.process is None or self.process.poll() is not None:
                 return False
             try:
-                self.get("/system")
+                system = self.get("/system")
+                if system.get("Name") != self.name or system.get("DicomPort") != self.dicom_port:
+                    return False  # another Orthanc has this HTTP port: ours could not bind it
                 with socket.create_connection(("127.0.0.1", self.dicom_port), timeout=1):
                     return True
             except (OSError, http.client.HTTPException, OrthancError):
