@@ -8,6 +8,7 @@ tables up to date, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.util
@@ -230,11 +231,51 @@ def _migration_lock(conn: Any) -> Iterator[None]:
         yield
 
 
+def _script_heads() -> list[str] | None:
+    """The head revisions, read from the migration files without Alembic (about 0.2 s of
+    imports a command line call or a start would otherwise pay when nothing is pending);
+    None if a file does not say its revisions plainly (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for directory in migration_dirs():
+        for path in directory.glob("*.py"):
+            found: dict[str, Any] = {}
+            try:
+                for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                    if (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(getattr(node, "value", None), ast.AST)):
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for target in targets:
+                            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision", "depends_on"):
+                                found[target.id] = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            except (OSError, SyntaxError, ValueError):
+                return None
+            if not isinstance(found.get("revision"), str) or found.get("depends_on"):
+                return None
+            revisions.add(found["revision"])
+            down = found.get("down_revision")
+            parents.update([down] if isinstance(down, str) else (down or ()))
+    return sorted(revisions - parents) if revisions else None
+
+
+def _at_heads(db: Database) -> bool:
+    heads = _script_heads()
+    if heads is None:
+        return False
+    try:
+        with db.engine.connect() as conn:
+            current = sorted(str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except Exception:  # noqa: BLE001 - no table yet, or unreadable: let Alembic look
+        return False
+    return current == heads
+
+
 def upgrade(db: Database, revision: str = "heads") -> list[str]:
     """Apply every pending migration of every package; return the revisions now current."""
+    db.check()
+    if revision == "heads" and _at_heads(db):
+        return _script_heads() or []
     from alembic import command
 
-    db.check()
     with db.engine.connect() as conn:
         with _migration_lock(conn):
             command.upgrade(alembic_config(conn), revision)

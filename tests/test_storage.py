@@ -94,3 +94,25 @@ def test_a_nested_session_is_a_clear_error_not_a_hang_on_sqlite(tmp_path: Any) -
                 pass
     with db.session():  # still usable afterwards
         pass
+
+
+def test_an_up_to_date_database_is_recognised_without_alembic(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every start and command line call upgrades; when nothing is pending, the heads read
+    from the migration files (no Alembic import, ~0.2 s) must be exactly Alembic's own."""
+    from alembic import command
+
+    from bot.storage import _script_heads
+
+    assert _script_heads() == head_revisions()
+    upgrade(db)
+
+    def must_not_run(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Alembic ran although the database was up to date")
+
+    monkeypatch.setattr(command, "upgrade", must_not_run)
+    assert upgrade(db) == head_revisions() == current_revisions(db)
+    # one revision behind: Alembic runs again
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'bot_0001' WHERE version_num LIKE 'bot_%'"))
+    with pytest.raises(AssertionError, match="Alembic ran"):
+        upgrade(db)
