@@ -110,7 +110,12 @@ class Database:
                 "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
                 "tcp_user_timeout": 10_000,
             }
-        self.engine = create_engine(self.url, **kwargs)
+        try:
+            self.engine = create_engine(self.url, **kwargs)
+        except ModuleNotFoundError as exc:  # the database's driver is an extra
+            extra = "postgresql" if self.backend == "postgresql" else None
+            hint = f"pip install 'pacsbot[{extra}]'" if extra else f"install the Python package {exc.name}"
+            raise StorageError(f"The database driver for {self.backend} is not installed: {hint}.") from None
         if self.backend == "sqlite":
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -52,11 +52,21 @@ def fmt_pct(value: float | None) -> str:
     return "100%" if value >= 100 else f"{value:.1f}%"
 
 
+CHARTS_HINT = "pip install 'pacsbot[charts]'"
+
+
+class ChartsUnavailable(RuntimeError):
+    """matplotlib (the ``charts`` extra) is not installed: the report goes out as text."""
+
+
 def render_png(report: WeeklyReport) -> bytes:
-    """The chart as PNG bytes (1200 × 800)."""
+    """The chart as PNG bytes (1200 × 800). Raises :class:`ChartsUnavailable` without matplotlib."""
     # matplotlib takes over a second to import: only the weekly chart pays for it, when drawn
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ChartsUnavailable(f"the weekly chart needs matplotlib: {CHARTS_HINT}") from None
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 from core.errors import UserError
-from reports.chart import fmt_duration, fmt_ms, fmt_pct, render_png
+from reports.chart import ChartsUnavailable, fmt_duration, fmt_ms, fmt_pct, render_png
 from reports.weekly import WeeklyReport
 
 CSV_FILES = ("nodes.csv", "tickets.csv", "knowledge_gaps.csv", "training.csv")
@@ -124,7 +124,11 @@ def write_files(report: WeeklyReport, out_dir: Path) -> list[Path]:
         raise UserError(f"Cannot create {out_dir}: {exc.strerror or exc}.") from None
     if not out_dir.is_dir():
         raise UserError(f"{out_dir} is not a directory; give --out a directory.")
-    files: dict[str, bytes] = {f"weekly-{report.week.label}.png": render_png(report)}
+    files: dict[str, bytes] = {}
+    try:
+        files[f"weekly-{report.week.label}.png"] = render_png(report)
+    except ChartsUnavailable:
+        pass  # no matplotlib (the charts extra): the CSVs alone; the command line says so
     files.update({name: text.encode("utf-8") for name, text in csvs(report).items()})
     written = []
     for name, data in files.items():

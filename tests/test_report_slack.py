@@ -4,6 +4,7 @@ once per week to the admin channel (files v2) whatever the number of ticks and r
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -214,3 +215,22 @@ def test_the_command_is_refused_to_non_admins_and_audited(harness: Harness, cloc
     assert h.mock.files == []
     assert [(r.actor, r.target) for r in audit(h, "access.denied")] == [(CLINICIAN, "command:weekly")]
     assert audit(h, "report.weekly") == []
+
+
+def test_without_matplotlib_the_report_is_posted_as_text(harness: Harness, clock: ManualClock,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib is the optional ``charts`` extra: a server without it posts the figures."""
+    for name in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # `from matplotlib.figure import ...` fails
+    h = harness
+    seed(h.db)
+    clock.set(MONDAY_0730)
+    assert run_weekly(h) == ["2026-W47"]
+    assert h.mock.files == []
+    posts = [c.params for c in h.mock.calls_to("chat.postMessage") if c.params.get("channel") == ADMIN_CHANNEL]
+    assert len(posts) == 1
+    text = posts[0]["text"]
+    assert text.startswith("*PACS weekly report at St Elsewhere: Week 47 (16–22 Nov 2026)*")
+    assert "4 opened (+2 linked reports), 3 resolved" in text and "pip install 'pacsbot[charts]'" in text
+    rows = audit(h, "report.weekly")
+    assert [(r.target, r.outcome) for r in rows] == [("week:2026-W47", "ok")] and rows[0].details["bytes"] == 0

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import struct
+import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,14 @@ def test_cli_unwritable_directory_exits_2(seeded: Database, tmp_path: Path, caps
         locked.mkdir(mode=0o500)
         assert cli_main(["--config", str(config), "report", "--week", "2026-W47", "--out", str(locked / "x")]) == 2
         assert "Cannot create" in capsys.readouterr().err
+
+
+def test_cli_without_matplotlib_writes_the_csvs_and_says_why_there_is_no_chart(
+        seeded: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "out"
+    assert cli_main(["--config", str(_config(tmp_path, seeded)), "report", "--week", "2026-W47", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(CSV_FILES)
+    assert "no chart: it needs matplotlib" in printed and "pacsbot[charts]" in printed

@@ -116,3 +116,12 @@ def test_an_up_to_date_database_is_recognised_without_alembic(db: Database, monk
         conn.execute(text("UPDATE alembic_version SET version_num = 'bot_0001' WHERE version_num LIKE 'bot_%'"))
     with pytest.raises(AssertionError, match="Alembic ran"):
         upgrade(db)
+
+
+def test_postgresql_without_its_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg is the optional ``postgresql`` extra (SQLite needs nothing)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(StorageError, match=r"driver for postgresql is not installed: pip install 'pacsbot\[postgresql\]'"):
+        Database("postgresql://pacsbot@127.0.0.1:5432/pacsbot")

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = make_report(db, settings, week, now=now, catalog=_catalog(settings))
         paths = write_files(report, out_dir)
-        png = paths[0].read_bytes()
+        png = next((p.read_bytes() for p in paths if p.suffix == ".png"), b"")
         Audit(db).record(cli_actor(), "report.weekly", target=f"week:{week.label}",
                          details=audit_details(report, png, to="files", files=len(paths)))
     finally:
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     print()
     for path in paths:
         print(f"wrote {path}")
+    if not png:
+        from reports.chart import CHARTS_HINT
+
+        print(f"(no chart: it needs matplotlib on this machine: {CHARTS_HINT})")
     sys.stdout.flush()
     return 0
 

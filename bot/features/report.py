@@ -17,7 +17,7 @@ from bot.access import Role
 from bot.context import Ctx
 from bot.scheduler import claim_done, claim_once
 from core.privacy import vouch
-from reports.chart import render_png
+from reports.chart import CHARTS_HINT, ChartsUnavailable, render_png
 from reports.export import png_name, summary
 from reports.weekly import Week, WeeklyReport, gather, parse_week
 
@@ -50,6 +50,19 @@ def make_report(db: "Database", settings: "Settings", week: Week, *, now: dateti
             s, week, now=now, site=settings.reports.site, nodes=[n.name for n in settings.dicom.nodes],
             modules=module_info(catalog), top_gaps=settings.reports.weekly.top_gaps,
         )
+
+
+NO_CHART = ("\n_The chart is not drawn on this server (it needs matplotlib: `pip install 'pacsbot[charts]'`); "
+            "`pacsbot report --week` writes the figures as CSV._")
+
+
+def _chart(report: WeeklyReport) -> bytes | None:
+    """The chart, or None where matplotlib (the ``charts`` extra) is not installed."""
+    try:
+        return render_png(report)
+    except ChartsUnavailable:
+        log.warning("weekly report: no chart (matplotlib is not installed: %s); posting the figures as text", CHARTS_HINT)
+        return None
 
 
 def audit_details(report: WeeklyReport, png: bytes, **extra: Any) -> dict[str, Any]:
@@ -98,18 +111,21 @@ def claim_week(services: "Services", week: Week) -> bool:
 def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
     """Build the report of ``week`` and upload the chart with its summary to ``channel``."""
     report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
-    png = render_png(report)
+    png = _chart(report)
     try:
-        services.client.files_upload_v2(
-            channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
-            initial_comment=vouch(summary(report)),  # counts and the week's dates: no patient data
-        )
+        if png is None:  # no matplotlib on this server: the figures as text
+            services.client.chat_postMessage(channel=channel, text=vouch(summary(report)) + NO_CHART)
+        else:
+            services.client.files_upload_v2(
+                channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
+                initial_comment=vouch(summary(report)),  # counts and the week's dates: no patient data
+            )
     except Exception as exc:
         services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
-                              details=audit_details(report, png, to="channel", channel=channel, error=type(exc).__name__))
+                              details=audit_details(report, png or b"", to="channel", channel=channel, error=type(exc).__name__))
         raise
     services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}",
-                          details=audit_details(report, png, to="channel", channel=channel))
+                          details=audit_details(report, png or b"", to="channel", channel=channel))
     log.info("weekly report for %s posted to %s", week.label, channel)
     return report
 
@@ -150,9 +166,13 @@ def register(services: "Services") -> None:
 def _send_to_asker(ctx: Ctx, week: Week) -> None:
     services = ctx.services
     report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
-    png = render_png(report)
+    png = _chart(report)
     dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
-    ctx.client.files_upload_v2(
-        channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}", initial_comment=summary(report),
-    )
-    ctx.audit("report.weekly", target=f"week:{week.label}", details=audit_details(report, png, to="dm"))
+    if png is None:
+        ctx.client.chat_postMessage(channel=dm, text=summary(report) + NO_CHART)
+    else:
+        ctx.client.files_upload_v2(
+            channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
+            initial_comment=summary(report),
+        )
+    ctx.audit("report.weekly", target=f"week:{week.label}", details=audit_details(report, png or b"", to="dm"))
