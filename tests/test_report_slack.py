@@ -234,3 +234,20 @@ def test_without_matplotlib_the_report_is_posted_as_text(harness: Harness, clock
     assert "4 opened (+2 linked reports), 3 resolved" in text and "pip install 'pacsbot[charts]'" in text
     rows = audit(h, "report.weekly")
     assert [(r.target, r.outcome) for r in rows] == [("week:2026-W47", "ok")] and rows[0].details["bytes"] == 0
+
+
+def test_without_matplotlib_an_admin_gets_the_figures_in_a_dm(harness: Harness, clock: ManualClock,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    h = harness
+    seed(h.db)
+    clock.set(datetime(2026, 11, 26, 12, tzinfo=UTC))
+    h.command(ADMIN, "weekly 2026-W47")
+    h.drain()
+    assert h.mock.files == []
+    dms = [c.params["text"] for c in h.mock.calls_to("chat.postMessage") if str(c.params.get("channel", "")).startswith("D")]
+    assert len(dms) == 1
+    # the week's own dates are the bot's words, not patient data: not masked
+    assert dms[0].startswith("*PACS weekly report at St Elsewhere: Week 47 (16–22 Nov 2026)*"), dms[0]
+    assert "pacsbot[charts]" in dms[0]

@@ -169,7 +169,7 @@ def _send_to_asker(ctx: Ctx, week: Week) -> None:
     png = _chart(report)
     dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
     if png is None:
-        ctx.client.chat_postMessage(channel=dm, text=summary(report) + NO_CHART)
+        ctx.client.chat_postMessage(channel=dm, text=vouch(summary(report)) + NO_CHART)  # counts and dates only
     else:
         ctx.client.files_upload_v2(
             channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
