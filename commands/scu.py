@@ -416,14 +416,12 @@ class Session:
     def close(self) -> None:
         """Release the association (abort it if the release fails); nothing if it is gone.
 
-        One the node ended meanwhile (aborted, closed, asked to release) is left to
-        pynetdicom's reactor, which ends it as it always does.
+        Whether it is :meth:`usable` decides only whether it may be reused: an association
+        that is still established is always released here, never left to the node's limits.
         """
         assoc = self.assoc
         if not assoc.is_established:
             return
-        if not self.usable():
-            return  # (pynetdicom's own reactor is running and sees to it)
         try:
             assoc.release()
         except Exception:  # noqa: BLE001 - the answer is in; a failed release is not the user's problem
