@@ -122,6 +122,9 @@ class _Probe:
         self.tcp_connected = False  # TCP is up (TLS may still be negotiating)
         self.conn_open = False  # pynetdicom's EVT_CONN_OPEN: TCP (and TLS) are up
         self.abort_received = False  # the peer sent A-ABORT
+        # the peer's A-ASSOCIATE-RJ (result, source, reason), as received: on a busy machine the
+        # node's close can reach the association before it has noted the rejection
+        self.rejection: tuple[int, int, int] | None = None
         self.nodelay: bool | None = None
         self.quickack: bool | None = None
 
@@ -147,8 +150,12 @@ class _Probe:
         self._quickack(sock)
 
     def on_pdu_recv(self, event: Any) -> None:
-        if type(event.pdu).__name__ == "A_ABORT_RQ":
+        kind = type(event.pdu).__name__
+        if kind == "A_ABORT_RQ":
             self.abort_received = True
+        elif kind == "A_ASSOCIATE_RJ":
+            pdu = event.pdu
+            self.rejection = (int(pdu.result or 0), int(pdu.source or 0), int(pdu.reason_diagnostic or 0))
         self._quickack(self._socket(event))
 
     def on_pdu_sent(self, event: Any) -> None:
@@ -358,7 +365,11 @@ def _association_failure(target: Target, probe: _Probe, assoc: Any, elapsed: flo
         result = int(getattr(primitive, "result", 0) or 0)
         source = int(getattr(primitive, "result_source", 0) or 0)
         reason = int(getattr(primitive, "diagnostic", 0) or 0)
+        if not result and probe.rejection is not None:
+            result, source, reason = probe.rejection
         return _rejection(target, result, source, reason)
+    if probe.rejection is not None:
+        return _rejection(target, *probe.rejection)
     if probe.connect_error is not None or not probe.conn_open:
         return _connect_failure(target, probe, probe.connect_error, elapsed)
     if probe.abort_received:

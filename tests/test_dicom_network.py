@@ -363,3 +363,29 @@ def test_series_are_asked_only_where_the_counts_disagree(demo: DemoNetwork) -> N
     short = diag.locate(parse_locate("A1002"), diag.select([], command="locate"))
     assert any(f.text.startswith("Missing on pacs: series 3") for f in short.verdict.findings)
     assert vna.queries[before:] == ["STUDY", "STUDY", "SERIES"]
+
+
+def test_a_rejection_is_named_even_when_the_close_is_noticed_first() -> None:
+    """On a busy machine the node's A-ASSOCIATE-RJ and its close can reach pynetdicom in an
+    order that leaves the association not marked rejected; the PDU the probe saw decides."""
+    from types import SimpleNamespace
+
+    from commands.scu import _association_failure
+
+    node = target(104, ae="ORTHANC")
+    probe = _Probe()
+    probe.conn_open = True
+    assoc = SimpleNamespace(is_rejected=False, acceptor=SimpleNamespace(primitive=None))
+    assert _association_failure(node, probe, assoc, 0.1).code == "aborted"   # nothing seen: a plain close
+    probe.on_pdu_recv(SimpleNamespace(pdu=A_ASSOCIATE_RJ_like(result=1, source=1, reason_diagnostic=7)))
+    failure = _association_failure(node, probe, assoc, 0.1)
+    assert failure.code == "rejected" and failure.message == "association rejected: the node's AE title is not ORTHANC"
+
+
+def A_ASSOCIATE_RJ_like(**fields: int) -> object:
+    from pynetdicom.pdu import A_ASSOCIATE_RJ
+
+    pdu = A_ASSOCIATE_RJ()
+    for name, value in fields.items():
+        setattr(pdu, name, value)
+    return pdu
