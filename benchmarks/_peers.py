@@ -103,13 +103,9 @@ def cpu_seconds(pid: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     total = 0
     for p in (pid, *children(pid)):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        fields = proc_stat(p)
+        if len(fields) > 12:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
 
 
@@ -140,13 +136,17 @@ def children(pid: int) -> list[int]:
     except OSError:  # no /proc (not Linux): nothing to wait for
         return []
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+        if entry.isdigit() and proc_stat(int(entry))[1:2] == [str(pid)]:
             out.append(int(entry))
     return sorted(out)
+
+
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name ([0] state, [1] parent, [11] utime,
+    [12] stime, [19] start time); [] where it cannot be read (gone, or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return []
+    return stat[stat.rindex(")") + 2:].split()

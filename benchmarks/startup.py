@@ -44,7 +44,7 @@ import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks._peers import Measure, children, order, print_table
+from benchmarks._peers import Measure, children, order, print_table, proc_stat
 from benchmarks.http_acks import SECRET, TOKEN, MockSlackProcess, free_port, stop
 
 TARGET_SECONDS = 2.0
@@ -71,21 +71,11 @@ def healthy(port: int) -> bool:
         conn.close()
 
 
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/PID/stat after the command name ([0] state, [1] parent, [19] start time)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return []
-    return stat[stat.rindex(")") + 2:].split()
-
-
 def kill_leftovers(started: dict[int, str]) -> None:
     """Kill the workers (pid -> start time) still running after their master stopped; a pid
     that now names another process (same pid, other start time) is left alone."""
     for pid, start_time in started.items():
-        fields = _stat(pid)
+        fields = proc_stat(pid)
         if fields[19:20] == [start_time]:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -145,7 +135,7 @@ def start_and_measure(kind: str, env: dict[str, str], config: Path, workers: int
 
         def note_workers() -> list[int]:
             pids = children(proc.pid)
-            seen.update((pid, fields[19]) for pid in pids if len(fields := _stat(pid)) > 19)
+            seen.update((pid, fields[19]) for pid in pids if len(fields := proc_stat(pid)) > 19)
             return pids
 
         try:
