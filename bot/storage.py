@@ -262,23 +262,24 @@ def _script_heads() -> list[str] | None:
     return sorted(revisions - parents) if revisions else None
 
 
-def _at_heads(db: Database) -> bool:
+def _heads_if_current(db: Database) -> list[str] | None:
+    """The head revisions when the database is already at them (read without Alembic), else None."""
     heads = _script_heads()
     if heads is None:
-        return False
+        return None
     try:
         with db.engine.connect() as conn:
             current = sorted(str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     except Exception:  # noqa: BLE001 - no table yet, or unreadable: let Alembic look
-        return False
-    return current == heads
+        return None
+    return heads if current == heads else None
 
 
 def upgrade(db: Database, revision: str = "heads") -> list[str]:
     """Apply every pending migration of every package; return the revisions now current."""
     db.check()
-    if revision == "heads" and _at_heads(db):
-        return _script_heads() or []
+    if revision == "heads" and (current := _heads_if_current(db)) is not None:
+        return current
     from alembic import command
 
     with db.engine.connect() as conn:
