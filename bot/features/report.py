@@ -65,6 +65,18 @@ def _chart(report: WeeklyReport) -> bytes | None:
         return None
 
 
+def _send(client: Any, channel: str, report: WeeklyReport, png: bytes | None) -> None:
+    """The chart with its summary, or (no matplotlib on this server) the summary as text.
+    The summary holds counts and the week's dates, no patient data: the bot's own words."""
+    if png is None:
+        client.chat_postMessage(channel=channel, text=vouch(summary(report)) + NO_CHART)
+    else:
+        client.files_upload_v2(
+            channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(report.week.title)}",
+            initial_comment=vouch(summary(report)),
+        )
+
+
 def audit_details(report: WeeklyReport, png: bytes, **extra: Any) -> dict[str, Any]:
     """Counts only: what was reported, never who or what was asked."""
     t = report.ticket_totals
@@ -113,13 +125,7 @@ def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
     report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
     png = _chart(report)
     try:
-        if png is None:  # no matplotlib on this server: the figures as text
-            services.client.chat_postMessage(channel=channel, text=vouch(summary(report)) + NO_CHART)
-        else:
-            services.client.files_upload_v2(
-                channel=channel, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
-                initial_comment=vouch(summary(report)),  # counts and the week's dates: no patient data
-            )
+        _send(services.client, channel, report, png)
     except Exception as exc:
         services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
                               details=audit_details(report, png or b"", to="channel", channel=channel, error=type(exc).__name__))
@@ -168,11 +174,5 @@ def _send_to_asker(ctx: Ctx, week: Week) -> None:
     report = make_report(services.db, services.settings, week, now=services.clock.now(), catalog=_catalog(services))
     png = _chart(report)
     dm = ctx.client.conversations_open(users=ctx.user_id)["channel"]["id"]
-    if png is None:
-        ctx.client.chat_postMessage(channel=dm, text=vouch(summary(report)) + NO_CHART)  # counts and dates only
-    else:
-        ctx.client.files_upload_v2(
-            channel=dm, file=png, filename=png_name(report), title=f"PACS weekly report — {vouch(week.title)}",
-            initial_comment=summary(report),
-        )
+    _send(ctx.client, dm, report, png)
     ctx.audit("report.weekly", target=f"week:{week.label}", details=audit_details(report, png or b"", to="dm"))
