@@ -502,6 +502,7 @@ class Console:
 
     def _why(self, question: str) -> None:
         """What the search makes of a question, for whoever tunes the manuals (the console only)."""
+        from bot.cli.kb import corrections_text
         from bot.features.knowledge import FEATURE
 
         if not question.strip():
@@ -511,11 +512,10 @@ class Console:
             raise ValueError("the knowledge feature is not running here")
         result = kb.search(question, limit=3)
         ranking = kb.snapshot.index.ranking
-        by = "words and meaning" if kb.snapshot.index.vectors is not None else "words alone"
         self.say(f"(mode {result.mode}, confidence {result.confidence:.2f}: answers from {ranking.min_confidence:.2f}, "
-                 f"choices from {ranking.choices_confidence:.2f}; ranked by {by}; {result.took_ms:.1f} ms)")
+                 f"choices from {ranking.choices_confidence:.2f}; ranked by {kb.snapshot.index.ranked_by}; {result.took_ms:.1f} ms)")
         if result.corrections:
-            self.say("  read " + ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections))
+            self.say("  read " + corrections_text(result))
         for i, hit in enumerate(result.hits, 1):
             self.say(f"  {i}. {hit.section.breadcrumb}  (confidence {hit.confidence:.2f})  {hit.key}")
 

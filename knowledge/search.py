@@ -291,6 +291,11 @@ class Index:
     def __len__(self) -> int:
         return len(self.sections)
 
+    @property
+    def ranked_by(self) -> str:
+        """How this index ranks, in words for people: "words and meaning" or "words alone"."""
+        return "words and meaning" if self.vectors is not None else "words alone"
+
     def section(self, key: str) -> Section | None:
         i = self._by_key.get(key)
         return self.sections[i] if i is not None else None

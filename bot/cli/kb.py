@@ -109,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     return {"search": run_search, "check": run_check, "gaps": run_gaps, "html": run_html, "import": run_import}[action](args)
 
 
-def _ranked_by(kb: Any) -> str:
-    return "words and meaning" if kb.snapshot.index.vectors is not None else "words alone"
+def corrections_text(result: Any) -> str:
+    """The misspelt words the search read as others: "'hnag' as 'hang', ..." (for people)."""
+    return ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -160,9 +161,9 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"Q: {question}")
         ranking = kb.snapshot.index.ranking
         print(f"   would {verdict}; confidence {result.confidence:.2f} (answer from {ranking.min_confidence:.2f}, choices from "
-              f"{ranking.choices_confidence:.2f}; {_ranked_by(kb)}); {result.took_ms:.1f} ms")
+              f"{ranking.choices_confidence:.2f}; {kb.snapshot.index.ranked_by}); {result.took_ms:.1f} ms")
         if result.corrections:
-            print("   read " + ", ".join(f"{a!r} as {b!r}" for a, b in result.corrections))
+            print("   read " + corrections_text(result))
         if result.unknown_words:
             print("   not in the manuals: " + ", ".join(result.unknown_words))
         for i, h in enumerate(result.hits, 1):
