@@ -360,16 +360,14 @@ def _rejection(target: Target, result: int, source: int, reason: int) -> Failure
 
 
 def _association_failure(target: Target, probe: _Probe, assoc: Any, elapsed: float) -> Failure:
+    if probe.rejection is not None:  # the A-ASSOCIATE-RJ itself, whatever the association noted
+        return _rejection(target, *probe.rejection)
     if assoc.is_rejected:
         primitive = getattr(assoc.acceptor, "primitive", None)
         result = int(getattr(primitive, "result", 0) or 0)
         source = int(getattr(primitive, "result_source", 0) or 0)
         reason = int(getattr(primitive, "diagnostic", 0) or 0)
-        if not result and probe.rejection is not None:
-            result, source, reason = probe.rejection
         return _rejection(target, result, source, reason)
-    if probe.rejection is not None:
-        return _rejection(target, *probe.rejection)
     if probe.connect_error is not None or not probe.conn_open:
         return _connect_failure(target, probe, probe.connect_error, elapsed)
     if probe.abort_received:
