@@ -142,6 +142,26 @@ def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Ha
     assert any(c.params["text"].startswith(":rotating_light: PACS is down") for c in harness.mock.calls_to("response_url")[-2:])
 
 
+def test_a_question_naming_no_node_queues_no_outage_check(harness: Harness, clock: ManualClock, network: DemoNetwork,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outage check runs after the ack, and only for a question that names a configured
+    node: queuing it for every question cost more than the search itself."""
+    queued: list[str] = []
+    submit = harness.services.background.submit
+
+    def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        queued.append(getattr(fn, "__name__", repr(fn)))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(harness.services.background, "submit", counting)
+    harness.command(CLINICIAN, "ask how do I hang a prior for comparison")
+    harness.drain()
+    assert "_tell_outage" not in queued
+    harness.command(CLINICIAN, "ask is the pacs down?")
+    harness.drain()
+    assert "_tell_outage" in queued
+
+
 def test_planned_downtime_silences_the_alert_until_it_ends(harness: Harness, clock: ManualClock, network: DemoNetwork) -> None:
     tick(harness, clock)
     start = clock.now() + timedelta(minutes=2)

@@ -136,6 +136,15 @@ def outage_notice_for(services: "Services", question: str, role: Role, user: str
         return None
 
 
+def may_concern_outage(services: "Services", question: str) -> bool:
+    """Whether an outage notice is possible at all for ``question`` (no database): only then
+    is the check queued after the ack. Queuing it for every question cost more than the search."""
+    if services.features.get("outage_notice") is None:
+        return False
+    check = services.features.get("outage_may_concern")
+    return check is None or bool(check(services, question))
+
+
 def _tell_outage(ctx: Ctx, question: str) -> None:
     notice = outage_notice_for(ctx.services, question, ctx.role, ctx.user_id)
     if notice is not None:
@@ -231,7 +240,8 @@ def register(services: "Services") -> None:
         answer = ask(ctx.services, question, ctx.role, ctx.user_id, wait=False)  # inline: cached groups only
         text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
         ctx.reply(text, blocks)
-        ctx.defer(_tell_outage, ctx, question, what="checking for outages")
+        if may_concern_outage(ctx.services, question):
+            ctx.defer(_tell_outage, ctx, question, what="checking for outages")
         if answer.answered:
             record_outcome(ctx.services, ctx.user_id, answer, "command")  # a log line; nothing to store
         else:

@@ -259,6 +259,13 @@ def _announce(services: "Services", session: "Session", kind: str, node: NodeCon
 # what other features ask: is this about something that is down?
 
 
+def outage_may_concern(services: "Services", text: str) -> bool:
+    """Whether ``text`` names a configured node at all: the check before any database work,
+    cheap enough to run inside an ack (most questions name no system)."""
+    diag = services.features.get("dicom")
+    return diag is not None and bool(diag.nodes) and bool(relevant_nodes(diag.nodes, text=text))
+
+
 def outage_notice(services: "Services", *, text: str = "", category: str | None = None, role: Role = Role.CLINICIAN,
                   user: str | None = None) -> OutageNotice | None:
     """The notice for ``text``/``category`` when it is about a node that is down or in planned
@@ -319,6 +326,7 @@ def _procedure(services: "Services", role: Role, user: str | None = None) -> lis
 def register(services: "Services") -> None:
     registry = services.registry
     services.features["outage_notice"] = outage_notice
+    services.features["outage_may_concern"] = outage_may_concern
 
     @registry.job("dicom-watch", every=WATCH_EVERY)
     def watch_job(services: "Services") -> int:
