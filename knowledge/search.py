@@ -22,7 +22,6 @@ An :class:`Index` is immutable once built; the knowledge base swaps a new one in
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from collections import Counter, defaultdict
@@ -157,6 +156,7 @@ class Index:
     idf: dict[str, float]
     doc_terms: tuple[frozenset[str], ...]
     head_terms: tuple[frozenset[str], ...]                # terms of heading + headings above
+    head_postings: dict[str, np.ndarray]                 # term -> the sections with it in a heading
     surface: dict[str, str]                              # word as written -> its stem
     by_shape: dict[tuple[str, int], tuple[str, ...]]     # (first letter, length) -> words
     unknown_idf: float
@@ -164,6 +164,7 @@ class Index:
     calibration: Calibration = UNCALIBRATED
     vectors: np.ndarray | None = None  # one unit vector per section: the semantic re-ranker is on
     _by_key: dict[str, int] = field(default_factory=dict, repr=False)
+    _audience_masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
 
     # building -----------------------------------------------------------------------------
     @classmethod
@@ -254,6 +255,10 @@ class Index:
         # manuals that only say "mammography"
         for word in synonyms.vocabulary:
             surface.setdefault(word, stem(word))
+        in_heads: dict[str, list[int]] = defaultdict(list)
+        for doc, heads in enumerate(head_terms):
+            for t in heads:
+                in_heads[t].append(doc)
         by_shape: dict[tuple[str, int], list[str]] = defaultdict(list)
         for word in surface:
             if len(word) >= 4 and word.isalpha():
@@ -267,6 +272,7 @@ class Index:
             idf=idf,
             doc_terms=tuple(doc_terms),
             head_terms=tuple(head_terms),
+            head_postings={t: np.array(docs, dtype=np.int32) for t, docs in in_heads.items()},
             surface=surface,
             by_shape={k: tuple(v) for k, v in by_shape.items()},
             unknown_idf=math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0,
@@ -422,36 +428,26 @@ class Index:
             cosines = self.vectors @ query_vector
             near = min(self.ranking.semantic_pool, len(cosines))
             hit = np.union1d(hit, np.argpartition(-cosines, near - 1)[:near])
-        pool = sorted(((int(d), float(scores[d])) for d in hit), key=lambda item: (-item[1], item[0]))
-        wanted = {a.lower() for a in audience}
+        if not len(hit):
+            return [], 0.0
+        # every candidate scored at once (a loop over the pool was half the search's time)
+        bm25s = scores[hit]
         total = sum(u[0] for u in q.units) or 1.0
-        ranked: list[tuple[int, float, float, float, float | None]] = []
-        # max-score early termination (words alone): coverage is at most 1, so a section's final
-        # score is at most bm25 x this; once the pool's next bm25 cannot reach the limit-th best
-        # final score, no later section can enter the top `limit` (the result is exact)
-        ceiling = (1.0 + max(self.ranking.heading_bonus, 0.0)) * (max(self.ranking.audience_boost, 1.0) if wanted else 1.0)
-        best: list[float] = []  # a min-heap of the best `limit` final scores so far
-        for doc, bm25 in pool:
-            if cosines is None and len(best) >= limit and bm25 * ceiling < best[0]:
-                break
-            terms = self.doc_terms[doc]
-            covered = 0.0
-            for importance, satisfied in q.units:
-                if satisfied & terms:
-                    covered += importance
-            coverage = covered / total
-            heads = self.head_terms[doc]
-            in_heading = sum(importance for importance, satisfied in q.units if satisfied & heads) / total
-            score = bm25 * (coverage ** self.ranking.coverage_power if self.ranking.coverage_power else 1.0)
-            score *= 1.0 + self.ranking.heading_bonus * in_heading
-            section = self.sections[doc]
-            if wanted and section.audience and (wanted & set(section.audience)):
-                score *= self.ranking.audience_boost
-            ranked.append((doc, score, coverage, bm25, None))
-            if len(best) < limit:
-                heapq.heappush(best, score)
-            elif score > best[0]:
-                heapq.heapreplace(best, score)
+        covered = np.zeros(len(hit))
+        in_heading = np.zeros(len(hit))
+        for importance, satisfied in q.units:
+            if satisfied:
+                covered += importance * self._having(satisfied, hit)
+                in_heading += importance * self._having(satisfied, hit, in_heading=True)
+        coverage = covered / total
+        final = bm25s * (coverage ** self.ranking.coverage_power if self.ranking.coverage_power else 1.0)
+        final *= 1.0 + self.ranking.heading_bonus * (in_heading / total)
+        wanted = frozenset(a.lower() for a in audience)
+        if wanted:
+            final = np.where(self._for_audience(wanted)[hit], final * self.ranking.audience_boost, final)
+        ranked: list[tuple[int, float, float, float, float | None]] = [
+            (int(doc), float(score), float(cov), float(bm), None)
+            for doc, score, cov, bm in zip(hit.tolist(), final.tolist(), coverage.tolist(), bm25s.tolist())]
         lexical = max((r[1] for r in ranked), default=0.0)
         if cosines is not None:
             w = self.ranking.semantic_weight
@@ -459,6 +455,27 @@ class Index:
                       for doc, score, coverage, bm25, _ in ranked]
         ranked.sort(key=lambda r: (-r[1], self.sections[r[0]].key))
         return ranked[:limit], lexical
+
+    def _having(self, terms: frozenset[str], docs: np.ndarray, *, in_heading: bool = False) -> np.ndarray:
+        """1.0 for each of ``docs`` that holds any of ``terms`` (in a heading above it), else 0.0."""
+        mark = np.zeros(len(self.sections))
+        for term in terms:
+            if in_heading:
+                found = self.head_postings.get(term)
+            else:
+                posting = self.postings.get(term)
+                found = posting[0] if posting is not None else None
+            if found is not None:
+                mark[found] = 1.0
+        return mark[docs]
+
+    def _for_audience(self, wanted: frozenset[str]) -> np.ndarray:
+        """Which sections are written for any of ``wanted`` (kept per audience: a few roles ask)."""
+        mask = self._audience_masks.get(wanted)
+        if mask is None:
+            mask = np.array([bool(s.audience) and bool(wanted & set(s.audience)) for s in self.sections], dtype=bool)
+            self._audience_masks[wanted] = mask
+        return mask
 
     def _best_raw(self, question: str) -> float:
         """The best lexical score of any section (what the calibration's position measures)."""
