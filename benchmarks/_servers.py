@@ -2,7 +2,9 @@
 
     python -m benchmarks._servers bare|bare-slow|bare-healthz|pacsbot-slow --port P --workers W --threads T
 
-``bare``: a bare Bolt app that acks /pacs (the ceiling); ``bare-slow`` adds 2 s of lazy work
+``bare``: a bare Bolt app that acks /pacs (the ceiling); ``bare-bm25`` is ``bare`` answering
+``/pacs ask`` inside the ack with the best section by a plain BM25 (rank_bm25 over the bundled
+manuals' sections: the least an answering bot must do); ``bare-slow`` adds 2 s of lazy work
 per request; ``bare-healthz`` is ``bare`` with a trivial ``GET /healthz`` (the peer of
 benchmarks/startup.py); ``pacsbot-slow`` is ``pacsbot serve`` plus one subcommand that queues
 2 s of work after the ack. Plain ``pacsbot serve`` is run through its own command line.
@@ -24,7 +26,7 @@ SLOW_SECONDS = 2.0
 _executors: list[ThreadPoolExecutor] = []
 
 
-def bare(slow: bool) -> Any:
+def bare(slow: bool, answer: Any = None) -> Any:
     from slack_bolt import App
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
@@ -39,14 +41,43 @@ def bare(slow: bool) -> Any:
         listener_executor=executor,
     )
 
-    def ack_only(ack: Any) -> None:
-        ack("ok")
+    def ack_only(ack: Any, command: dict[str, Any]) -> None:
+        if answer is None:
+            ack("ok")
+        else:
+            text = answer(command.get("text") or "")
+            ack(text=text[:200], blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}])
 
     def sleep(body: Any) -> None:
         time.sleep(SLOW_SECONDS)
 
     app.command("/pacs")(ack=ack_only, lazy=[sleep] if slow else [])
     return SlackRequestHandler(app)
+
+
+def bare_bm25() -> Any:
+    """``bare`` answering from the bundled manuals with rank_bm25, top section's text as is."""
+    from pathlib import Path
+
+    from rank_bm25 import BM25Okapi
+
+    from knowledge.manuals import load_library
+    from knowledge.text import STOPWORDS, words
+
+    sections = [s for s in load_library([Path(__file__).resolve().parent.parent / "knowledge" / "manuals"]).sections
+                if s.text.strip()]
+
+    def tokens(text: str) -> list[str]:
+        return [w for w in words(text) if w not in STOPWORDS]
+
+    peer = BM25Okapi([tokens(f"{s.heading} {s.text}") for s in sections])
+
+    def answer(text: str) -> str:
+        scores = peer.get_scores(tokens(text.partition(" ")[2]))
+        best = sections[int(scores.argmax())]
+        return f"*{best.heading}*\n{best.markdown}"
+
+    return bare(False, answer)
 
 
 def bare_healthz() -> Any:
@@ -77,7 +108,7 @@ def pacsbot_slow() -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bare", "bare-slow", "bare-healthz", "pacsbot-slow"])
+    parser.add_argument("kind", choices=["bare", "bare-bm25", "bare-slow", "bare-healthz", "pacsbot-slow"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -89,7 +120,7 @@ def main() -> None:
         for executor in _executors:
             executor.shutdown(wait=False, cancel_futures=True)
 
-    factory = {"bare": lambda: bare(False), "bare-slow": lambda: bare(True), "bare-healthz": bare_healthz,
+    factory = {"bare": lambda: bare(False), "bare-bm25": bare_bm25, "bare-slow": lambda: bare(True), "bare-healthz": bare_healthz,
                "pacsbot-slow": pacsbot_slow}[args.kind]
     run_gunicorn(factory, host="127.0.0.1", port=args.port, workers=args.workers, threads=args.threads, on_worker_exit=stop)
 

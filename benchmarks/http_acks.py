@@ -1,9 +1,11 @@
 """Slack acks under load: ``pacsbot serve`` vs a bare Bolt app on the same server config.
 
 Signed ``/pacs help`` requests at 1, 10 and 50 concurrent connections, first with nothing
-else going on, then with 2 s of slow work queued after every ack (FIELD-NOTES, Bolt 8-10).
-Targets (issue 2): throughput >= 0.7x the bare app, p99 <= 1.5x, and no ack slower than
-1 s while slow work is queued.
+else going on, then with 2 s of slow work queued after every ack (FIELD-NOTES, Bolt 8-10),
+then ``/pacs ask`` with 64 different questions (answered inside the ack). Targets (issues 2
+and 15): throughput >= 0.7x the bare app, p99 <= 1.5x, and no ack slower than 1 s while slow
+work is queued. ``/pacs ask`` is also run against a bare app that answers with a plain BM25
+(rank_bm25) inside the ack: the least an answer costs, printed for context.
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def payloads(text: str, n: int = 64) -> list[bytes]:
+def payloads(text: str | list[str], n: int = 64) -> list[bytes]:
+    texts = [text] if isinstance(text, str) else text
     sim = Simulator(SECRET, response_url_base="http://127.0.0.1:9/respond")
     out = []
     for i in range(n):
-        r = sim.slash_command(f"U0BENCH{i % 8:03d}", text)
+        r = sim.slash_command(f"U0BENCH{i % 8:03d}", texts[i % len(texts)])
         out.append(encode("/slack/events", r.body, r.headers, "127.0.0.1"))
     return out
 
@@ -99,7 +102,13 @@ def row(scenario: str, conc: int, app: str, r: Result) -> str:
     return f"{scenario:<22} {conc:>4}  {app:<8} {r.rate:>8.0f} {r.p50:>8.1f} {r.pct(99):>8.1f} {r.max:>8.1f} {r.errors:>6}{what}"
 
 
-ASK = "ask how do I hang a prior for comparison"
+def ask_questions(n: int = 64) -> list[str]:
+    """``ask`` + the benchmark's answerable questions for the bundled manuals (as typed by
+    clinicians: typos, shorthand), so that each request searches anew."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parent / "data" / "kb_questions.yml").read_text())
+    return [f"ask {item['q']}" for item in data["answerable"][:n]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,13 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.seconds:.0f} s per row; "
               f"load generator on the same {os.cpu_count()}-core machine\n")
         print(f"{'scenario':<22} {'conc':>4}  {'app':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
+        asks = ask_questions()
         for scenario, kinds, text in (
             ("/pacs help", {"bare": "bare", "pacsbot": "pacsbot"}, {"bare": "help", "pacsbot": "help"}),
             ("+ 2 s work per request", {"bare": "bare-slow", "pacsbot": "pacsbot-slow"}, {"bare": "sleep", "pacsbot": "bench-sleep"}),
-            # a question answered from the manuals inside the ack (the bare app acks the same text)
-            ("/pacs ask", {"bare": "bare", "pacsbot": "pacsbot"}, {"bare": ASK, "pacsbot": ASK}),
+            # questions answered from the manuals inside the ack: the bare app acks the same text;
+            # bare+bm25 answers it with a plain BM25's best section (the least an answer costs)
+            ("/pacs ask", {"bare": "bare", "bm25": "bare-bm25", "pacsbot": "pacsbot"}, {"bare": asks, "bm25": asks, "pacsbot": asks}),
         ):
-            for app in ("bare", "pacsbot"):
+            for app in kinds:
                 port = free_port()
                 proc = start(kinds[app], env, port, args.workers, args.threads, config)
                 try:
@@ -144,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         tput, p99 = bot.rate / bare.rate, bot.pct(99) / bare.pct(99)
         print(f"{scenario} at 50 concurrent: throughput {tput:.2f}x bare (target >= 0.7), p99 {p99:.2f}x bare (target <= 1.5)")
         ok &= tput >= 0.7 and p99 <= 1.5
+    bm25, bot = results[("/pacs ask", 50, "bm25")], results[("/pacs ask", 50, "pacsbot")]
+    print(f"/pacs ask at 50 concurrent vs bare+bm25 (a plain BM25 answer in the ack): throughput "
+          f"{bot.rate / bm25.rate:.2f}x, p99 {bot.pct(99) / bm25.pct(99):.2f}x (context, no target)")
     worst = max(results[("+ 2 s work per request", c, "pacsbot")].max for c in (1, 10, 50))
     errors = sum(r.errors for r in results.values())
     print(f"slowest pacsbot ack while slow work was queued: {worst:.0f} ms (target < 1000); errors in all runs: {errors}")
