@@ -202,7 +202,7 @@ class Console:
         """The demo DICOM nodes this console runs (``auto``), or that the bot started (``true``)."""
         demo = self.demo
         if demo is None and self.services is not None:
-            demo = self.services.features.get("dicom_demo")
+            demo = self.services.features.dicom_demo
         return demo
 
     def __enter__(self) -> "Console":
@@ -503,11 +503,10 @@ class Console:
     def _why(self, question: str) -> None:
         """What the search makes of a question, for whoever tunes the manuals (the console only)."""
         from bot.cli.kb import corrections_text
-        from bot.features.knowledge import FEATURE
 
         if not question.strip():
             raise ValueError("usage: :why QUESTION   (e.g. :why how do I hang a prior)")
-        kb = self.services.features.get(FEATURE)
+        kb = self.services.features.knowledge
         if kb is None:
             raise ValueError("the knowledge feature is not running here")
         result = kb.search(question, limit=3)

@@ -425,17 +425,19 @@ def _retry_after(exc: SlackApiError) -> int:
 # ---------------------------------------------------------------------------------------
 # wiring
 
-FEATURE_KEY = "outbox"
 
 
 def get_outbox(services: "Services") -> Outbox:
-    return services.features[FEATURE_KEY]
+    outbox = services.features.outbox
+    if outbox is None:
+        raise RuntimeError("the outbox is not registered (bot.outbox.register)")
+    return outbox
 
 
 def register(services: "Services") -> None:
     """Create the process's outbox and the jobs that keep it moving."""
     outbox = Outbox(services.db, services.client, services.clock, submit=services.background.submit)
-    services.features[FEATURE_KEY] = outbox
+    services.features.outbox = outbox
     registry = services.registry
 
     @registry.job("outbox", every=timedelta(seconds=30))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.access import Access, GroupDirectory, Role
 from bot.audit import Audit
 from bot.background import Background
+from bot.feature_set import Features
 from bot.privacy_gate import PrivacyGate, build_gate
 from bot.registry import Registry
 from bot.settings import Secrets, Settings
@@ -34,8 +34,8 @@ class Services:
     client: WebClient
     # The one outbound privacy gate; ``client`` and every response_url reply use it.
     privacy: PrivacyGate
-    # Feature objects registered by bot/features/* (e.g. the manual index), by name.
-    features: dict[str, Any] = field(default_factory=dict)
+    # What bot/features/* register (the manual index, the DICOM service...), typed; None: not running.
+    features: Features = field(default_factory=Features)
 
     def close(self) -> None:
         self.background.shutdown(wait=True)

@@ -59,7 +59,7 @@ def test_configured_nodes_mean_no_demo(tmp_path: Any, db_url: str) -> None:
     c.start()
     try:
         assert c.demo is None and c.demo_network is None
-        assert [n.name for n in c.services.features["dicom"].nodes] == ["pacs"]
+        assert [n.name for n in c.services.features.dicom.nodes] == ["pacs"]
     finally:
         c.close()
 
@@ -68,6 +68,6 @@ def test_demo_false_means_no_demo(tmp_path: Any, db_url: str) -> None:
     c = Console(make_settings(tmp_path, db_url, dicom={"demo": "false"}), out=io.StringIO())
     c.start()
     try:
-        assert c.demo_network is None and c.services.features["dicom"].nodes == []
+        assert c.demo_network is None and c.services.features.dicom.nodes == []
     finally:
         c.close()

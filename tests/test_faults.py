@@ -135,7 +135,7 @@ def test_a_report_made_while_the_database_is_down_is_kept_and_filed_after_it(pro
     assert "Filed" not in said
     assert "Not filed yet: pacsbot's ticket store is not answering" in said and "saved on the server" in said
     assert "call the PACS on-call" in said
-    feature = h.services.features["tickets"]
+    feature = h.services.features.tickets
     assert len(feature.spool) == 1
     job = next(j for name, j in h.services.registry.jobs.items() if name.startswith("ticket-spool:"))
     assert feature.file_spooled() == 0 and len(feature.spool) == 1  # still down: kept, tried again later

@@ -176,7 +176,7 @@ def test_someone_else_cannot_change_my_reason(harness: Harness) -> None:
 
 
 def test_open_a_ticket_without_tickets_tells_how_to_reach_the_team(harness: Harness) -> None:
-    harness.services.features.pop("tickets", None)  # a deployment without the tickets feature
+    harness.services.features.tickets = None  # a deployment without the tickets feature
     body = harness.command(TECH, "ask whats the guest wifi password").json()
     click(harness, TECH, buttons(body["blocks"])["kb_open_ticket"])
     reply = harness.mock.calls_to("response_url")[-1].params["text"]
@@ -190,7 +190,7 @@ def test_open_a_ticket_hands_the_question_to_the_tickets_feature(harness: Harnes
         def open_from_question(self, ctx: Any, question: str, section: str | None) -> None:
             seen.append((question, section))
 
-    harness.services.features["tickets"] = Tickets()
+    harness.services.features.tickets = Tickets()
     body = harness.command(CLINICIAN, "ask cobb angle").json()
     click(harness, CLINICIAN, buttons(body["blocks"])["kb_open_ticket"])
     assert seen == [("cobb angle", "viewer/measurements.md#measure-an-angle")]

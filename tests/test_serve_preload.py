@@ -52,7 +52,7 @@ def test_preload_starts_no_thread_opens_no_socket_and_workers_reuse_its_index(
     monkeypatch.setattr(Index, "build", build_again)
     harness = Harness(settings, db, mock_slack)  # what a worker does after the fork
     try:
-        answer = harness.services.features["knowledge"].answer("how do I resend a series from the CT")
+        answer = harness.services.features.knowledge.answer("how do I resend a series from the CT")
         assert answer.section is not None
     finally:
         harness.close()

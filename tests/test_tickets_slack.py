@@ -256,7 +256,7 @@ def test_reaction_and_message_shortcut_file_from_a_message(harness: Harness) -> 
     assert [(u, c) for u, c, _ in ephemerals] == [(ADMIN, "C0RADIOLO"), (TECH, "C0RADIOLO")]
     assert {t for _, _, t in ephemerals} == {":white_check_mark: F", "That was already fil"}
     with h.services.db.session() as s:
-        assert set(h.services.features["tickets"].svc.followers(s, ticket.id)) == {TECH, ADMIN}
+        assert set(h.services.features.tickets.svc.followers(s, ticket.id)) == {TECH, ADMIN}
     # the message shortcut on another message opens a prefilled form
     other = h.mock.post_as_user(CLINICIAN, "C0RADIOLO", "worklist is empty on CT1")
     h.send(h.sim.message_shortcut(ADMIN, "ticket_from_message", channel_id="C0RADIOLO", message=other))
@@ -426,7 +426,7 @@ class TestDiagnosticsAtIntake:
         dumped = json.dumps(thread)
         assert "BRAVO" not in dumped and "DEMO-0002" not in dumped and "1957" not in dumped  # no patient details in the channel
         with h.services.db.session() as s:
-            kinds = [e.kind for e in h.services.features["tickets"].svc.history(s, ticket.id)]
+            kinds = [e.kind for e in h.services.features.tickets.svc.history(s, ticket.id)]
         actors = {a.actor for a in audit(h, "dicom.locate")}
         assert "diagnostics" in kinds and actors == {"pacsbot"}
 

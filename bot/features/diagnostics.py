@@ -37,7 +37,10 @@ INTERIM_AFTER_SECONDS = 3.0
 
 
 def diagnostics_of(services: "Services") -> Diagnostics:
-    return services.features["dicom"]
+    diag = services.features.dicom
+    if diag is None:
+        raise RuntimeError("the DICOM diagnostics feature is not registered")
+    return diag
 
 
 def register(services: "Services") -> None:
@@ -46,10 +49,10 @@ def register(services: "Services") -> None:
     extra = []
     if demo_wanted(settings, interactive=False):  # dicom.demo: true
         network = DemoNetwork().start()
-        services.features["dicom_demo"] = network
+        services.features.dicom_demo = network
         extra = network.node_configs()
     diag = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
-    services.features["dicom"] = diag
+    services.features.dicom = diag
     locate_role = Role.parse(settings.accession_locate_role)
 
     def refuse_and_audit(ctx: Ctx, command: str, reason: str) -> None:
@@ -66,7 +69,7 @@ def register(services: "Services") -> None:
         with ctx.services.db.session() as session:
             last = last_echoes(session)
         text, blocks = nodes_blocks(diag.node_refs(), last, now=ctx.services.clock.now(), calling_ae=settings.ae_title,
-                                    demo="dicom_demo" in ctx.services.features or _is_demo(diag))
+                                    demo=ctx.services.features.dicom_demo is not None or _is_demo(diag))
         ctx.reply(text, blocks)
 
     @registry.subcommand(

@@ -10,7 +10,7 @@
   the question as a knowledge gap (masked, see ``knowledge.privacy``).
 * Helpful / Not helpful are stored; Not helpful opens a short form asking what was wrong.
 * "Open a ticket" hands the question to the tickets feature when it is installed
-  (``services.features["tickets"].open_from_question(ctx, question, section_key)``);
+  (``services.features.tickets.open_from_question(ctx, question, section_key)``);
   until then it tells the user how to reach the PACS team, with their question quoted.
 * ``/pacs kb gaps | reload | check`` for PACS admins.
 """
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEATURE = "knowledge"
-MESSAGE_HOOK = "answer_message"   # looked up by bot/features/messages.py
 
 # Which front-matter audiences fit each pacsbot role (for the audience boost), after the words
 # roles.audiences gives a user (see audience_for).
@@ -60,7 +58,7 @@ USAGE = "Ask me a question after `/pacs ask`, for example `/pacs ask how do I ha
 
 
 def knowledge_base(services: "Services") -> KnowledgeBase:
-    kb = services.features.get(FEATURE)
+    kb = services.features.knowledge
     if kb is None:
         raise UserError("The manuals are not loaded on this server. Ask the PACS team.")
     return kb
@@ -126,11 +124,11 @@ def outage_notice_for(services: "Services", question: str, role: Role, user: str
     """"PACS is down since 14:02, the team is on it" when the question is about a system that is
     down or in planned downtime (the node watch's hook), else None. ``user`` picks the downtime
     procedure written for them."""
-    hook = services.features.get("outage_notice")
-    if hook is None:
+    outages = services.features.outages
+    if outages is None:
         return None
     try:
-        return hook(services, text=question, role=role, user=user)
+        return outages.notice(services, text=question, role=role, user=user)
     except Exception:  # noqa: BLE001 - the answer matters more than the notice
         log.exception("knowledge: the outage check failed")
         return None
@@ -139,10 +137,8 @@ def outage_notice_for(services: "Services", question: str, role: Role, user: str
 def may_concern_outage(services: "Services", question: str) -> bool:
     """Whether an outage notice is possible at all for ``question`` (no database): only then
     is the check queued after the ack. Queuing it for every question cost more than the search."""
-    if services.features.get("outage_notice") is None:
-        return False
-    check = services.features.get("outage_may_concern")
-    return check is None or bool(check(services, question))
+    outages = services.features.outages
+    return outages is not None and outages.may_concern(services, question)
 
 
 def _tell_outage(ctx: Ctx, question: str) -> None:
@@ -214,8 +210,8 @@ def register(services: "Services") -> None:
     settings = services.settings.knowledge
     kb = KnowledgeBase(settings.manual_dirs(), synonyms_path=settings.synonyms_file, ranking=settings.ranking(),
                        reload_seconds=settings.reload_seconds, vectors_in_background=True)
-    services.features[FEATURE] = kb
-    services.features[MESSAGE_HOOK] = answer_message
+    services.features.knowledge = kb
+    services.features.answer_message = answer_message
     if settings.answer_channels:
         log.info("knowledge: answering questions in %d channel(s); the app needs the message.channels event "
                  "(and message.groups for private channels) for this", len(settings.answer_channels))
@@ -347,10 +343,9 @@ def register(services: "Services") -> None:
     def open_ticket(ctx: Ctx) -> None:
         value = render.parse_value(ctx.action_value)
         question = value.get("q", "")
-        tickets = ctx.services.features.get("tickets")
-        opener = getattr(tickets, "open_from_question", None)
-        if callable(opener):
-            opener(ctx, question, value.get("s") or None)
+        tickets = ctx.services.features.tickets
+        if tickets is not None:
+            tickets.open_from_question(ctx, question, value.get("s") or None)
             return
         help_at = ctx.settings.slack.help_channel
         where = f"post in {help_at}" if help_at else "message the PACS team"

@@ -1,7 +1,7 @@
 """Mentions and direct messages.
 
 The listeners for ``app_mention`` and ``message`` are registered here, once. A feature that
-answers messages registers a callable under ``services.features["answer_message"]``
+answers messages sets ``services.features.answer_message`` to a callable
 (``answer(ctx, event, surface)``, with surface ``mention``, ``dm`` or ``channel``); the
 knowledge feature does, and answers from the manuals. Without one, a mention or a DM gets a
 pointer to ``/pacs help``. Unprompted channel chatter is handed over only so the answering
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POINTER = "Hi! Type `/pacs help` to see what I can do for you."
-HOOK = "answer_message"
 
 # Message subtypes that are not a person writing to the bot (edits, joins, bot posts...).
 IGNORED_SUBTYPES = {
@@ -69,7 +68,7 @@ def register(services: "Services") -> None:
         if not is_person_writing(event):
             return
         nudge_if_phi(ctx, event)
-        answer = ctx.services.features.get(HOOK)
+        answer = ctx.services.features.answer_message
         if answer is not None:
             answer(ctx, event, "mention")
             return
@@ -80,7 +79,7 @@ def register(services: "Services") -> None:
         event = ctx.body.get("event") or {}
         if not is_person_writing(event):
             return
-        answer = ctx.services.features.get(HOOK)
+        answer = ctx.services.features.answer_message
         if event.get("channel_type") != "im":
             if event.get("channel_type") in ("channel", "group") and not mentions_the_bot(ctx, event):
                 nudge_if_phi(ctx, event)  # a mention was nudged by app_mention already

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.access import Role
 from bot.context import Ctx
-from bot.features.diagnostics import rate_limit
+from bot.features.diagnostics import diagnostics_of, rate_limit
 from bot.render.blocks import Block, context, escape, section
 from bot.scheduler import claim_done, claim_once
 from commands.reconcile import (
@@ -52,7 +52,7 @@ RETRY_AFTER = timedelta(hours=1)
 
 
 def _diag(services: "Services") -> Diagnostics:
-    return services.features["dicom"]
+    return diagnostics_of(services)
 
 
 def local_today(services: "Services") -> date:

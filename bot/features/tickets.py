@@ -120,11 +120,11 @@ class TicketsFeature:
 
     def _outage_notice(self, ctx: Ctx, report: Report) -> Any:
         """Is a system this report is about down, or in planned downtime? (the node watch knows)"""
-        hook = self.services.features.get("outage_notice")
-        if hook is None or not (report.description or "").strip():
+        outages = self.services.features.outages
+        if outages is None or not (report.description or "").strip():
             return None
         try:
-            return hook(self.services, text=report.description, category=report.category or guess_category(report.description),
+            return outages.notice(self.services, text=report.description, category=report.category or guess_category(report.description),
                         role=ctx.role, user=ctx.user_id)
         except Exception:  # noqa: BLE001 - the report matters more than the notice
             log.exception("tickets: the outage check failed")
@@ -227,7 +227,7 @@ class TicketsFeature:
         return sorted(directory.members(group)) if (group and directory is not None) else []
 
     def _wants_diagnostics(self, ticket: TicketView) -> bool:
-        diag = self.services.features.get("dicom")
+        diag = self.services.features.dicom
         return bool(self.svc.settings.locate_on_intake and ticket.category in ("missing_images", "outage") and ticket.accession
                     and diag is not None and diag.node_names())
 
@@ -237,7 +237,9 @@ class TicketsFeature:
         from commands.query import parse_locate
         from commands.service import locate_audit, new_run_id
 
-        diag = self.services.features["dicom"]
+        diag = self.services.features.dicom
+        if diag is None:  # only queued when _wants_diagnostics saw it
+            return
         with self.services.db.session() as session:
             ticket = self.svc.view(session, self.svc.get(session, number))
         assert ticket.accession is not None
@@ -387,7 +389,7 @@ class TicketsFeature:
             outbox.enqueue(session, f"ticket:{number}:back:{listener.user}", channel=listener.user,
                            text=render.back_message(label, ticket, listener, down_for=down_for), origin="tickets")
         # what the archive could not answer during the outage, asked again now that it is back
-        if self.services.features.get("dicom") is not None and self.svc.settings.locate_on_intake:
+        if self.services.features.dicom is not None and self.svc.settings.locate_on_intake:
             for report in self.svc.unchecked_reports(session, number):
                 self.services.background.submit(self.diagnose, report)
         return len(listeners)
@@ -430,7 +432,7 @@ def register(services: "Services") -> None:
         return post_json(hook, services.privacy.fields(payload), key)
     svc = TicketService(services.settings.tickets, timezone=services.settings.timezone, detector=services.privacy.detector)
     feature = TicketsFeature(services, svc)
-    services.features["tickets"] = feature
+    services.features.tickets = feature
 
     def reply_filed(ctx: Ctx, filed: Filed, *, dm: bool = False) -> None:
         oncall = phone = None
@@ -775,7 +777,7 @@ def _fetch_message(ctx: Ctx, channel: str | None, ts: str | None) -> dict[str, A
 
 def _suggestions(services: "Services", values: dict[str, Any], role: Role) -> list[tuple[str, str | None, str]]:
     """Manual sections that may solve the report: ``(title, link or None, short excerpt)``."""
-    if services.features.get("knowledge") is None:
+    if services.features.knowledge is None:
         return []
     from bot.features.knowledge import ask
     from bot.render.knowledge import section_url

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEATURE_KEY = "training"
 ORIGIN = "training"
 MAX_PEOPLE = 5000          # per command; more is almost certainly a mistake (a whole workspace)
 MAX_TARGETS = 50
@@ -90,7 +89,10 @@ class TrainingFeature:
 
 
 def feature(services: "Services") -> TrainingFeature:
-    return services.features[FEATURE_KEY]
+    training = services.features.training
+    if training is None:
+        raise RuntimeError("the training feature is not registered")
+    return training
 
 
 # --------------------------------------------------------------------------------------
@@ -233,7 +235,7 @@ def register(services: "Services") -> None:
         base_url=settings.knowledge.base_url,
         clock=services.clock,
     )
-    services.features[FEATURE_KEY] = TrainingFeature(service)
+    services.features.training = TrainingFeature(service)
     service.catalog()  # read the modules now: handlers that run before the ack only look at memory
     registry = services.registry
 

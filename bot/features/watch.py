@@ -36,6 +36,7 @@ from core.errors import UserError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from bot.feature_set import TicketDesk
     from bot.services import Services
     from tickets.service import Declared
 
@@ -57,11 +58,14 @@ class OutageNotice:
 
 
 def _diag(services: "Services") -> Diagnostics:
-    return services.features["dicom"]
+    diag = services.features.dicom
+    if diag is None:
+        raise RuntimeError("the node watch needs the DICOM diagnostics feature (bot.features.diagnostics)")
+    return diag
 
 
-def _tickets(services: "Services") -> Any:
-    return services.features.get("tickets")
+def _tickets(services: "Services") -> "TicketDesk | None":
+    return services.features.tickets
 
 
 def alert_channel(services: "Services") -> str | None:
@@ -262,7 +266,7 @@ def _announce(services: "Services", session: "Session", kind: str, node: NodeCon
 def outage_may_concern(services: "Services", text: str) -> bool:
     """Whether ``text`` names a configured node at all: the check before any database work,
     cheap enough to run inside an ack (most questions name no system)."""
-    diag = services.features.get("dicom")
+    diag = services.features.dicom
     return diag is not None and bool(diag.nodes) and bool(relevant_nodes(diag.nodes, text=text))
 
 
@@ -270,7 +274,7 @@ def outage_notice(services: "Services", *, text: str = "", category: str | None 
                   user: str | None = None) -> OutageNotice | None:
     """The notice for ``text``/``category`` when it is about a node that is down or in planned
     downtime, else None. ``user`` (who reads it) picks the downtime procedure written for them."""
-    diag = services.features.get("dicom")
+    diag = services.features.dicom
     if diag is None or not diag.nodes:
         return None
     if not relevant_nodes(diag.nodes, text=text, category=category):
@@ -295,11 +299,22 @@ def outage_notice(services: "Services", *, text: str = "", category: str | None 
     return OutageNotice(words, blocks, ticket)
 
 
+class NodeWatchOutages:
+    """What other features ask the node watch (``services.features.outages``)."""
+
+    def may_concern(self, services: "Services", text: str) -> bool:
+        return outage_may_concern(services, text)
+
+    def notice(self, services: "Services", *, text: str = "", category: str | None = None, role: Role = Role.CLINICIAN,
+               user: str | None = None) -> OutageNotice | None:
+        return outage_notice(services, text=text, category=category, role=role, user=user)
+
+
 def _procedure(services: "Services", role: Role, user: str | None = None) -> list[Block]:
     """The downtime procedure from the manuals, written for the reader: the best section for
     "what to do during a downtime" in a manual whose ``audience`` has the reader's configured
     audience words (``roles.audiences``, in order), else their role's defaults, else ``all``."""
-    kb = services.features.get("knowledge")
+    kb = services.features.knowledge
     if kb is None:
         return []
     from bot.features.knowledge import audience_of
@@ -325,8 +340,7 @@ def _procedure(services: "Services", role: Role, user: str | None = None) -> lis
 
 def register(services: "Services") -> None:
     registry = services.registry
-    services.features["outage_notice"] = outage_notice
-    services.features["outage_may_concern"] = outage_may_concern
+    services.features.outages = NodeWatchOutages()
 
     @registry.job("dicom-watch", every=WATCH_EVERY)
     def watch_job(services: "Services") -> int:
