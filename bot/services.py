@@ -11,6 +11,7 @@ from bot.access import Access, GroupDirectory, Role
 from bot.audit import Audit
 from bot.background import Background
 from bot.feature_set import Features
+from bot.features import register_all
 from bot.privacy_gate import PrivacyGate, build_gate
 from bot.registry import Registry
 from bot.settings import Secrets, Settings
@@ -80,7 +81,6 @@ def build_services(
         privacy=privacy,
     )
     if register_features:
-        from bot.features import register_all
 
         register_all(services)
     return services

@@ -13,6 +13,7 @@ from bot import drafts
 from bot.access import Role
 from bot.audit import AuditRow
 from bot.context import Ctx
+from bot.listeners.events import redeliver_unhandled
 from bot.models import EventReceipt, SchedulerClaim
 from bot.render.blocks import USER_MENTION_RE, context, escape, section
 from bot.scheduler import CLAIM_RETENTION
@@ -106,7 +107,6 @@ def register(services: "Services") -> None:
     @registry.job("event-inbox", every=timedelta(minutes=1))
     def event_inbox(services: "Services") -> int:
         """Handle stored Slack events whose handling never finished (a process died after the ack)."""
-        from bot.listeners.events import redeliver_unhandled
 
         return redeliver_unhandled(services)
 

@@ -33,6 +33,7 @@ from core.errors import UserError
 from knowledge import store
 from knowledge.base import Answer, KnowledgeBase
 from knowledge.lint import check as lint_check
+from knowledge.search import SearchResult
 from knowledge.smalltalk import GREETING, small_talk
 
 if TYPE_CHECKING:
@@ -194,7 +195,6 @@ def _section_for(ctx: Ctx, key: str, question: str) -> tuple[Answer | None, Any]
 
 
 def _empty(question: str) -> Any:
-    from knowledge.search import SearchResult
 
     return SearchResult(question, (), False, 0.0, 0.0)
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.features.training import feature
 from bot.scheduler import claim_done, claim_once
 from core.privacy import vouch
 from reports.chart import CHARTS_HINT, ChartsUnavailable, render_png
@@ -89,7 +90,6 @@ def audit_details(report: WeeklyReport, png: bytes, **extra: Any) -> dict[str, A
 
 def _catalog(services: "Services") -> Any:
     try:
-        from bot.features.training import feature
 
         return feature(services).service.catalog()
     except Exception:  # noqa: BLE001 - the report goes out with module ids instead of titles

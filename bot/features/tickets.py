@@ -20,13 +20,19 @@ from slack_sdk.errors import SlackApiError
 from bot import drafts
 from bot.access import Role
 from bot.context import Ctx, call_the_oncall, storage_down
+from bot.features.knowledge import ask
 from bot.outbox import get_outbox
 from bot.receipts import once
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
+from bot.render.diagnostics import locate_blocks
+from bot.render.knowledge import section_url
+from bot.render.mrkdwn import to_mrkdwn, trim
 from bot.render.tickets import MONITORING_REPORTER
 from bot.scheduler import claim_done, claim_once, replica_id
 from bot.spool import Spool
+from commands.query import parse_locate
+from commands.service import locate_audit, new_run_id
 from commands.verdict import most_severe, plural
 from core.errors import NotFound, NotYours, UserError
 from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
@@ -233,9 +239,6 @@ class TicketsFeature:
 
     def diagnose(self, number: int) -> None:
         """What the archive holds for a missing-images report, in the ticket's thread (PHI-free)."""
-        from bot.render.diagnostics import locate_blocks
-        from commands.query import parse_locate
-        from commands.service import locate_audit, new_run_id
 
         diag = self.services.features.dicom
         if diag is None:  # only queued when _wants_diagnostics saw it
@@ -779,9 +782,6 @@ def _suggestions(services: "Services", values: dict[str, Any], role: Role) -> li
     """Manual sections that may solve the report: ``(title, link or None, short excerpt)``."""
     if services.features.knowledge is None:
         return []
-    from bot.features.knowledge import ask
-    from bot.render.knowledge import section_url
-    from bot.render.mrkdwn import to_mrkdwn, trim
 
     text = values.get("description") or ""
     try:

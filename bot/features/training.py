@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.features.home import home_view
 from bot.listeners.policy import refusal_text
 from bot.outbox import get_outbox
 from bot.render import training as render
@@ -833,7 +834,6 @@ def _failure_messages(s: Any, services: "Services", outbox: Any, module: Module,
 
 
 def _refresh_home(services: "Services", user_id: str, role: Role) -> None:
-    from bot.features.home import home_view
 
     try:
         services.client.views_publish(user_id=user_id, view=home_view(services, user_id, role))

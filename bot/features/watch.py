@@ -14,13 +14,16 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.features.knowledge import audience_of
 from bot.listeners.policy import record_refusal, refusal_text
 from bot.outbox import get_outbox
 from bot.render import watch as render
 from bot.render.blocks import Block, context, section
+from bot.render.mrkdwn import to_mrkdwn
 from bot.render.tickets import MONITORING_REPORTER
 from commands import downtime as downtimes
 from commands.config import NodeConfig
@@ -32,6 +35,7 @@ from commands.verdict import plural
 from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
 from core.errors import UserError
+from tickets.service import Report
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -174,7 +178,6 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
     feature = _tickets(services)
     if feature is None:
         return None
-    from tickets.service import Report
 
     t = applied.transition
     assert t is not None
@@ -198,7 +201,6 @@ def _open_outage(services: "Services", session: "Session", node: NodeConfig, res
 
 
 def _stamp(when: Any, tz: str) -> str:
-    from zoneinfo import ZoneInfo
 
     # Not "2026-11-28": a full date in a ticket's text is masked as possible PHI (a birth date).
     local = when.astimezone(ZoneInfo(tz))
@@ -317,7 +319,6 @@ def _procedure(services: "Services", role: Role, user: str | None = None) -> lis
     kb = services.features.knowledge
     if kb is None:
         return []
-    from bot.features.knowledge import audience_of
 
     try:
         configured = services.access.audiences_of(user) if user else ()
@@ -329,7 +330,6 @@ def _procedure(services: "Services", role: Role, user: str | None = None) -> lis
         return []
     if not answer.answered or answer.section is None:
         return []
-    from bot.render.mrkdwn import to_mrkdwn
 
     return render.procedure_blocks(answer.section.heading, to_mrkdwn(answer.section.markdown), [s.heading for s in answer.see_also[:2]])
 
