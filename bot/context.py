@@ -52,6 +52,7 @@ class Ctx:
     inline: bool = False
     _ack: dict[str, Any] | None = field(default=None, repr=False)
     _acked: bool = field(default=False, repr=False)  # the ack has gone: later replies use the response_url
+    audited: bool = field(default=False, repr=False)  # the handler wrote its own audit row(s)
 
     # convenience -------------------------------------------------------------------------
     @property
@@ -185,12 +186,32 @@ class Ctx:
         details: dict[str, Any] | None = None,
         session: "Session | None" = None,
     ) -> None:
+        self.audited = True
         self.services.audit.record(self.user_id, action, target=target, outcome=outcome, details=details, session=session)
+
+    def audit_soon(self, action: str, *, target: str = "", outcome: str = "ok", details: dict[str, Any] | None = None) -> None:
+        """An audit row written off the request thread (never delays an ack); written at once
+        when the background queue is full, so that no row is ever lost."""
+        kwargs: dict[str, Any] = {"target": target, "outcome": outcome, "details": details}
+        try:
+            self.services.background.submit(self.services.audit.record, self.user_id, action, **kwargs)
+        except Busy:
+            self.services.audit.record(self.user_id, action, **kwargs)
+
+    def refused(self, reason: str, *, required: Role | None = None, target: str | None = None) -> None:
+        """Record a refusal by the policy chain, in its one shape: ``access.denied`` on
+        ``kind:name``, with the reason (``role``, ``rate limit``, ``not theirs``), the user's
+        role and the role required (``target`` names a verb inside the entry: ``command:train assign``).
+        Never the refusal's text, nor what the user typed."""
+        details: dict[str, Any] = {"reason": reason, "role": self.role.name.lower()}
+        if required is not None:
+            details["required"] = required.name.lower()
+        self.audit_soon("access.denied", target=target or f"{self.kind}:{self.name}", outcome="denied", details=details)
 
     def report_error(self, exc: BaseException, what: str = "that") -> None:
         """Tell the user what went wrong: their mistake in their words, ours with a reference."""
         if isinstance(exc, NotYours):
-            self._audit_denied()
+            self.refused("not theirs")
         if isinstance(exc, UserError):
             text = f":warning: {exc}"
         elif storage_down(exc):
@@ -219,15 +240,6 @@ class Ctx:
             self.reply(text)
         except Exception:  # noqa: BLE001 - the user cannot be reached; the log has it
             log.exception("could not tell %s about an error", self.user_id)
-
-    def _audit_denied(self) -> None:
-        """A refusal inside a handler is recorded like one by the policy chain (never its text)."""
-        kwargs: dict[str, Any] = {"target": f"{self.kind}:{self.name}", "outcome": "denied",
-                                  "details": {"role": self.role.name.lower(), "reason": "not theirs"}}
-        try:
-            self.services.background.submit(self.services.audit.record, self.user_id, "access.denied", **kwargs)
-        except Busy:
-            self.services.audit.record(self.user_id, "access.denied", **kwargs)
 
     def ack_payload(self) -> dict[str, Any] | None:
         """What the ack carries, through the privacy gate (public when posted in the channel).

@@ -1,9 +1,11 @@
 """What the bot can do, declared once: subcommands, buttons, modals, shortcuts, events, jobs.
 
-Feature adapters (``bot/features/*.py``) declare each entry point with the role it needs.
-``bot/listeners`` wires the entries to Bolt so that every one of them passes the same policy
-(ack, role check, audit of refusals, error reporting); ``/pacs help`` asks the same registry
-which subcommands a user may run. An interaction that is not declared here is not handled.
+Feature adapters (``bot/features/*.py``) declare each entry point with its policy: the role
+it needs, the rate limit it counts against (``limit``, checked before the ack) and the audit
+action its success is recorded under (``audit``). ``bot/listeners/policy.py`` enforces them in
+one place for commands, buttons, modals and shortcuts (refusals audited in one shape, errors
+reported to the user); ``/pacs help`` asks the same policy which subcommands a user may run.
+An interaction that is not declared here is not handled.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.access import Role
+from bot.limits import Limit
 
 if TYPE_CHECKING:
     from bot.context import Ctx
@@ -40,6 +43,8 @@ class Subcommand:
     details: str = ""
     # What a user sees in help, by role, where it differs: ((min role, usage, summary), ...)
     variants: tuple[tuple[Role, str, str], ...] = ()
+    audit: str | None = None   # recorded on success when the handler records nothing itself
+    limit: str | None = None   # a rate limit declared with Registry.limit, checked before the ack
 
     def shown_to(self, role: Role) -> tuple[str, str]:
         """(usage, summary) for help, as this role may use the command."""
@@ -60,6 +65,8 @@ class Interaction:
     role: Role
     label: str
     inline: bool = False
+    audit: str | None = None
+    limit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,11 @@ class Job:
     run: Callable[["Services"], Any]
 
 
+def permits(role: Role, entry: "Subcommand | Interaction") -> bool:
+    """The policy's role step: the one test of a role against an entry (help's dry run too)."""
+    return role >= entry.role
+
+
 HomeProvider = Callable[["Services", str, Role], list[dict[str, Any]]]
 
 
@@ -88,6 +100,7 @@ class Registry:
     events: dict[str, list[EventSpec]] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     home_providers: list[tuple[int, HomeProvider]] = field(default_factory=list)
+    limits: dict[str, Limit] = field(default_factory=dict)
 
     # declarations -----------------------------------------------------------------------
     def subcommand(
@@ -104,7 +117,11 @@ class Registry:
         hidden: bool = False,
         details: str = "",
         variants: tuple[tuple[Role, str, str], ...] = (),
+        audit: str | None = None,
+        limit: str | None = None,
     ) -> Callable[[Handler], Handler]:
+        self._check_limit(limit, f"subcommand {name!r}")
+
         def decorate(fn: Handler) -> Handler:
             if name in self.subcommands or name in self.aliases:
                 raise ValueError(f"subcommand {name!r} is declared twice")
@@ -121,6 +138,8 @@ class Registry:
                 hidden=hidden,
                 details=details or (fn.__doc__ or "").strip(),
                 variants=variants,
+                audit=audit,
+                limit=limit,
             )
             self.subcommands[name] = spec
             for alias in aliases:
@@ -131,25 +150,29 @@ class Registry:
 
         return decorate
 
-    def _interaction(self, kind: InteractionKind, id: str, role: Role, label: str, inline: bool) -> Callable[[Handler], Handler]:
+    def _interaction(self, kind: InteractionKind, id: str, role: Role, label: str, inline: bool, *,
+                     audit: str | None = None, limit: str | None = None) -> Callable[[Handler], Handler]:
         if ":" in id:
             raise ValueError(f"{kind} id {id!r} may not contain ':' (it separates the id from a per-button suffix)")
+        self._check_limit(limit, f"{kind} {id!r}")
 
         def decorate(fn: Handler) -> Handler:
             key = (kind, id)
             if key in self.interactions:
                 raise ValueError(f"{kind} {id!r} is declared twice")
-            self.interactions[key] = Interaction(kind, id, fn, role, label or id, inline)
+            self.interactions[key] = Interaction(kind, id, fn, role, label or id, inline, audit, limit)
             return fn
 
         return decorate
 
-    def action(self, action_id: str, *, role: Role, label: str = "", inline: bool = False) -> Callable[[Handler], Handler]:
+    def action(self, action_id: str, *, role: Role, label: str = "", inline: bool = False, audit: str | None = None,
+               limit: str | None = None) -> Callable[[Handler], Handler]:
         """A block action. Buttons may use ``f"{action_id}:{suffix}"`` to keep ids unique."""
-        return self._interaction("action", action_id, role, label, inline)
+        return self._interaction("action", action_id, role, label, inline, audit=audit, limit=limit)
 
-    def view(self, callback_id: str, *, role: Role, label: str = "", inline: bool = False) -> Callable[[Handler], Handler]:
-        return self._interaction("view", callback_id, role, label, inline)
+    def view(self, callback_id: str, *, role: Role, label: str = "", inline: bool = False, audit: str | None = None,
+             limit: str | None = None) -> Callable[[Handler], Handler]:
+        return self._interaction("view", callback_id, role, label, inline, audit=audit, limit=limit)
 
     def view_closed(self, callback_id: str, *, role: Role = Role.CLINICIAN, label: str = "") -> Callable[[Handler], Handler]:
         return self._interaction("view_closed", callback_id, role, label, False)
@@ -160,6 +183,17 @@ class Registry:
 
     def message_shortcut(self, callback_id: str, *, role: Role, label: str = "") -> Callable[[Handler], Handler]:
         return self._interaction("message_shortcut", callback_id, role, label, False)
+
+    def limit(self, name: str, settings: Callable[[Any], Any], refusal: Callable[[Any, int], str]) -> None:
+        """A per-user rate limit entries may name (``limit=name``): ``settings(Settings)`` gives
+        its ``runs`` and ``per_seconds``, ``refusal(those, seconds to wait)`` the words."""
+        if name in self.limits:
+            raise ValueError(f"limit {name!r} is declared twice")
+        self.limits[name] = Limit(name, settings, refusal)
+
+    def _check_limit(self, limit: str | None, what: str) -> None:
+        if limit is not None and limit not in self.limits:
+            raise ValueError(f"{what} names the limit {limit!r}, which is not declared (declare it first with Registry.limit)")
 
     def event(self, event_type: str) -> Callable[[Handler], Handler]:
         """An Events API handler. Several features may handle one event type (e.g. ``message``);
@@ -197,8 +231,8 @@ class Registry:
         return self.subcommands.get(name)
 
     def allowed_subcommands(self, role: Role) -> list[Subcommand]:
-        """What a user with ``role`` may run: the policy's dry run, used by help."""
-        return [s for s in self.subcommands.values() if not s.hidden and role >= s.role]
+        """What a user with ``role`` may run: the policy's dry run (its role step), used by help."""
+        return [s for s in self.subcommands.values() if not s.hidden and permits(role, s)]
 
     def interactions_of(self, kind: InteractionKind) -> list[Interaction]:
         return [i for (k, _), i in self.interactions.items() if k == kind]

@@ -80,13 +80,14 @@ def take_run(session: Session, *, actor: str, command: str, now: datetime, limit
     ).all()
     if len(recent) >= limit.runs:
         oldest = min(recent)
-        wait = max(1, math.ceil((oldest + timedelta(seconds=limit.per_seconds) - now).total_seconds()))
-        window = f"{limit.per_seconds} s" if limit.per_seconds < 120 else f"{round(limit.per_seconds / 60)} min"
-        raise Refused(
-            f"You have run {plural(limit.runs, 'DICOM check')} in the last {window}, the most allowed. "
-            f"Try again in {wait} s."
-        )
+        raise Refused(over_limit(limit, max(1, math.ceil((oldest + timedelta(seconds=limit.per_seconds) - now).total_seconds()))))
     session.add(DicomRun(actor=actor[:64], command=command[:16], at=now))
+
+
+def over_limit(limit: RateLimitSettings, wait: int) -> str:
+    """The refusal of a run over ``limit``, with when to try again."""
+    window = f"{limit.per_seconds} s" if limit.per_seconds < 120 else f"{round(limit.per_seconds / 60)} min"
+    return f"You have run {plural(limit.runs, 'DICOM check')} in the last {window}, the most allowed. Try again in {wait} s."
 
 
 def prune_runs(session: Session, *, now: datetime) -> int:

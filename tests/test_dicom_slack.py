@@ -184,17 +184,22 @@ class TestRateLimit:
     def settings_overrides(self, demo_network: DemoNetwork) -> dict[str, Any]:  # noqa: F811
         return {"dicom": {"nodes": node_dicts(demo_network), "rate_limit": {"runs": 2, "per_seconds": 60}}}
 
-    def test_third_run_in_a_minute_is_refused_with_when_to_retry(self, harness: Harness) -> None:
+    def test_third_run_in_a_minute_is_refused_in_the_ack_with_when_to_retry(self, harness: Harness) -> None:
         for _ in range(2):
             harness.command(ADMIN, "echo vna")
             harness.drain()
-        harness.command(ADMIN, "locate A1001")
+        before = len(replies(harness))
+        ack = harness.command(ADMIN, "locate A1001")
         harness.drain()
-        text = replies(harness)[-1]["text"]
-        assert text.startswith(":hourglass: You have run 2 DICOM checks in the last 60 s, the most allowed. Try again in ")
-        seconds = int(text.rsplit("in ", 1)[1].split(" s")[0])
+        # refused by the policy before the ack: never "Checking…" first, nothing sent to a node
+        assert ack.text.startswith(":hourglass: You have run 2 DICOM checks in the last 60 s, the most allowed. Try again in ")
+        seconds = int(ack.text.rsplit("in ", 1)[1].split(" s")[0])
         assert 1 <= seconds <= 60
-        assert audit_rows(harness)[-1].outcome == "refused" and audit_rows(harness)[-1].details["reason"] == "rate limit"
+        assert len(replies(harness)) == before
+        [denied] = audit_rows(harness, "access.denied")
+        assert (denied.actor, denied.target, denied.outcome) == (ADMIN, "command:locate", "denied")
+        assert denied.details == {"reason": "rate limit", "role": "admin"}
+        assert [r.action for r in audit_rows(harness)] == ["dicom.echo", "dicom.echo"]  # the refused run left no dicom row
         harness.command("U0ADMIN02", "echo vna")  # another admin is not held up
         harness.drain()
         assert "ok in" in last_reply(harness)[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -115,7 +116,7 @@ def test_refused_command_explains_and_is_audited(harness: Harness) -> None:
     harness.drain()
     rows = audit_rows(harness, "access.denied")
     assert [(r.actor, r.target, r.outcome) for r in rows] == [(CLINICIAN, "command:audit", "denied")]
-    assert rows[0].details == {"role": "clinician", "required": "admin"}
+    assert rows[0].details == {"reason": "role", "role": "clinician", "required": "admin"}
 
 
 # extra entry points declared by a test "feature" --------------------------------------------
@@ -150,7 +151,20 @@ def _register_test_feature(services: Any) -> None:
         ctx.reply("card", [{"type": "actions", "elements": [
             {"type": "button", "action_id": "test_resolve:42", "value": "42", "text": {"type": "plain_text", "text": "Resolve"}}]}])
 
-    @registry.action("test_resolve", role=Role.ADMIN, label="Resolve")
+    # a brake of one run a minute, shared by a command and a button
+    registry.limit("test", lambda settings: SimpleNamespace(runs=1, per_seconds=60),
+                   lambda numbers, wait: f":hourglass: Once a minute, please; try again in {wait} s.")
+
+    @registry.subcommand("quiet", role=Role.CLINICIAN, summary="audited by the policy", hidden=True, inline=True,
+                         audit="test.quiet", limit="test")
+    def quiet(ctx: Any) -> None:
+        ctx.reply("done quietly")
+
+    @registry.action("test_limited", role=Role.CLINICIAN, label="Limited", limit="test")
+    def limited(ctx: Any) -> None:
+        ctx.reply("pressed")
+
+    @registry.action("test_resolve", role=Role.ADMIN, label="Resolve", audit="test.pressed")
     def resolve(ctx: Any) -> None:
         ctx.audit("test.resolve", target=f"ticket:{ctx.action_suffix}")
         ctx.reply(f"resolved {ctx.action_value}", replace_original=True)
@@ -167,6 +181,51 @@ def _register_test_feature(services: Any) -> None:
 @pytest.fixture
 def harness_register() -> Any:
     return _register_test_feature
+
+
+def test_the_policy_audits_a_success_the_handler_did_not_record(harness: Harness) -> None:
+    assert harness.command(CLINICIAN, "quiet").text == "done quietly"
+    harness.drain()
+    [row] = audit_rows(harness, "test.quiet")
+    assert (row.actor, row.target, row.outcome, row.details) == (CLINICIAN, "command:quiet", "ok", {"via": "slack"})
+
+
+def test_a_handler_that_records_its_own_audit_gets_no_second_row(harness: Harness) -> None:
+    harness.send(harness.sim.block_action(ADMIN, {"action_id": "test_resolve:42", "value": "42", "type": "button"},
+                                          channel_id="C0GENERAL"))
+    harness.drain()
+    assert len(audit_rows(harness, "test.resolve")) == 1 and audit_rows(harness, "test.pressed") == []
+
+
+def test_a_rate_limit_refuses_in_the_ack_before_the_handler_runs(harness: Harness) -> None:
+    assert harness.command(CLINICIAN, "quiet").text == "done quietly"
+    again = harness.command(CLINICIAN, "quiet")
+    assert again.text.startswith(":hourglass: Once a minute, please; try again in ")
+    # the button counts against the same limit: acked at once, told privately, handler not run
+    button = {"action_id": "test_limited:1", "value": "1", "type": "button"}
+    assert harness.send(harness.sim.block_action(CLINICIAN, button, channel_id="C0GENERAL")).status == 200
+    harness.drain()
+    assert [c.params["text"][:40] for c in harness.mock.calls_to("response_url")] == [":hourglass: Once a minute, please; try a"]
+    assert len(audit_rows(harness, "test.quiet")) == 1
+    denied = audit_rows(harness, "access.denied")
+    assert [(r.target, r.details) for r in denied] == [("command:quiet", {"reason": "rate limit", "role": "clinician"}),
+                                                       ("action:test_limited", {"reason": "rate limit", "role": "clinician"})]
+    assert harness.command(ADMIN, "quiet").text == "done quietly"  # per user
+
+
+def test_admin_views_that_used_to_go_unaudited_are_audited(harness: Harness) -> None:
+    for command in ("triage", "nodes"):
+        assert harness.command(ADMIN, command).status == 200
+    harness.drain()
+    rows = [(r.action, r.target, r.outcome) for r in audit_rows(harness) if r.action in ("ticket.triage", "dicom.nodes")]
+    assert sorted(rows) == [("dicom.nodes", "command:nodes", "ok"), ("ticket.triage", "command:triage", "ok")]
+
+
+def test_an_undeclared_limit_is_a_declaration_error() -> None:
+    from bot.registry import Registry
+
+    with pytest.raises(ValueError, match="names the limit 'nope', which is not declared"):
+        Registry().subcommand("x", role=Role.CLINICIAN, summary="x", limit="nope")
 
 
 def test_an_inline_command_whose_later_work_fails_does_not_stay_on_checking(harness: Harness) -> None:

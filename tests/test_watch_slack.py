@@ -197,7 +197,7 @@ def test_downtime_add_and_cancel_are_for_admins(harness: Harness, clock: ManualC
     assert "only for PACS admins" in shown
     with harness.db.session() as session:
         denied = session.scalar(select(AuditEntry).where(AuditEntry.action == "access.denied"))
-    assert denied.actor == CLINICIAN and denied.target == "/pacs downtime add"
+    assert denied.actor == CLINICIAN and denied.target == "command:downtime add"
     tomorrow = "tomorrow 22:00 tomorrow 23:00"
     harness.command(ADMIN, f'downtime add pacs {tomorrow} "Disk swap"')
     harness.drain()

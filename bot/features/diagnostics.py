@@ -23,7 +23,7 @@ from commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
 from commands.results import EchoResult, NodeLocate
 from commands.scu import Target
 from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
-from commands.store import last_echoes, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
+from commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
 from commands.verdict import plural
 from core.errors import Refused, UserError
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # After this long, show the answers that are in while a slow node is still being waited for.
 INTERIM_AFTER_SECONDS = 3.0
+LIMIT = "dicom"  # the per-user brake on DICOM checks (dicom.rate_limit)
 
 
 def diagnostics_of(services: "Services") -> Diagnostics:
@@ -54,13 +55,15 @@ def register(services: "Services") -> None:
     diag = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
     services.features.dicom = diag
     locate_role = Role.parse(settings.accession_locate_role)
+    # echo, locate and reconcile count against one per-user brake, refused in the ack when over it
+    registry.limit(LIMIT, lambda s: s.dicom.rate_limit, lambda numbers, wait: f":hourglass: {over_limit(numbers, wait)}")
 
     def refuse_and_audit(ctx: Ctx, command: str, reason: str) -> None:
         """Audit a refused request after the ack (the input is not kept: it may hold PHI)."""
         ctx.defer(ctx.audit, f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "slack"}, what="the audit")
 
     @registry.subcommand(
-        "nodes", role=Role.ADMIN, group="Diagnostics",
+        "nodes", role=Role.ADMIN, group="Diagnostics", audit="dicom.nodes",
         summary="List the DICOM nodes pacsbot may check, with each one's last echo.",
         usage="/pacs nodes",
         details="Nodes come only from the pacsbot configuration (dicom.nodes); nothing typed in chat is used as an address.",
@@ -73,7 +76,7 @@ def register(services: "Services") -> None:
         ctx.reply(text, blocks)
 
     @registry.subcommand(
-        "echo", role=Role.ADMIN, group="Diagnostics", inline=True,
+        "echo", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
         summary="Check that DICOM nodes answer (C-ECHO): `ok in 12 ms` or why not.",
         usage="/pacs echo <node>|all",
         details="Sends a DICOM C-ECHO (the DICOM ping) to each node at once. It changes nothing on the node.",
@@ -89,7 +92,7 @@ def register(services: "Services") -> None:
         ctx.defer(run_echo, ctx, targets, what="the echo")
 
     @registry.subcommand(
-        "locate", role=locate_role, group="Diagnostics", inline=True,
+        "locate", role=locate_role, group="Diagnostics", inline=True, limit=LIMIT,
         summary="Find a study on the DICOM nodes and compare them: is it there, is it complete?",
         usage=LOCATE_USAGE,
         details=(
@@ -132,8 +135,8 @@ def rate_limit(ctx: Ctx, command: str) -> bool:
     try:
         with ctx.services.db.session() as session:
             take_run(session, actor=ctx.user_id, command=command, now=ctx.services.clock.now(), limit=settings.rate_limit)
-    except Refused as exc:
-        ctx.audit(f"dicom.{command}", outcome="refused", details={"reason": "rate limit", "via": "slack"})
+    except Refused as exc:  # other replicas' runs made up the rest (this one's were counted before the ack)
+        ctx.refused("rate limit")
         ctx.reply(f":hourglass: {exc}")
         return False
     return True

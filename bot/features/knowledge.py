@@ -244,7 +244,7 @@ def register(services: "Services") -> None:
             ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
 
     @registry.subcommand(
-        "kb", role=Role.ADMIN, group="Administration", ack_text="Working on it…",
+        "kb", role=Role.ADMIN, group="Administration", ack_text="Working on it…", audit="kb.check",
         summary="Manuals: unanswered questions, reload after edits, check for problems.",
         usage="/pacs kb gaps [7d|DATE] | reload | check",
     )

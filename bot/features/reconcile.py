@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.access import Role
 from bot.context import Ctx
-from bot.features.diagnostics import diagnostics_of, rate_limit
+from bot.features.diagnostics import LIMIT, diagnostics_of, rate_limit
 from bot.render.blocks import Block, context, escape, section
 from bot.scheduler import claim_done, claim_once
 from commands.reconcile import (
@@ -85,7 +85,7 @@ def register(services: "Services") -> None:
     settings = services.settings.dicom.reconcile
 
     @registry.subcommand(
-        "reconcile", role=Role.ADMIN, group="Diagnostics", inline=True,
+        "reconcile", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
         summary="Compare a day's studies on PACS and VNA: what is missing from the archive, what is incomplete.",
         usage=RECONCILE_USAGE,
         details=(

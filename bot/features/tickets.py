@@ -658,7 +658,8 @@ def register(services: "Services") -> None:
         text, blocks = render.listing(titles[which], rows, empty=f"No {titles[which].lower()}.")
         ctx.reply(text, blocks)
 
-    @registry.subcommand("triage", role=Role.ADMIN, group="Tickets", summary="What still needs an owner, most urgent first.")
+    @registry.subcommand("triage", role=Role.ADMIN, group="Tickets", summary="What still needs an owner, most urgent first.",
+                         audit="ticket.triage")
     def triage_cmd(ctx: Ctx) -> None:
         with services.db.session() as session:
             rows = svc.triage(session, services.clock.now())

@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot.access import Role
 from bot.context import Ctx
 from bot.features.home import home_view
-from bot.listeners.policy import refusal_text
+from bot.listeners.policy import allowed
 from bot.outbox import get_outbox
 from bot.render import training as render
 from bot.render.blocks import USER_MENTION_RE, Block, context, escape
@@ -325,8 +325,8 @@ def _train_command(ctx: Ctx) -> None:
     verb_word = words[0].lower() if words else ""
     args = words[1:]
     if verb_word in ("", "help", "?"):
-        allowed = [(v.usage, v.summary) for v in VERBS.values() if ctx.role >= v.role]
-        text, blocks = render.usage_text(allowed)
+        usable = [(v.usage, v.summary) for v in VERBS.values() if ctx.role >= v.role]
+        text, blocks = render.usage_text(usable)
         ctx.reply(text, blocks)
         return
     verb = VERBS.get(verb_word)
@@ -335,12 +335,7 @@ def _train_command(ctx: Ctx) -> None:
         guess = get_close_matches(verb_word, allowed_names, n=1, cutoff=0.6)
         hint = f" Did you mean `/pacs train {guess[0]}`?" if guess else ""
         raise UserError(f"I don't know `/pacs train {escape(verb_word)}`.{hint} Type `/pacs train` to see what you can do.")
-    if ctx.role < verb.role:
-        ctx.reply(refusal_text(f"`/pacs train {verb.name}`", verb.role, ctx.services))
-        ctx.services.background.submit(
-            ctx.services.audit.record, ctx.user_id, "access.denied", target=f"command:train {verb.name}", outcome="denied",
-            details={"role": ctx.role.name.lower(), "required": verb.role.name.lower()},
-        )
+    if not allowed(ctx, verb.role, f"`/pacs train {verb.name}`", target=f"command:train {verb.name}"):
         return
     svc = feature(ctx.services).service
     catalog = svc.cache.peek()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.access import Role
 from bot.context import Ctx
 from bot.features.knowledge import audience_of
-from bot.listeners.policy import record_refusal, refusal_text
+from bot.listeners.policy import allowed
 from bot.outbox import get_outbox
 from bot.render import watch as render
 from bot.render.blocks import Block, context, section
@@ -379,9 +379,7 @@ def register(services: "Services") -> None:
         if word in ("", "list", "ls"):
             _downtime_list(ctx)
         elif word in ("add", "cancel"):
-            if ctx.role < Role.ADMIN:
-                record_refusal(ctx, Role.ADMIN, f"/pacs downtime {word}")
-                ctx.reply(refusal_text(f"`/pacs downtime {word}`", Role.ADMIN, ctx.services))
+            if not allowed(ctx, Role.ADMIN, f"`/pacs downtime {word}`", target=f"command:downtime {word}"):
                 return
             (_downtime_add if word == "add" else _downtime_cancel)(ctx, rest)
         else:

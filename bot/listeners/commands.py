@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack
 
 from bot.background import BUSY_TEXT
-from bot.listeners.policy import make_ctx, record_refusal, refusal_text, run_inline, start_after_ack
+from bot.listeners.policy import check, make_ctx, record_refusal, run_entry_inline, run_inline, start_after_ack
 from bot.render.help import unknown_subcommand
 
 if TYPE_CHECKING:
@@ -44,16 +44,18 @@ def handle_command(services: "Services", ack: Ack, body: dict[str, Any]) -> None
         run_inline(ctx, lambda c: unknown_subcommand(c, word), "that")
         ack(**(ctx.ack_payload() or {}))
         return
-    if ctx.role < spec.role:
-        ack(text=refusal_text(f"`{COMMAND} {spec.name}`", spec.role, services))
-        record_refusal(ctx, spec.role, f"command:{spec.name}")
+    what = f"`{COMMAND} {spec.name}`"
+    refusal = check(ctx, spec, what)
+    if refusal is not None:
+        ack(text=refusal.text)
+        record_refusal(ctx, refusal)
         return
     if spec.inline:
-        run_inline(ctx, spec.handler, f"`{COMMAND} {spec.name}`")
+        run_entry_inline(ctx, spec, what)
         ack(**(ctx.ack_payload() or {}))
         return
     ctx.inline = False
-    acked = start_after_ack(ctx, spec.handler, f"`{COMMAND} {spec.name}`")
+    acked = start_after_ack(ctx, spec, what)
     if acked is None:  # the background queue is full: say so in the ack, at no extra cost
         ack(text=BUSY_TEXT)
         return

@@ -10,12 +10,12 @@ from slack_bolt import Ack
 
 from bot.background import BUSY_TEXT
 from bot.listeners.policy import (
+    check,
     make_ctx,
     notify_soon,
     record_refusal,
-    refusal_text,
     reply_after_ack,
-    run_inline,
+    run_entry_inline,
     start_after_ack,
 )
 from bot.registry import Interaction
@@ -74,21 +74,21 @@ def handle_interaction(services: "Services", spec: Interaction, ack: Ack, body: 
     action = (body.get("actions") or [None])[0] if spec.kind == "action" else None
     ctx = make_ctx(services, spec.kind, spec.id, body, action=action, inline=spec.inline)
     what = f"“{spec.label}”"
-    if ctx.role < spec.role:
-        text = refusal_text(what, spec.role, services)
+    refusal = check(ctx, spec, what)
+    if refusal is not None:
         if spec.kind == "view":
-            ack(response_action="update", view=_refusal_modal(text))
+            ack(response_action="update", view=_refusal_modal(refusal.text))
         else:
             ack()
             ctx.inline = False
-            reply_after_ack(ctx, text)
-        record_refusal(ctx, spec.role, f"{spec.kind}:{spec.id}")
+            reply_after_ack(ctx, refusal.text)
+        record_refusal(ctx, refusal)
         return
     if spec.inline:
-        run_inline(ctx, spec.handler, what)
+        run_entry_inline(ctx, spec, what)
         ack(**(ctx.ack_payload() or {}))
         return
-    acked = start_after_ack(ctx, spec.handler, what)
+    acked = start_after_ack(ctx, spec, what)
     ack()
     if acked is None:  # the background queue is full; a button's ack cannot carry text
         notify_soon(ctx, BUSY_TEXT)

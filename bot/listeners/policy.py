@@ -1,8 +1,12 @@
 """The one policy every entry point passes: who is asking, may they, and what if it fails.
 
-Order for every command, button, modal and shortcut: build the context -> role check
-(refused: a short private explanation and an audit row) -> the handler, inline or after the
-ack -> any exception reported to the user, never to Slack as an error status.
+Order for every command, button, modal and shortcut, as declared on its registry entry:
+build the context -> role (``permits``) -> rate limit (``limit``: counted before the ack, in
+memory) -> the handler, inline or after the ack -> its success audited under ``audit`` when it
+recorded nothing itself -> any exception reported to the user, never to Slack as an error
+status. A refusal (role, rate limit, or ``NotYours`` raised by a feature for someone else's
+ticket or training) is a short private explanation and one audit row of one shape
+(:meth:`Ctx.refused`).
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
 from bot.background import Busy
 from bot.context import Ctx
+from bot.registry import Interaction, Subcommand, permits
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -76,15 +82,47 @@ def refusal_text(what: str, required: Role, services: "Services") -> str:
     return f":no_entry: Sorry, {what} is only for {required.label}s. If you need it, {ask}."
 
 
-def record_refusal(ctx: Ctx, required: Role, target: str) -> None:
+@dataclass(frozen=True)
+class Refusal:
+    reason: str               # role | rate limit
+    text: str                 # what the user is told
+    required: Role | None = None
+
+
+def check(ctx: Ctx, entry: Subcommand | Interaction, what: str) -> Refusal | None:
+    """The policy's steps before the handler: role, then rate limit. None: go ahead.
+    Nothing here touches the database or the network (it runs before the ack)."""
+    services = ctx.services
+    if not permits(ctx.role, entry):
+        return Refusal("role", refusal_text(what, entry.role, services), entry.role)
+    if entry.limit is not None:
+        limit = services.registry.limits[entry.limit]
+        numbers = limit.settings(services.settings)
+        wait = limit.window.take(ctx.user_id, time.monotonic(), numbers)
+        if wait is not None:
+            return Refusal("rate limit", limit.refusal(numbers, int(wait)))
+    return None
+
+
+def record_refusal(ctx: Ctx, refusal: Refusal) -> None:
     """Audit a refused request (after the ack: it writes to the database)."""
-    args = (ctx.user_id, "access.denied")
-    kwargs: dict[str, Any] = {"target": target, "outcome": "denied",
-                              "details": {"role": ctx.role.name.lower(), "required": required.name.lower()}}
-    try:
-        ctx.services.background.submit(ctx.services.audit.record, *args, **kwargs)
-    except Busy:
-        ctx.services.audit.record(*args, **kwargs)  # never lose an audit row, even when busy
+    ctx.refused(refusal.reason, required=refusal.required)
+
+
+def allowed(ctx: Ctx, required: Role, what: str, *, target: str) -> bool:
+    """The role step for a verb inside a subcommand (``/pacs train assign``, ``/pacs downtime
+    add``): True, or the user told (privately) and the refusal audited as any other."""
+    if ctx.role >= required:
+        return True
+    ctx.reply(refusal_text(what, required, ctx.services))
+    ctx.refused("role", required=required, target=target)
+    return False
+
+
+def audit_success(ctx: Ctx, entry: Subcommand | Interaction) -> None:
+    """The success row of an entry that declares ``audit`` and whose handler wrote none."""
+    if entry.audit is not None and not ctx.audited:
+        ctx.audit_soon(entry.audit, target=f"{ctx.kind}:{ctx.name}", details={"via": "slack"})
 
 
 # Notices sent when the background queue is full go on their own threads, at most this many at
@@ -126,15 +164,17 @@ def reply_after_ack(ctx: Ctx, text: str) -> None:
         notify_soon(ctx, text)
 
 
-def start_after_ack(ctx: Ctx, handler: Any, what: str) -> threading.Event | None:
-    """Queue ``handler(ctx)`` to start once the returned event is set (right after ``ack()``),
+def start_after_ack(ctx: Ctx, entry: Subcommand | Interaction, what: str) -> threading.Event | None:
+    """Queue the entry's handler to start once the returned event is set (right after ``ack()``),
     so that its first reply never arrives before the ack's. None when the queue is full: the
     caller can then say so in the ack itself."""
     acked = threading.Event()
 
     def run(c: Ctx) -> Any:
         acked.wait(5)
-        return handler(c)
+        result = entry.handler(c)
+        audit_success(c, entry)
+        return result
 
     try:
         ctx.services.background.submit(run, ctx, on_error=lambda exc: ctx.report_error(exc, what))
@@ -143,8 +183,17 @@ def start_after_ack(ctx: Ctx, handler: Any, what: str) -> threading.Event | None
     return acked
 
 
-def run_inline(ctx: Ctx, handler: Any, what: str) -> None:
+def run_inline(ctx: Ctx, handler: Any, what: str) -> bool:
+    """Run ``handler(ctx)`` in the request thread; False (the user told) when it failed."""
     try:
         handler(ctx)
     except Exception as exc:  # noqa: BLE001 - reported to the user, never a 500 to Slack
         ctx.report_error(exc, what)
+        return False
+    return True
+
+
+def run_entry_inline(ctx: Ctx, entry: Subcommand | Interaction, what: str) -> None:
+    """An inline entry: its handler in the request thread, then its success audit (queued)."""
+    if run_inline(ctx, entry.handler, what):
+        audit_success(ctx, entry)
