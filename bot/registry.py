@@ -10,6 +10,7 @@ An interaction that is not declared here is not handled.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -136,7 +137,7 @@ class Registry:
                 inline=inline,
                 ack_text=ack_text,
                 hidden=hidden,
-                details=details or (fn.__doc__ or "").strip(),
+                details=details or inspect.cleandoc(fn.__doc__ or ""),
                 variants=variants,
                 audit=audit,
                 limit=limit,

@@ -353,7 +353,7 @@ def register(services: "Services") -> None:
         return run_downtime_notices(services)
 
     @registry.subcommand(
-        "status", role=Role.CLINICIAN, group="Answers",
+        "status", role=Role.CLINICIAN, group="Systems",
         summary="Is PACS working? Each system's state, outages and planned downtime.",
         usage="/pacs status",
         variants=((Role.ADMIN, "/pacs status", "Each DICOM node's state with latency, last change and failure reason; planned downtime."),),
@@ -364,7 +364,7 @@ def register(services: "Services") -> None:
         ctx.reply(*status(ctx.services, admin=ctx.role >= Role.ADMIN))
 
     @registry.subcommand(
-        "downtime", role=Role.CLINICIAN, group="Answers",
+        "downtime", role=Role.CLINICIAN, group="Systems",
         summary="Planned downtime coming up.",
         usage="/pacs downtime [list]",
         variants=((Role.ADMIN, f"{downtimes.ADD_USAGE.split('   ')[0]} | cancel <id> | list",

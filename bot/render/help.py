@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 # Help lists what people need most first; groups not named here come before General.
-GROUP_ORDER = ("Answers", "Tickets", "Training", "Diagnostics", "Archive", "Administration")
+GROUP_ORDER = ("Systems", "Answers", "Tickets", "Training", "Diagnostics", "Archive", "Administration")
 
 
 def group_rank(group: str) -> int:
