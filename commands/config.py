@@ -244,7 +244,9 @@ class DicomSettings(Section):
     timeouts: TimeoutSettings = Field(default_factory=lambda: TimeoutSettings(**DEFAULT_TIMEOUTS))
     max_matches: int = Field(default=25, ge=1, le=500, description="Studies per node per query; past it the query is cancelled.")
     show_phi: Literal["ephemeral", "never"] = "ephemeral"
-    accession_locate_role: Literal["admin", "trainer", "clinician"] = "admin"
+    # technologists check "did my study arrive?" themselves (the manuals tell them to); by
+    # accession only and without patient details: patient search stays with PACS admins
+    accession_locate_role: Literal["admin", "trainer", "clinician"] = "clinician"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     demo: Literal["auto", "true", "false"] = "auto"
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)

@@ -23,7 +23,7 @@ def test_defaults() -> None:
     s = load_settings(None).dicom
     assert s.ae_title == "PACSBOT" and s.nodes == [] and s.demo == "auto"
     assert (s.timeouts.connect, s.timeouts.association, s.timeouts.dimse, s.timeouts.total) == (5, 10, 30, 60)
-    assert s.max_matches == 25 and s.show_phi == "ephemeral" and s.accession_locate_role == "admin"
+    assert s.max_matches == 25 and s.show_phi == "ephemeral" and s.accession_locate_role == "clinician"
     assert (s.rate_limit.runs, s.rate_limit.per_seconds) == (10, 60)
 
 

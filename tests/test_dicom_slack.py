@@ -122,18 +122,26 @@ def test_refused_input_is_answered_in_the_ack_and_audited(harness: Harness, text
     assert text.split(" ", 1)[-1] not in json.dumps(rows[0].details)  # the input itself is not kept
 
 
-def test_diagnostics_are_for_admins_by_default(harness: Harness) -> None:
-    for command in ("nodes", "echo all", "locate A1002"):
+def test_node_checks_are_for_admins_by_default(harness: Harness) -> None:
+    for command in ("nodes", "echo all"):
         ack = harness.command(CLINICIAN, command)
         assert "only for PACS admins" in ack.text
-    harness.command(CLINICIAN, "help")
-    assert "/pacs locate" not in harness.command(CLINICIAN, "help").text
+    help_text = harness.command(CLINICIAN, "help").text
+    assert "/pacs echo" not in help_text and "/pacs nodes" not in help_text and "/pacs locate" in help_text
+
+
+class TestLocateKeptForAdmins:
+    @pytest.fixture
+    def settings_overrides(self, demo_network: DemoNetwork) -> dict[str, Any]:  # noqa: F811
+        return {"dicom": {"nodes": node_dicts(demo_network), "accession_locate_role": "admin"}}
+
+    def test_a_site_may_keep_locate_for_admins(self, harness: Harness) -> None:
+        assert "only for PACS admins" in harness.command(CLINICIAN, "locate A1002").text
+        assert "/pacs locate" not in harness.command(CLINICIAN, "help").text
 
 
 class TestTechniciansMayLocateByAccession:
-    @pytest.fixture
-    def settings_overrides(self, demo_network: DemoNetwork) -> dict[str, Any]:  # noqa: F811
-        return {"dicom": {"nodes": node_dicts(demo_network), "accession_locate_role": "clinician"}}
+    """The default: the technologists' manual tells them to run `/pacs locate <accession>`."""
 
     def test_phi_free_answer(self, harness: Harness) -> None:
         ack = harness.command(TECH, "locate A1002")
@@ -245,7 +253,7 @@ def test_app_home_shows_node_health_to_admins(harness: Harness) -> None:
     view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
     assert ":large_green_circle: every node is answering" in texts_of(view["blocks"])
     clinician = home_view(harness.services, CLINICIAN, harness.services.access.role_of(CLINICIAN))
-    assert "DICOM nodes" not in texts_of(clinician["blocks"])
+    assert "*DICOM nodes* —" not in texts_of(clinician["blocks"])  # the health section; locate is listed
 
 
 def test_housekeeping_forgets_old_rate_limit_entries(harness: Harness) -> None:
