@@ -6,13 +6,19 @@ action its success is recorded under (``audit``). ``bot/listeners/policy.py`` en
 one place for commands, buttons, modals and shortcuts (refusals audited in one shape, errors
 reported to the user); ``/pacs help`` asks the same policy which subcommands a user may run.
 An interaction that is not declared here is not handled.
+
+A feature module declares its entries at module level, in a table of its own (a ``Registry``
+that no app reads: ``TABLE = Registry()`` and ``@TABLE.subcommand(...)`` on module-level
+functions), and its ``register(services)`` builds what the handlers use and adds the table to
+the process's registry (:meth:`Registry.include`). The handlers then find their feature in
+``ctx.services.features``, so nothing is a closure over one process's objects.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -121,8 +127,6 @@ class Registry:
         audit: str | None = None,
         limit: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        self._check_limit(limit, f"subcommand {name!r}")
-
         def decorate(fn: Handler) -> Handler:
             if name in self.subcommands or name in self.aliases:
                 raise ValueError(f"subcommand {name!r} is declared twice")
@@ -155,7 +159,6 @@ class Registry:
                      audit: str | None = None, limit: str | None = None) -> Callable[[Handler], Handler]:
         if ":" in id:
             raise ValueError(f"{kind} id {id!r} may not contain ':' (it separates the id from a per-button suffix)")
-        self._check_limit(limit, f"{kind} {id!r}")
 
         def decorate(fn: Handler) -> Handler:
             key = (kind, id)
@@ -192,9 +195,39 @@ class Registry:
             raise ValueError(f"limit {name!r} is declared twice")
         self.limits[name] = Limit(name, settings, refusal)
 
-    def _check_limit(self, limit: str | None, what: str) -> None:
-        if limit is not None and limit not in self.limits:
-            raise ValueError(f"{what} names the limit {limit!r}, which is not declared (declare it first with Registry.limit)")
+    def include(self, table: "Registry", *, roles: dict[str, Role] | None = None) -> None:
+        """Add a feature's module-level table of entries. ``roles`` sets, by subcommand name,
+        a role the site configures (``dicom.accession_locate_role`` for ``locate``)."""
+        for name, spec in table.subcommands.items():
+            if roles and name in roles:
+                spec = replace(spec, role=roles[name])
+            self.subcommand(name, role=spec.role, summary=spec.summary, usage=spec.usage, group=spec.group,
+                            aliases=spec.aliases, inline=spec.inline, ack_text=spec.ack_text, hidden=spec.hidden,
+                            details=spec.details, variants=spec.variants, audit=spec.audit, limit=spec.limit)(spec.handler)
+        for (kind, id_), interaction in table.interactions.items():
+            if (kind, id_) in self.interactions:
+                raise ValueError(f"{kind} {id_!r} is declared twice")
+            self.interactions[(kind, id_)] = interaction
+        for event_type, specs in table.events.items():
+            self.events.setdefault(event_type, []).extend(specs)
+        for name, job in table.jobs.items():
+            if name in self.jobs:
+                raise ValueError(f"job {name!r} is declared twice")
+            self.jobs[name] = job
+        for order, provider in table.home_providers:
+            self.home(order)(provider)
+        for name, limit in table.limits.items():
+            if name in self.limits:
+                raise ValueError(f"limit {name!r} is declared twice")
+            self.limits[name] = limit
+
+    def validate(self) -> None:
+        """Every named limit is declared (checked once all features are registered)."""
+        named = [(f"subcommand {s.name!r}", s.limit) for s in self.subcommands.values()]
+        named += [(f"{i.kind} {i.id!r}", i.limit) for i in self.interactions.values()]
+        for what, limit in named:
+            if limit is not None and limit not in self.limits:
+                raise ValueError(f"{what} names the limit {limit!r}, which is not declared (Registry.limit)")
 
     def event(self, event_type: str) -> Callable[[Handler], Handler]:
         """An Events API handler. Several features may handle one event type (e.g. ``message``);

@@ -224,8 +224,10 @@ def test_admin_views_that_used_to_go_unaudited_are_audited(harness: Harness) -> 
 def test_an_undeclared_limit_is_a_declaration_error() -> None:
     from bot.registry import Registry
 
+    registry = Registry()
+    registry.subcommand("x", role=Role.CLINICIAN, summary="x", limit="nope")(lambda ctx: None)
     with pytest.raises(ValueError, match="names the limit 'nope', which is not declared"):
-        Registry().subcommand("x", role=Role.CLINICIAN, summary="x", limit="nope")
+        registry.validate()
 
 
 def test_an_inline_command_whose_later_work_fails_does_not_stay_on_checking(harness: Harness) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,6 +24,7 @@ from bot.context import Ctx, call_the_oncall, storage_down
 from bot.features.knowledge import ask
 from bot.outbox import get_outbox
 from bot.receipts import once
+from bot.registry import Registry
 from bot.render import tickets as render
 from bot.render.blocks import Block, context, escape, section
 from bot.render.diagnostics import locate_blocks
@@ -422,350 +424,437 @@ def _report_from_values(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) 
     )
 
 
+def desk(services: "Services") -> TicketsFeature:
+    """This process's tickets feature (``register`` built it)."""
+    feature = services.features.tickets
+    if not isinstance(feature, TicketsFeature):
+        raise RuntimeError("the tickets feature is not registered")
+    return feature
+
+
 def register(services: "Services") -> None:
-    registry = services.registry
-
-    # Each replica files what it spooled itself (its own disk), so the job is its own.
-    @registry.job(f"ticket-spool:{replica_id()}", every=timedelta(minutes=1))
-    def spool_job(services: "Services") -> int:
-        return feature.file_spooled()
-
-    def gated_post(hook: Any, payload: dict, key: str) -> int:
-        """Webhooks to other systems pass the privacy gate like a channel post."""
-        return post_json(hook, services.privacy.fields(payload), key)
     svc = TicketService(services.settings.tickets, timezone=services.settings.timezone, detector=services.privacy.detector)
     feature = TicketsFeature(services, svc)
     services.features.tickets = feature
+    services.registry.include(TABLE)
 
-    def reply_filed(ctx: Ctx, filed: Filed, *, dm: bool = False) -> None:
-        oncall = phone = None
-        if filed.created and filed.own.urgency == "stat":
-            oncall = ", ".join(f"<@{u}>" for u in feature.oncall_people(filed.own.queue)) or None
-            phone = svc.settings.phone_of(filed.own.queue)
-        text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position,
-                                          phi_kinds=filed.phi.kinds, own=filed.own, oncall=oncall, phone=phone)
-        if dm:
-            ctx.dm(ctx.user_id, text, blocks)
-        else:
-            ctx.reply(text, blocks)
+    # Each replica files what it spooled itself (its own disk), so the job is its own.
+    @services.registry.job(f"ticket-spool:{replica_id()}", every=timedelta(minutes=1))
+    def spool_job(services: "Services") -> int:
+        return desk(services).file_spooled()
 
-    # -- intake -----------------------------------------------------------------------------
-    @registry.subcommand("report", role=Role.CLINICIAN, group="Tickets",
-                         summary="Report a PACS problem (a form, or `/pacs report <what happened>` to file at once).",
-                         usage="/pacs report [what happened]")
-    def report_cmd(ctx: Ctx) -> None:
-        """With no text, opens the report form. With text, files it at once and guesses the
-        category, urgency and accession number from what you wrote."""
-        if not ctx.args.strip():
-            feature.open_form(ctx, meta={"source": "modal"})
-            return
-        filed = feature.file(ctx, Report(reporter=ctx.user_id, description=ctx.args, source="command",
-                                         source_ref=f"command:{ctx.trigger_id}", source_channel=ctx.channel_id))
-        reply_filed(ctx, filed)
 
-    @registry.shortcut("report_problem", role=Role.CLINICIAN, label="Report a PACS problem")
-    def report_shortcut(ctx: Ctx) -> None:
+# Everything the tickets feature handles in Slack, declared once (module-level handlers)
+TABLE = Registry()
+
+
+def gated_post(services: "Services", hook: Any, payload: dict, key: str) -> int:
+    """Webhooks to other systems pass the privacy gate like a channel post."""
+    return post_json(hook, services.privacy.fields(payload), key)
+
+
+def reply_filed(ctx: Ctx, filed: Filed, *, dm: bool = False) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    oncall = phone = None
+    if filed.created and filed.own.urgency == "stat":
+        oncall = ", ".join(f"<@{u}>" for u in feature.oncall_people(filed.own.queue)) or None
+        phone = svc.settings.phone_of(filed.own.queue)
+    text, blocks = render.filed_reply(filed.ticket, created=filed.created, linked=filed.linked, position=filed.position,
+                                      phi_kinds=filed.phi.kinds, own=filed.own, oncall=oncall, phone=phone)
+    if dm:
+        ctx.dm(ctx.user_id, text, blocks)
+    else:
+        ctx.reply(text, blocks)
+
+
+# -- intake -----------------------------------------------------------------------------
+@TABLE.subcommand("report", role=Role.CLINICIAN, group="Tickets",
+                  summary="Report a PACS problem (a form, or `/pacs report <what happened>` to file at once).",
+                  usage="/pacs report [what happened]")
+def report_cmd(ctx: Ctx) -> None:
+    """With no text, opens the report form. With text, files it at once and guesses the
+    category, urgency and accession number from what you wrote."""
+    feature = desk(ctx.services)
+    if not ctx.args.strip():
         feature.open_form(ctx, meta={"source": "modal"})
+        return
+    filed = feature.file(ctx, Report(reporter=ctx.user_id, description=ctx.args, source="command",
+                                     source_ref=f"command:{ctx.trigger_id}", source_channel=ctx.channel_id))
+    reply_filed(ctx, filed)
 
-    @registry.message_shortcut("ticket_from_message", role=Role.CLINICIAN, label="Create PACS ticket")
-    def from_message(ctx: Ctx) -> None:
-        message = ctx.message or {}
-        channel = ctx.channel_id or ""
-        permalink = None
-        try:
-            permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=message.get("ts"))["permalink"]
-        except SlackApiError:
-            pass
-        author = message.get("user") or message.get("bot_id") or ""
-        text = message.get("text") or ""
-        quoted = f"Reported from a message by <@{author}>:\n{text}" if author and author != ctx.user_id else text
-        feature.open_form(ctx, initial={"description": quoted[:3000]},
-                          meta={"source": "message", "channel": channel, "ts": message.get("ts"), "author": author, "permalink": permalink})
 
-    @registry.view(render.REPORT_FORM, role=Role.CLINICIAN, label="Report a PACS problem", inline=True)
-    def report_form_submitted(ctx: Ctx) -> None:
-        values = ctx.view_values()
-        meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
-        errors = {}
-        try:
-            values["accession"] = validate_accession(values.get("accession"))
-        except UserError as exc:
-            errors["accession"] = str(exc)
-        if not (values.get("description") or "").strip():
-            errors["description"] = "Please describe the problem in a few words."
-        if errors:
-            ctx.ack_errors(errors)
-            return
-        suggestions = _suggestions(services, values, ctx.role)
-        with services.db.session() as session:
-            outages = svc.open_incidents(session, values.get("category"), live_at=services.clock.now())
-        if suggestions or outages:
-            draft_id = drafts.save(services, ctx.user_id, {"values": values, "meta": meta})
-            ctx.ack_update(render.confirm_view(draft_id, suggestions, outages))
-            return
-        ctx.defer(_file_from_form, ctx, values, meta, what="filing your report")
+@TABLE.shortcut("report_problem", role=Role.CLINICIAN, label="Report a PACS problem")
+def report_shortcut(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    feature.open_form(ctx, meta={"source": "modal"})
 
-    @registry.view(render.REPORT_CONFIRM, role=Role.CLINICIAN, label="File the ticket")
-    def report_confirmed(ctx: Ctx) -> None:
-        meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
-        draft = drafts.take(services, str(meta.get("draft") or ""), ctx.user_id)
-        if draft is None:
-            raise UserError("That form was already sent or has expired, so nothing was filed twice. "
-                            "If your problem is not filed yet, please use `/pacs report` again.")
-        _file_from_form(ctx, draft.get("values") or {}, draft.get("meta") or {})
 
-    def _file_from_form(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> None:
-        filed = feature.file(ctx, _report_from_values(ctx, values, meta))
-        reply_filed(ctx, filed, dm=True)
+@TABLE.message_shortcut("ticket_from_message", role=Role.CLINICIAN, label="Create PACS ticket")
+def from_message(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    message = ctx.message or {}
+    channel = ctx.channel_id or ""
+    permalink = None
+    try:
+        permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=message.get("ts"))["permalink"]
+    except SlackApiError:
+        pass
+    author = message.get("user") or message.get("bot_id") or ""
+    text = message.get("text") or ""
+    quoted = f"Reported from a message by <@{author}>:\n{text}" if author and author != ctx.user_id else text
+    feature.open_form(ctx, initial={"description": quoted[:3000]},
+                      meta={"source": "message", "channel": channel, "ts": message.get("ts"), "author": author, "permalink": permalink})
 
-    @registry.event("reaction_added")
-    def reaction(ctx: Ctx) -> None:
-        event = ctx.body.get("event") or {}
-        item = event.get("item") or {}
-        if event.get("reaction") != svc.settings.reaction or item.get("type") != "message" or not event.get("user"):
-            return
-        channel, ts = item.get("channel"), item.get("ts")
-        message = _fetch_message(ctx, channel, ts)
-        ctx.channel_id = channel
-        if message is None:
-            ctx.reply("I could not read that message to file a ticket from it. Use the message's ⋮ menu → *Create PACS ticket* instead.")
-            return
-        permalink = None
-        try:
-            permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-        except SlackApiError:
-            pass
-        author = message.get("user") or ""
-        filed = feature.file(ctx, Report(reporter=event["user"], description=message.get("text") or "", source="reaction",
-                                         source_ref=f"message:{channel}:{ts}", source_channel=channel, source_ts=ts,
-                                         permalink=permalink, original_author=author))
-        ctx.channel_id = channel  # answer privately where the reaction was
-        reply_filed(ctx, filed)
 
-    @registry.event("message")
-    def thread_reply(ctx: Ctx) -> None:
-        event = ctx.body.get("event") or {}
-        if event.get("channel_type") not in ("channel", "group") or not event.get("thread_ts") or event.get("thread_ts") == event.get("ts"):
-            return
-        if not event.get("user") or event.get("bot_id") or event.get("subtype"):
-            return
-        with services.db.session() as session:
-            svc.add_reply(session, event["channel"], event["thread_ts"], event["user"], event.get("text") or "", event["ts"], services.clock.now())
+@TABLE.view(render.REPORT_FORM, role=Role.CLINICIAN, label="Report a PACS problem", inline=True)
+def report_form_submitted(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    values = ctx.view_values()
+    meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
+    errors = {}
+    try:
+        values["accession"] = validate_accession(values.get("accession"))
+    except UserError as exc:
+        errors["accession"] = str(exc)
+    if not (values.get("description") or "").strip():
+        errors["description"] = "Please describe the problem in a few words."
+    if errors:
+        ctx.ack_errors(errors)
+        return
+    suggestions = _suggestions(services, values, ctx.role)
+    with services.db.session() as session:
+        outages = svc.open_incidents(session, values.get("category"), live_at=services.clock.now())
+    if suggestions or outages:
+        draft_id = drafts.save(services, ctx.user_id, {"values": values, "meta": meta})
+        ctx.ack_update(render.confirm_view(draft_id, suggestions, outages))
+        return
+    ctx.defer(_file_from_form, ctx, values, meta, what="filing your report")
 
-    # -- the card's buttons ------------------------------------------------------------------
-    @registry.action("ticket_ack", role=Role.ADMIN, label="Acknowledge")
-    def ack_button(ctx: Ctx) -> None:
-        feature.act(ctx, _number_from(ctx, svc), "acknowledge")
 
-    @registry.action("ticket_assign", role=Role.ADMIN, label="Assign to me")
-    def assign_button(ctx: Ctx) -> None:
-        feature.act(ctx, _number_from(ctx, svc), "assign")
+@TABLE.view(render.REPORT_CONFIRM, role=Role.CLINICIAN, label="File the ticket")
+def report_confirmed(ctx: Ctx) -> None:
+    services = ctx.services
+    meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
+    draft = drafts.take(services, str(meta.get("draft") or ""), ctx.user_id)
+    if draft is None:
+        raise UserError("That form was already sent or has expired, so nothing was filed twice. "
+                        "If your problem is not filed yet, please use `/pacs report` again.")
+    _file_from_form(ctx, draft.get("values") or {}, draft.get("meta") or {})
 
-    @registry.action("ticket_split", role=Role.ADMIN, label="Not part of this")
-    def split_button(ctx: Ctx) -> None:
-        feature.move(ctx, _number_from(ctx, svc))
 
-    @registry.action("ticket_merge", role=Role.ADMIN, label="Merge into…")
-    def merge_button(ctx: Ctx) -> None:
-        number = _number_from(ctx, svc)
-        with services.db.session() as session:
-            ticket = svc.view(session, svc.get(session, number))
-            candidates = svc.merge_candidates(session, number)
-        ctx.open_modal(render.merge_form(ticket, candidates))
+def _file_from_form(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> None:
+    feature = desk(ctx.services)
+    filed = feature.file(ctx, _report_from_values(ctx, values, meta))
+    reply_filed(ctx, filed, dm=True)
 
-    @registry.view(render.MERGE_FORM, role=Role.ADMIN, label="Merge")
-    def merge_submitted(ctx: Ctx) -> None:
-        if not first_submission(ctx):
-            return
-        into = svc.parse_number(str(ctx.view_values().get("into") or ""))
-        feature.move(ctx, _number_from(ctx, svc), into=into)
 
-    @registry.action("ticket_reopen", role=Role.ADMIN, label="Reopen")
-    def reopen_button(ctx: Ctx) -> None:
-        feature.act(ctx, _number_from(ctx, svc), "reopen")
+@TABLE.event("reaction_added")
+def reaction(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    event = ctx.body.get("event") or {}
+    item = event.get("item") or {}
+    if event.get("reaction") != svc.settings.reaction or item.get("type") != "message" or not event.get("user"):
+        return
+    channel, ts = item.get("channel"), item.get("ts")
+    message = _fetch_message(ctx, channel, ts)
+    ctx.channel_id = channel
+    if message is None:
+        ctx.reply("I could not read that message to file a ticket from it. Use the message's ⋮ menu → *Create PACS ticket* instead.")
+        return
+    permalink = None
+    try:
+        permalink = ctx.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+    except SlackApiError:
+        pass
+    author = message.get("user") or ""
+    filed = feature.file(ctx, Report(reporter=event["user"], description=message.get("text") or "", source="reaction",
+                                     source_ref=f"message:{channel}:{ts}", source_channel=channel, source_ts=ts,
+                                     permalink=permalink, original_author=author))
+    ctx.channel_id = channel  # answer privately where the reaction was
+    reply_filed(ctx, filed)
 
-    @registry.action("ticket_resolve", role=Role.ADMIN, label="Resolve")
-    def resolve_button(ctx: Ctx) -> None:
-        number = _number_from(ctx, svc)
-        with services.db.session() as session:
-            ticket = svc.view(session, svc.get(session, number))
-        if ticket.status == "resolved":
-            ctx.reply(f":information_source: {ticket.ref} was already resolved by <@{ticket.resolved_by}>; nothing changed.")
-            return
-        ctx.open_modal(render.resolve_form(ticket))
 
-    @registry.action("ticket_note", role=Role.ADMIN, label="Add note")
-    def note_button(ctx: Ctx) -> None:
-        number = _number_from(ctx, svc)
-        with services.db.session() as session:
-            ticket = svc.view(session, svc.get(session, number))
-        ctx.open_modal(render.note_form(ticket))
+@TABLE.event("message")
+def thread_reply(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    event = ctx.body.get("event") or {}
+    if event.get("channel_type") not in ("channel", "group") or not event.get("thread_ts") or event.get("thread_ts") == event.get("ts"):
+        return
+    if not event.get("user") or event.get("bot_id") or event.get("subtype"):
+        return
+    with services.db.session() as session:
+        svc.add_reply(session, event["channel"], event["thread_ts"], event["user"], event.get("text") or "", event["ts"], services.clock.now())
 
-    def first_submission(ctx: Ctx) -> bool:
-        """One change per submitted form: a second submission of the same view is dropped."""
-        view = ctx.view or {}
-        key = f"view:{view.get('id') or ''}:{view.get('hash') or ''}"
-        return not view.get("id") or once(services, key)
 
-    @registry.view(render.RESOLVE_FORM, role=Role.ADMIN, label="Resolve")
-    def resolve_submitted(ctx: Ctx) -> None:
-        if not first_submission(ctx):
-            return
-        values = ctx.view_values()
-        feature.act(ctx, _number_from(ctx, svc), "resolve", note=values.get("resolution"))
+# -- the card's buttons ------------------------------------------------------------------
+@TABLE.action("ticket_ack", role=Role.ADMIN, label="Acknowledge")
+def ack_button(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    feature.act(ctx, _number_from(ctx, svc), "acknowledge")
 
-    @registry.view(render.NOTE_FORM, role=Role.ADMIN, label="Add note")
-    def note_submitted(ctx: Ctx) -> None:
-        if not first_submission(ctx):
-            return  # the note is saved already (a double submit, or Slack's retry)
-        values = ctx.view_values()
-        kind = "note_public" if values.get("visibility") == "public" else "note"
-        feature.act(ctx, _number_from(ctx, svc), kind, note=values.get("note"))
 
-    # -- reading -----------------------------------------------------------------------------
-    @registry.subcommand("ticket", role=Role.CLINICIAN, group="Tickets", summary="Show one ticket and its history.",
-                         usage="/pacs ticket <number>")
-    def ticket_cmd(ctx: Ctx) -> None:
-        if not ctx.args.strip():
-            raise UserError("Which ticket? For example `/pacs ticket 123`.")
-        number = svc.parse_number(ctx.args.split()[0])
-        with services.db.session() as session:
-            ticket = svc.view(session, svc.get(session, number))
-            is_admin = ctx.role >= Role.ADMIN
-            involved = ctx.user_id == ticket.reporter or ctx.user_id in svc.followers(session, ticket.parent_id or ticket.id)
-            if not (is_admin or involved):
-                raise NotFound(f"There is no ticket {ticket.ref} that you reported or follow.")
-            history = svc.history(session, number, include_private=is_admin)
-            ctx.audit("ticket.view", target=ticket.ref, session=session)
-        text, blocks = render.detail(ticket, history, full=is_admin or ctx.user_id == ticket.reporter)
-        ctx.reply(text, blocks)
+@TABLE.action("ticket_assign", role=Role.ADMIN, label="Assign to me")
+def assign_button(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    feature.act(ctx, _number_from(ctx, svc), "assign")
 
-    @registry.subcommand("tickets", role=Role.CLINICIAN, group="Tickets",
-                         summary="List tickets: yours, or (admins) open, unassigned or stale ones.",
-                         usage="/pacs tickets [mine|open|unassigned|stale]",
-                         variants=((Role.CLINICIAN, "/pacs tickets", "Your tickets and the ones you follow."),
-                                   (Role.ADMIN, "/pacs tickets [mine|open|unassigned|stale]", "List tickets: yours, open, unassigned or stale.")))
-    def tickets_cmd(ctx: Ctx) -> None:
-        which = (ctx.args.split() or ["mine"])[0].lower()
-        if which not in LISTS:
-            raise UserError(f"“{which}” is not a list; use mine, open, unassigned or stale.")
-        if which != "mine" and ctx.role < Role.ADMIN:
-            raise NotYours("Only the PACS team can list all tickets; `/pacs tickets mine` shows yours.")
-        with services.db.session() as session:
-            rows = svc.listing(session, which, ctx.user_id, services.clock.now())
-            ctx.audit("ticket.list", target=which, details={"rows": len(rows)}, session=session)
-        titles = {"mine": "Your tickets", "open": "Open tickets", "unassigned": "Unassigned tickets", "stale": "Stale tickets"}
-        text, blocks = render.listing(titles[which], rows, empty=f"No {titles[which].lower()}.")
-        ctx.reply(text, blocks)
 
-    @registry.subcommand("triage", role=Role.ADMIN, group="Tickets", summary="What still needs an owner, most urgent first.",
-                         audit="ticket.triage")
-    def triage_cmd(ctx: Ctx) -> None:
-        with services.db.session() as session:
-            rows = svc.triage(session, services.clock.now())
-        text, blocks = render.listing("Needs an owner", rows, empty=":tada: Every open ticket has an owner.")
-        ctx.reply(text, blocks)
+@TABLE.action("ticket_split", role=Role.ADMIN, label="Not part of this")
+def split_button(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    feature.move(ctx, _number_from(ctx, svc))
 
-    # -- App Home ----------------------------------------------------------------------------
-    @registry.home(order=20)
-    def home_tickets(services: "Services", user_id: str, role: Role) -> list[Block]:
-        now = services.clock.now()
-        with services.db.session() as session:
-            mine = [t for t in svc.listing(session, "mine", user_id, now, limit=10)]
-            blocks: list[Block] = []
-            _, listed = render.listing("Your tickets", mine, empty="You have no tickets. `/pacs report` files one.")
+
+@TABLE.action("ticket_merge", role=Role.ADMIN, label="Merge into…")
+def merge_button(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    number = _number_from(ctx, svc)
+    with services.db.session() as session:
+        ticket = svc.view(session, svc.get(session, number))
+        candidates = svc.merge_candidates(session, number)
+    ctx.open_modal(render.merge_form(ticket, candidates))
+
+
+@TABLE.view(render.MERGE_FORM, role=Role.ADMIN, label="Merge")
+def merge_submitted(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    if not first_submission(ctx):
+        return
+    into = svc.parse_number(str(ctx.view_values().get("into") or ""))
+    feature.move(ctx, _number_from(ctx, svc), into=into)
+
+
+@TABLE.action("ticket_reopen", role=Role.ADMIN, label="Reopen")
+def reopen_button(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    feature.act(ctx, _number_from(ctx, svc), "reopen")
+
+
+@TABLE.action("ticket_resolve", role=Role.ADMIN, label="Resolve")
+def resolve_button(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    number = _number_from(ctx, svc)
+    with services.db.session() as session:
+        ticket = svc.view(session, svc.get(session, number))
+    if ticket.status == "resolved":
+        ctx.reply(f":information_source: {ticket.ref} was already resolved by <@{ticket.resolved_by}>; nothing changed.")
+        return
+    ctx.open_modal(render.resolve_form(ticket))
+
+
+@TABLE.action("ticket_note", role=Role.ADMIN, label="Add note")
+def note_button(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    number = _number_from(ctx, svc)
+    with services.db.session() as session:
+        ticket = svc.view(session, svc.get(session, number))
+    ctx.open_modal(render.note_form(ticket))
+
+
+def first_submission(ctx: Ctx) -> bool:
+    """One change per submitted form: a second submission of the same view is dropped."""
+    services = ctx.services
+    view = ctx.view or {}
+    key = f"view:{view.get('id') or ''}:{view.get('hash') or ''}"
+    return not view.get("id") or once(services, key)
+
+
+@TABLE.view(render.RESOLVE_FORM, role=Role.ADMIN, label="Resolve")
+def resolve_submitted(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    if not first_submission(ctx):
+        return
+    values = ctx.view_values()
+    feature.act(ctx, _number_from(ctx, svc), "resolve", note=values.get("resolution"))
+
+
+@TABLE.view(render.NOTE_FORM, role=Role.ADMIN, label="Add note")
+def note_submitted(ctx: Ctx) -> None:
+    feature = desk(ctx.services)
+    svc = feature.svc
+    if not first_submission(ctx):
+        return  # the note is saved already (a double submit, or Slack's retry)
+    values = ctx.view_values()
+    kind = "note_public" if values.get("visibility") == "public" else "note"
+    feature.act(ctx, _number_from(ctx, svc), kind, note=values.get("note"))
+
+
+# -- reading -----------------------------------------------------------------------------
+@TABLE.subcommand("ticket", role=Role.CLINICIAN, group="Tickets", summary="Show one ticket and its history.",
+                  usage="/pacs ticket <number>")
+def ticket_cmd(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    if not ctx.args.strip():
+        raise UserError("Which ticket? For example `/pacs ticket 123`.")
+    number = svc.parse_number(ctx.args.split()[0])
+    with services.db.session() as session:
+        ticket = svc.view(session, svc.get(session, number))
+        is_admin = ctx.role >= Role.ADMIN
+        involved = ctx.user_id == ticket.reporter or ctx.user_id in svc.followers(session, ticket.parent_id or ticket.id)
+        if not (is_admin or involved):
+            raise NotFound(f"There is no ticket {ticket.ref} that you reported or follow.")
+        history = svc.history(session, number, include_private=is_admin)
+        ctx.audit("ticket.view", target=ticket.ref, session=session)
+    text, blocks = render.detail(ticket, history, full=is_admin or ctx.user_id == ticket.reporter)
+    ctx.reply(text, blocks)
+
+
+@TABLE.subcommand("tickets", role=Role.CLINICIAN, group="Tickets",
+                  summary="List tickets: yours, or (admins) open, unassigned or stale ones.",
+                  usage="/pacs tickets [mine|open|unassigned|stale]",
+                  variants=((Role.CLINICIAN, "/pacs tickets", "Your tickets and the ones you follow."),
+                            (Role.ADMIN, "/pacs tickets [mine|open|unassigned|stale]", "List tickets: yours, open, unassigned or stale.")))
+def tickets_cmd(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    which = (ctx.args.split() or ["mine"])[0].lower()
+    if which not in LISTS:
+        raise UserError(f"“{which}” is not a list; use mine, open, unassigned or stale.")
+    if which != "mine" and ctx.role < Role.ADMIN:
+        raise NotYours("Only the PACS team can list all tickets; `/pacs tickets mine` shows yours.")
+    with services.db.session() as session:
+        rows = svc.listing(session, which, ctx.user_id, services.clock.now())
+        ctx.audit("ticket.list", target=which, details={"rows": len(rows)}, session=session)
+    titles = {"mine": "Your tickets", "open": "Open tickets", "unassigned": "Unassigned tickets", "stale": "Stale tickets"}
+    text, blocks = render.listing(titles[which], rows, empty=f"No {titles[which].lower()}.")
+    ctx.reply(text, blocks)
+
+
+@TABLE.subcommand("triage", role=Role.ADMIN, group="Tickets", summary="What still needs an owner, most urgent first.",
+                  audit="ticket.triage")
+def triage_cmd(ctx: Ctx) -> None:
+    services = ctx.services
+    svc = desk(ctx.services).svc
+    with services.db.session() as session:
+        rows = svc.triage(session, services.clock.now())
+    text, blocks = render.listing("Needs an owner", rows, empty=":tada: Every open ticket has an owner.")
+    ctx.reply(text, blocks)
+
+
+# -- App Home ----------------------------------------------------------------------------
+@TABLE.home(order=20)
+def home_tickets(services: "Services", user_id: str, role: Role) -> list[Block]:
+    svc = desk(services).svc
+    now = services.clock.now()
+    with services.db.session() as session:
+        mine = [t for t in svc.listing(session, "mine", user_id, now, limit=10)]
+        blocks: list[Block] = []
+        _, listed = render.listing("Your tickets", mine, empty="You have no tickets. `/pacs report` files one.")
+        blocks.extend(listed)
+        if role >= Role.ADMIN:
+            counts = svc.counts(session)
+            triage = svc.triage(session, now, limit=5)
+            blocks.append(section(f"*Queues* — new: {counts.get('new', 0)} · acknowledged: {counts.get('acknowledged', 0)} · "
+                                  f"resolved: {counts.get('resolved', 0)}"))
+            _, listed = render.listing("Needs an owner", triage, empty="Every open ticket has an owner.")
             blocks.extend(listed)
-            if role >= Role.ADMIN:
-                counts = svc.counts(session)
-                triage = svc.triage(session, now, limit=5)
-                blocks.append(section(f"*Queues* — new: {counts.get('new', 0)} · acknowledged: {counts.get('acknowledged', 0)} · "
-                                      f"resolved: {counts.get('resolved', 0)}"))
-                _, listed = render.listing("Needs an owner", triage, empty="Every open ticket has an owner.")
-                blocks.extend(listed)
-        return blocks
+    return blocks
 
-    # -- jobs --------------------------------------------------------------------------------
-    @registry.job("ticket-sla", every=timedelta(minutes=1))
-    def sla_job(services: "Services") -> int:
-        # Through the outbox: retried when Slack fails, sent once across replicas, and the
-        # on-call group is looked up (a Slack call) with no transaction open.
-        # Which step is due, whether it pages or goes to the channel: tickets/reminders.py.
-        now = services.clock.now()
-        with services.db.session() as session:
-            due = svc.due_reminders(session, now)
-        messages = []
+
+# -- jobs --------------------------------------------------------------------------------
+@TABLE.job("ticket-sla", every=timedelta(minutes=1))
+def sla_job(services: "Services") -> int:
+    svc = desk(services).svc
+    # Through the outbox: retried when Slack fails, sent once across replicas, and the
+    # on-call group is looked up (a Slack call) with no transaction open.
+    # Which step is due, whether it pages or goes to the channel: tickets/reminders.py.
+    now = services.clock.now()
+    with services.db.session() as session:
+        due = svc.due_reminders(session, now)
+    messages = []
+    for ticket, step in due:
+        oncall = svc.settings.oncall_of(ticket.queue) if step.oncall else None
+        mention = services.access.directory.mention(oncall) if (oncall and services.access.directory) else None
+        text = render.reminder_text(ticket, step, now, oncall_mention=mention)
+        if ticket.channel:
+            # In the card's thread; only the first reminder of a ticket also shows in the channel.
+            extra = {"thread_ts": ticket.card_ts, "reply_broadcast": step.broadcast} if ticket.card_ts else {}
+            key = f"ticket:{ticket.id}:sla:{step.phase}:{step.reopen}:{step.index}"
+            messages.append((key, {"channel": ticket.channel, "text": text, **extra}))
+    outbox = get_outbox(services)
+    with services.db.session() as session:
+        outbox.enqueue_many(session, messages, origin="tickets")
         for ticket, step in due:
-            oncall = svc.settings.oncall_of(ticket.queue) if step.oncall else None
-            mention = services.access.directory.mention(oncall) if (oncall and services.access.directory) else None
-            text = render.reminder_text(ticket, step, now, oncall_mention=mention)
-            if ticket.channel:
-                # In the card's thread; only the first reminder of a ticket also shows in the channel.
-                extra = {"thread_ts": ticket.card_ts, "reply_broadcast": step.broadcast} if ticket.card_ts else {}
-                key = f"ticket:{ticket.id}:sla:{step.phase}:{step.reopen}:{step.index}"
-                messages.append((key, {"channel": ticket.channel, "text": text, **extra}))
-        outbox = get_outbox(services)
-        with services.db.session() as session:
-            outbox.enqueue_many(session, messages, origin="tickets")
-            for ticket, step in due:
-                services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref,
-                                      details={"kind": step.phase, "step": step.index, "reopen": step.reopen,
-                                               "oncall": step.oncall, "broadcast": step.broadcast}, session=session)
+            services.audit.record("pacsbot", "ticket.sla_reminder", target=ticket.ref,
+                                  details={"kind": step.phase, "step": step.index, "reopen": step.reopen,
+                                           "oncall": step.oncall, "broadcast": step.broadcast}, session=session)
+    outbox.kick()
+    return len(due)
+
+
+@TABLE.job("ticket-digest", every=timedelta(minutes=5))
+def digest_job(services: "Services") -> int:
+    """Once per working day per queue channel, at the start of working hours (or as soon as
+    pacsbot runs that day): overdue tickets no longer reminded one by one, and stale ones.
+    Nothing is posted when there are none."""
+    svc = desk(services).svc
+    now = services.clock.now()
+    day = svc.reminder_policy.digest_day(now)
+    if day is None:
+        return 0
+    with services.db.session() as session:
+        lists = svc.digest(session, now)
+    channels = sorted({q.channel for q in svc.settings.queues} | {c for c in (svc.settings.default_queue,) if c} | set(lists))
+    outbox = get_outbox(services)
+    posted = 0
+    for channel in channels:
+        slot = f"{channel}:{day.isoformat()}"
+        if not claim_once(services, "ticket-digest", slot, lease=timedelta(minutes=30)):
+            continue  # done today, or another replica is on it
+        entries = lists.get(channel, [])
+        if entries:
+            text, blocks = render.digest(entries)
+            with services.db.session() as session:
+                outbox.enqueue(session, f"ticket-digest:{slot}", channel=channel, text=text, blocks=blocks, origin="tickets")
+                services.audit.record("pacsbot", "ticket.digest", target=channel,
+                                      details={"day": day.isoformat(), "tickets": [t.ref for t, _ in entries][:100],
+                                               "reasons": [e.reason for _, e in entries][:100]}, session=session)
+            posted += 1
+        claim_done(services, "ticket-digest", slot)
+    if posted:
         outbox.kick()
-        return len(due)
+    return posted
 
-    @registry.job("ticket-digest", every=timedelta(minutes=5))
-    def digest_job(services: "Services") -> int:
-        """Once per working day per queue channel, at the start of working hours (or as soon as
-        pacsbot runs that day): overdue tickets no longer reminded one by one, and stale ones.
-        Nothing is posted when there are none."""
-        now = services.clock.now()
-        day = svc.reminder_policy.digest_day(now)
-        if day is None:
-            return 0
-        with services.db.session() as session:
-            lists = svc.digest(session, now)
-        channels = sorted({q.channel for q in svc.settings.queues} | {c for c in (svc.settings.default_queue,) if c} | set(lists))
-        outbox = get_outbox(services)
-        posted = 0
-        for channel in channels:
-            slot = f"{channel}:{day.isoformat()}"
-            if not claim_once(services, "ticket-digest", slot, lease=timedelta(minutes=30)):
-                continue  # done today, or another replica is on it
-            entries = lists.get(channel, [])
-            if entries:
-                text, blocks = render.digest(entries)
-                with services.db.session() as session:
-                    outbox.enqueue(session, f"ticket-digest:{slot}", channel=channel, text=text, blocks=blocks, origin="tickets")
-                    services.audit.record("pacsbot", "ticket.digest", target=channel,
-                                          details={"day": day.isoformat(), "tickets": [t.ref for t, _ in entries][:100],
-                                                   "reasons": [e.reason for _, e in entries][:100]}, session=session)
-                posted += 1
-            claim_done(services, "ticket-digest", slot)
-        if posted:
-            outbox.kick()
-        return posted
 
-    @registry.job("ticket-cards", every=timedelta(minutes=1))
-    def card_job(services: "Services") -> int:
-        """Post the queue cards Slack refused (a rate-limit storm outlasting the client's retries):
-        a ticket the team cannot see in its channel is as good as lost."""
-        with services.db.session() as session:
-            missing = svc.without_card(session, services.clock.now())
-        posted = 0
-        for ticket in missing:
-            assert ticket.channel is not None  # without_card picks tickets that have a channel
-            text, blocks = render.card(ticket, svc.settings)
-            response = feature._safe_post(ticket.channel, text, blocks)
-            if response:
-                with services.db.session() as session:
-                    svc.set_card(session, ticket.id, response["channel"], response["ts"])
-                posted += 1
-        return posted
+@TABLE.job("ticket-cards", every=timedelta(minutes=1))
+def card_job(services: "Services") -> int:
+    """Post the queue cards Slack refused (a rate-limit storm outlasting the client's retries):
+    a ticket the team cannot see in its channel is as good as lost."""
+    feature = desk(services)
+    svc = feature.svc
+    with services.db.session() as session:
+        missing = svc.without_card(session, services.clock.now())
+    posted = 0
+    for ticket in missing:
+        assert ticket.channel is not None  # without_card picks tickets that have a channel
+        text, blocks = render.card(ticket, svc.settings)
+        response = feature._safe_post(ticket.channel, text, blocks)
+        if response:
+            with services.db.session() as session:
+                svc.set_card(session, ticket.id, response["channel"], response["ts"])
+            posted += 1
+    return posted
 
-    @registry.job("ticket-webhooks", every=timedelta(minutes=1))
-    def webhook_job(services: "Services") -> int:
-        report = deliver_due(services.db.session, svc.settings, services.clock.now(), post=gated_post)
-        return report.delivered
+
+@TABLE.job("ticket-webhooks", every=timedelta(minutes=1))
+def webhook_job(services: "Services") -> int:
+    svc = desk(services).svc
+    report = deliver_due(services.db.session, svc.settings, services.clock.now(), post=partial(gated_post, services))
+    return report.delivered
 
 
 def _fetch_message(ctx: Ctx, channel: str | None, ts: str | None) -> dict[str, Any] | None:

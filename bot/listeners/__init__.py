@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(app: "App", services: "Services") -> None:
+    services.registry.validate()  # every entry's named limit is declared, by now
     commands.register(app, services)
     interactions.register(app, services)
     events.register(app, services)
