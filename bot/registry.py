@@ -217,9 +217,7 @@ class Registry:
         for order, provider in table.home_providers:
             self.home(order)(provider)
         for name, limit in table.limits.items():
-            if name in self.limits:
-                raise ValueError(f"limit {name!r} is declared twice")
-            self.limits[name] = limit
+            self.limit(name, limit.settings, limit.refusal)  # its own count: a table outlives one registry
 
     def validate(self) -> None:
         """Every named limit is declared (checked once all features are registered)."""

@@ -15,6 +15,7 @@ from bot.audit import AuditRow
 from bot.context import Ctx
 from bot.listeners.events import redeliver_unhandled
 from bot.models import EventReceipt, SchedulerClaim
+from bot.registry import Registry
 from bot.render.blocks import USER_MENTION_RE, context, escape, section
 from bot.scheduler import CLAIM_RETENTION
 from core.config import USER_ID_RE
@@ -62,62 +63,69 @@ def render_rows(rows: list[AuditRow]) -> str:
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.subcommand(
-        "audit",
-        role=Role.ADMIN,
-        summary="Show recent audit entries (who did what).",
-        usage="/pacs audit [@user] [since DATE|7d] [action PREFIX]",
-        group="Administration",
+
+# What the admin feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+
+
+@TABLE.subcommand(
+    "audit",
+    role=Role.ADMIN,
+    summary="Show recent audit entries (who did what).",
+    usage="/pacs audit [@user] [since DATE|7d] [action PREFIX]",
+    group="Administration",
+)
+def audit_cmd(ctx: Ctx) -> None:
+    """The newest 30 entries matching the filters. The full log: `pacsbot audit --csv`."""
+    try:
+        words = shlex.split(ctx.args)
+    except ValueError:
+        raise UserError("I could not read that: check the quotes.") from None
+    user = action = None
+    since = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.lower() in ("since", "--since") and i + 1 < len(words):
+            since = parse_since(words[i + 1], ctx.services.clock.now())
+            i += 2
+        elif word.lower() in ("action", "--action") and i + 1 < len(words):
+            action = words[i + 1]
+            i += 2
+        elif word.lower() in ("user", "--user") and i + 1 < len(words):
+            user = parse_user(words[i + 1])
+            i += 2
+        else:
+            user = parse_user(word)
+            i += 1
+    rows = ctx.services.audit.query(since=since, actor=user, action=action, limit=30)
+    ctx.audit("audit.view", details={"filters": {"user": user, "since": since, "action": action}, "rows": len(rows)})
+    if not rows:
+        ctx.reply("No audit entries match.")
+        return
+    ctx.reply(
+        f"{len(rows)} audit entries",
+        [section(render_rows(rows)), context("Newest last. For everything, run `pacsbot audit --csv` on the server.")],
     )
-    def audit_cmd(ctx: Ctx) -> None:
-        """The newest 30 entries matching the filters. The full log: `pacsbot audit --csv`."""
-        try:
-            words = shlex.split(ctx.args)
-        except ValueError:
-            raise UserError("I could not read that: check the quotes.") from None
-        user = action = None
-        since = None
-        i = 0
-        while i < len(words):
-            word = words[i]
-            if word.lower() in ("since", "--since") and i + 1 < len(words):
-                since = parse_since(words[i + 1], ctx.services.clock.now())
-                i += 2
-            elif word.lower() in ("action", "--action") and i + 1 < len(words):
-                action = words[i + 1]
-                i += 2
-            elif word.lower() in ("user", "--user") and i + 1 < len(words):
-                user = parse_user(words[i + 1])
-                i += 2
-            else:
-                user = parse_user(word)
-                i += 1
-        rows = ctx.services.audit.query(since=since, actor=user, action=action, limit=30)
-        ctx.audit("audit.view", details={"filters": {"user": user, "since": since, "action": action}, "rows": len(rows)})
-        if not rows:
-            ctx.reply("No audit entries match.")
-            return
-        ctx.reply(
-            f"{len(rows)} audit entries",
-            [section(render_rows(rows)), context("Newest last. For everything, run `pacsbot audit --csv` on the server.")],
-        )
 
-    @registry.job("event-inbox", every=timedelta(minutes=1))
-    def event_inbox(services: "Services") -> int:
-        """Handle stored Slack events whose handling never finished (a process died after the ack)."""
 
-        return redeliver_unhandled(services)
+@TABLE.job("event-inbox", every=timedelta(minutes=1))
+def event_inbox(services: "Services") -> int:
+    """Handle stored Slack events whose handling never finished (a process died after the ack)."""
 
-    @registry.job("housekeeping", every=timedelta(hours=1))
-    def housekeeping(services: "Services") -> int:
-        """Forget Slack event ids older than the retry window, and old scheduler claims."""
-        now = services.clock.now()
-        cutoff = now - timedelta(hours=services.settings.slack.event_dedupe_hours)
-        with services.db.session() as session:
-            result = cast(CursorResult[Any], session.execute(delete(EventReceipt).where(EventReceipt.received_at < cutoff)))
-            session.execute(delete(SchedulerClaim).where(SchedulerClaim.claimed_at < now - CLAIM_RETENTION))
-            removed = int(result.rowcount or 0)
-        drafts.prune(services)  # unfinished report forms: they may hold patient data
-        return removed
+    return redeliver_unhandled(services)
+
+
+@TABLE.job("housekeeping", every=timedelta(hours=1))
+def housekeeping(services: "Services") -> int:
+    """Forget Slack event ids older than the retry window, and old scheduler claims."""
+    now = services.clock.now()
+    cutoff = now - timedelta(hours=services.settings.slack.event_dedupe_hours)
+    with services.db.session() as session:
+        result = cast(CursorResult[Any], session.execute(delete(EventReceipt).where(EventReceipt.received_at < cutoff)))
+        session.execute(delete(SchedulerClaim).where(SchedulerClaim.claimed_at < now - CLAIM_RETENTION))
+        removed = int(result.rowcount or 0)
+    drafts.prune(services)  # unfinished report forms: they may hold patient data
+    return removed

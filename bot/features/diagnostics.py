@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.registry import Registry
 from bot.render.blocks import context, escape
 from bot.render.diagnostics import echo_blocks, echo_interim_blocks, locate_blocks, locate_interim_blocks, nodes_blocks
 from commands.demo import DemoNetwork, demo_wanted
@@ -45,84 +46,94 @@ def diagnostics_of(services: "Services") -> Diagnostics:
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
     settings = services.settings.dicom
     extra = []
     if demo_wanted(settings, interactive=False):  # dicom.demo: true
         network = DemoNetwork().start()
         services.features.dicom_demo = network
         extra = network.node_configs()
-    diag = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
-    services.features.dicom = diag
-    locate_role = Role.parse(settings.accession_locate_role)
-    # echo, locate and reconcile count against one per-user brake, refused in the ack when over it
-    registry.limit(LIMIT, lambda s: s.dicom.rate_limit, lambda numbers, wait: f":hourglass: {over_limit(numbers, wait)}")
+    services.features.dicom = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
+    # who may locate by accession is the site's choice (dicom.accession_locate_role)
+    services.registry.include(TABLE, roles={"locate": Role.parse(settings.accession_locate_role)})
 
-    def refuse_and_audit(ctx: Ctx, command: str, reason: str) -> None:
-        """Audit a refused request after the ack (the input is not kept: it may hold PHI)."""
-        ctx.defer(ctx.audit, f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "slack"}, what="the audit")
 
-    @registry.subcommand(
-        "nodes", role=Role.ADMIN, group="Diagnostics", audit="dicom.nodes",
-        summary="List the DICOM nodes pacsbot may check, with each one's last echo.",
-        usage="/pacs nodes",
-        details="Nodes come only from the pacsbot configuration (dicom.nodes); nothing typed in chat is used as an address.",
-    )
-    def nodes(ctx: Ctx) -> None:
-        with ctx.services.db.session() as session:
-            last = last_echoes(session)
-        text, blocks = nodes_blocks(diag.node_refs(), last, now=ctx.services.clock.now(), calling_ae=settings.ae_title,
-                                    demo=ctx.services.features.dicom_demo is not None or _is_demo(diag))
-        ctx.reply(text, blocks)
+# What the diagnostics feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+# echo, locate and reconcile count against one per-user brake, refused in the ack when over it
+TABLE.limit(LIMIT, lambda s: s.dicom.rate_limit, lambda numbers, wait: f":hourglass: {over_limit(numbers, wait)}")
 
-    @registry.subcommand(
-        "echo", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
-        summary="Check that DICOM nodes answer (C-ECHO): `ok in 12 ms` or why not.",
-        usage="/pacs echo <node>|all",
-        details="Sends a DICOM C-ECHO (the DICOM ping) to each node at once. It changes nothing on the node.",
-    )
-    def echo_cmd(ctx: Ctx) -> None:
-        try:
-            targets = diag.select(parse_echo(ctx.args).nodes, command="echo")
-        except UserError as exc:
-            refuse_and_audit(ctx, "echo", "unknown node" if "no node called" in str(exc).lower() else "bad input")
-            raise
-        what = f"*{escape(targets[0].name)}*" if len(targets) == 1 else plural(len(targets), "node")
-        ctx.reply(f":hourglass_flowing_sand: Checking {what}…")
-        ctx.defer(run_echo, ctx, targets, what="the echo")
 
-    @registry.subcommand(
-        "locate", role=locate_role, group="Diagnostics", inline=True, limit=LIMIT,
-        summary="Find a study on the DICOM nodes and compare them: is it there, is it complete?",
-        usage=LOCATE_USAGE,
-        details=(
-            "Searches every node at once (read-only C-FIND) by accession number, or, for PACS admins, by patient ID "
-            "and date, and says what to act on: images missing on a node, a study not found anywhere, the same patient "
-            "and date under another accession, a study split in two. Matching is exact and case-sensitive; wildcards "
-            "are not allowed."
-        ),
-    )
-    def locate_cmd(ctx: Ctx) -> None:
-        try:
-            query = parse_locate(ctx.args, today=ctx.services.clock.now().date() + timedelta(days=1))
-            if query.by_patient and ctx.role < Role.ADMIN:
-                raise Refused("Searching by patient ID is for PACS admins. You can look up an accession number: "
-                              "`/pacs locate A123456`.")
-            targets = diag.select(query.nodes, command="locate")
-        except UserError as exc:
-            refuse_and_audit(ctx, "locate", "not allowed" if isinstance(exc, Refused) else "bad input")
-            raise
-        what = plural(len(targets), "node") if len(targets) > 1 else f"*{escape(targets[0].name)}*"
-        ctx.reply(f":mag: Checking {what} for {escape(query.describe())}…")
-        ctx.defer(run_locate, ctx, query, targets, what="the search")
+def refuse_and_audit(ctx: Ctx, command: str, reason: str) -> None:
+    """Audit a refused request after the ack (the input is not kept: it may hold PHI)."""
+    ctx.defer(ctx.audit, f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "slack"}, what="the audit")
 
-    @registry.job("dicom-housekeeping", every=timedelta(hours=1))
-    def housekeeping(services: "Services") -> int:
-        """Forget rate-limit entries older than two days."""
-        with services.db.session() as session:
-            return prune_runs(session, now=services.clock.now())
 
-    # App Home's node section is the watch's (bot/features/watch.py): state, not just the last echo.
+@TABLE.subcommand(
+    "nodes", role=Role.ADMIN, group="Diagnostics", audit="dicom.nodes",
+    summary="List the DICOM nodes pacsbot may check, with each one's last echo.",
+    usage="/pacs nodes",
+    details="Nodes come only from the pacsbot configuration (dicom.nodes); nothing typed in chat is used as an address.",
+)
+def nodes(ctx: Ctx) -> None:
+    diag = diagnostics_of(ctx.services)
+    with ctx.services.db.session() as session:
+        last = last_echoes(session)
+    text, blocks = nodes_blocks(diag.node_refs(), last, now=ctx.services.clock.now(), calling_ae=ctx.settings.dicom.ae_title,
+                                demo=ctx.services.features.dicom_demo is not None or _is_demo(diag))
+    ctx.reply(text, blocks)
+
+
+@TABLE.subcommand(
+    "echo", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
+    summary="Check that DICOM nodes answer (C-ECHO): `ok in 12 ms` or why not.",
+    usage="/pacs echo <node>|all",
+    details="Sends a DICOM C-ECHO (the DICOM ping) to each node at once. It changes nothing on the node.",
+)
+def echo_cmd(ctx: Ctx) -> None:
+    try:
+        targets = diagnostics_of(ctx.services).select(parse_echo(ctx.args).nodes, command="echo")
+    except UserError as exc:
+        refuse_and_audit(ctx, "echo", "unknown node" if "no node called" in str(exc).lower() else "bad input")
+        raise
+    what = f"*{escape(targets[0].name)}*" if len(targets) == 1 else plural(len(targets), "node")
+    ctx.reply(f":hourglass_flowing_sand: Checking {what}…")
+    ctx.defer(run_echo, ctx, targets, what="the echo")
+
+
+@TABLE.subcommand(
+    "locate", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,  # register() sets the configured role
+    summary="Find a study on the DICOM nodes and compare them: is it there, is it complete?",
+    usage=LOCATE_USAGE,
+    details=(
+        "Searches every node at once (read-only C-FIND) by accession number, or, for PACS admins, by patient ID "
+        "and date, and says what to act on: images missing on a node, a study not found anywhere, the same patient "
+        "and date under another accession, a study split in two. Matching is exact and case-sensitive; wildcards "
+        "are not allowed."
+    ),
+)
+def locate_cmd(ctx: Ctx) -> None:
+    try:
+        query = parse_locate(ctx.args, today=ctx.services.clock.now().date() + timedelta(days=1))
+        if query.by_patient and ctx.role < Role.ADMIN:
+            raise Refused("Searching by patient ID is for PACS admins. You can look up an accession number: "
+                          "`/pacs locate A123456`.")
+        targets = diagnostics_of(ctx.services).select(query.nodes, command="locate")
+    except UserError as exc:
+        refuse_and_audit(ctx, "locate", "not allowed" if isinstance(exc, Refused) else "bad input")
+        raise
+    what = plural(len(targets), "node") if len(targets) > 1 else f"*{escape(targets[0].name)}*"
+    ctx.reply(f":mag: Checking {what} for {escape(query.describe())}…")
+    ctx.defer(run_locate, ctx, query, targets, what="the search")
+
+
+@TABLE.job("dicom-housekeeping", every=timedelta(hours=1))
+def housekeeping(services: "Services") -> int:
+    """Forget rate-limit entries older than two days."""
+    with services.db.session() as session:
+        return prune_runs(session, now=services.clock.now())
+
+
+# App Home's node section is the watch's (bot/features/watch.py): state, not just the last echo.
 
 
 def _is_demo(diag: Diagnostics) -> bool:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
 from bot.context import Ctx
+from bot.registry import Registry
 from bot.render.blocks import Block, context, divider, header, section
 from bot.render.help import group_rank
 
@@ -34,17 +35,23 @@ def home_view(services: "Services", user_id: str, role: Role) -> dict[str, Any]:
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.home(order=90)
-    def getting_started(services: "Services", user_id: str, role: Role) -> list[Block]:
-        allowed = sorted(registry.allowed_subcommands(role), key=lambda s: group_rank(s.group))
-        lines = "\n".join("• `{}` — {}".format(*s.shown_to(role)) for s in allowed[:10])
-        return [section(f"*Getting started*\n{lines}")]
 
-    @registry.event("app_home_opened")
-    def app_home_opened(ctx: Ctx) -> None:
-        event = ctx.body.get("event") or {}
-        if event.get("tab") not in (None, "home"):
-            return
-        ctx.client.views_publish(user_id=ctx.user_id, view=home_view(ctx.services, ctx.user_id, ctx.role))
+# What the home feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+
+
+@TABLE.home(order=90)
+def getting_started(services: "Services", user_id: str, role: Role) -> list[Block]:
+    allowed = sorted(services.registry.allowed_subcommands(role), key=lambda s: group_rank(s.group))
+    lines = "\n".join("• `{}` — {}".format(*s.shown_to(role)) for s in allowed[:10])
+    return [section(f"*Getting started*\n{lines}")]
+
+
+@TABLE.event("app_home_opened")
+def app_home_opened(ctx: Ctx) -> None:
+    event = ctx.body.get("event") or {}
+    if event.get("tab") not in (None, "home"):
+        return
+    ctx.client.views_publish(user_id=ctx.user_id, view=home_view(ctx.services, ctx.user_id, ctx.role))

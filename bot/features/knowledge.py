@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bot.access import Role
 from bot.context import Ctx
 from bot.features.admin import parse_since
+from bot.registry import Registry
 from bot.render import knowledge as render
 from bot.render.blocks import context, escape, section
 from bot.slack_client import make_webhook_client
@@ -215,192 +216,210 @@ def register(services: "Services") -> None:
     if settings.answer_channels:
         log.info("knowledge: answering questions in %d channel(s); the app needs the message.channels event "
                  "(and message.groups for private channels) for this", len(settings.answer_channels))
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.subcommand(
-        "ask", role=Role.CLINICIAN, inline=True, group="Answers",
-        summary="Ask a question; I answer from the PACS manuals (only you see it first).",
-        usage="/pacs ask <question>", aliases=("q", "question"),
-    )
-    def ask_cmd(ctx: Ctx) -> None:
-        """Searches the PACS manuals and shows the best section, privately, with a button to share it.
-        You can also mention @pacsbot in a channel or write to it in a direct message."""
-        question = clean_question(ctx.args)
-        if not question:
-            ctx.reply(USAGE)
-            return
-        chat = small_talk(question)
-        if chat is not None:
-            ctx.reply(chat)  # "thanks!" is not a question the manuals failed to answer
-            return
-        answer = ask(ctx.services, question, ctx.role, ctx.user_id, wait=False)  # inline: cached groups only
-        text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
-        ctx.reply(text, blocks)
-        if may_concern_outage(ctx.services, question):
-            ctx.defer(_tell_outage, ctx, question, what="checking for outages")
-        if answer.answered:
-            record_outcome(ctx.services, ctx.user_id, answer, "command")  # a log line; nothing to store
-        else:
-            ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
 
-    @registry.subcommand(
-        "kb", role=Role.ADMIN, group="Administration", ack_text="Working on it…", audit="kb.check",
-        summary="Manuals: unanswered questions, reload after edits, check for problems.",
-        usage="/pacs kb gaps [7d|DATE] | reload | check",
-    )
-    def kb_cmd(ctx: Ctx) -> None:
-        """`gaps` lists the most frequent questions the manuals could not answer and the answers
-        marked not helpful; `reload` re-reads the manual files now; `check` lists problems
-        (broken links, duplicate headings, stale review dates)."""
-        word, _, rest = ctx.args.partition(" ")
-        word = word.lower()
-        if word == "gaps":
-            _kb_gaps(ctx, rest.strip())
-        elif word == "reload":
-            _kb_reload(ctx)
-        elif word == "check":
-            _kb_check(ctx)
-        else:
-            raise UserError("Use `/pacs kb gaps [7d]`, `/pacs kb reload` or `/pacs kb check`.")
+# What the knowledge feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
 
-    def _kb_gaps(ctx: Ctx, rest: str) -> None:
-        since = parse_since(rest, ctx.services.clock.now()) if rest else ctx.services.clock.now() - timedelta(days=30)
-        with ctx.services.db.session() as session:
-            report = store.gaps_report(session, since=since)
-        ctx.audit("kb.gaps", details={"gaps": report.gap_count, "unhelpful": report.unhelpful_count})
-        text, blocks = render.gaps_blocks(report, base_url=ctx.settings.knowledge.base_url)
-        ctx.reply(text, blocks)
 
-    def _kb_reload(ctx: Ctx) -> None:
-        report = knowledge_base(ctx.services).reload(force=True)
-        ctx.audit("kb.reload", outcome="ok" if not report.problems else "failed",
-                  details={"manuals": report.manuals, "sections": report.sections, "problems": len(report.problems)})
-        msg = f":white_check_mark: Reloaded {report.manuals} manuals ({report.sections} sections) in {report.took_ms:.0f} ms."
-        blocks = [section(msg)]
-        if report.problems:
-            msg += f" {len(report.problems)} problem(s): files with errors were skipped."
-            blocks = [section(msg), section(render.problems_text(report.problems))]
-        ctx.reply(msg, blocks)
+@TABLE.subcommand(
+    "ask", role=Role.CLINICIAN, inline=True, group="Answers",
+    summary="Ask a question; I answer from the PACS manuals (only you see it first).",
+    usage="/pacs ask <question>", aliases=("q", "question"),
+)
+def ask_cmd(ctx: Ctx) -> None:
+    """Searches the PACS manuals and shows the best section, privately, with a button to share it.
+    You can also mention @pacsbot in a channel or write to it in a direct message."""
+    question = clean_question(ctx.args)
+    if not question:
+        ctx.reply(USAGE)
+        return
+    chat = small_talk(question)
+    if chat is not None:
+        ctx.reply(chat)  # "thanks!" is not a question the manuals failed to answer
+        return
+    answer = ask(ctx.services, question, ctx.role, ctx.user_id, wait=False)  # inline: cached groups only
+    text, blocks = render_answer(ctx.services, answer, surface="command", shareable=answer.answered)
+    ctx.reply(text, blocks)
+    if may_concern_outage(ctx.services, question):
+        ctx.defer(_tell_outage, ctx, question, what="checking for outages")
+    if answer.answered:
+        record_outcome(ctx.services, ctx.user_id, answer, "command")  # a log line; nothing to store
+    else:
+        ctx.defer(record_outcome, ctx.services, ctx.user_id, answer, "command", what="saving your question")
 
-    def _kb_check(ctx: Ctx) -> None:
-        s = ctx.settings.knowledge
-        problems = lint_check(s.manual_dirs(), today=ctx.services.clock.now().date(), max_age_days=s.review_max_age_days)
-        errors = [p for p in problems if p.severity == "error"]
-        if not problems:
-            ctx.reply(":white_check_mark: The manuals look fine: no broken links, duplicate headings or stale reviews.")
-            return
-        head = f"{len(errors)} error(s) and {len(problems) - len(errors)} warning(s) in the manuals:"
-        ctx.reply(head, [section(head), section(render.problems_text(problems)),
-                         context("Fix them in the manual files, then `/pacs kb reload`.")])
 
-    @registry.action(render.HELPFUL, role=Role.CLINICIAN, label="Helpful")
-    def helpful(ctx: Ctx) -> None:
-        _feedback(ctx, helpful=True)
-        ctx.reply(":+1: Thanks — glad it helped.")
+@TABLE.subcommand(
+    "kb", role=Role.ADMIN, group="Administration", ack_text="Working on it…", audit="kb.check",
+    summary="Manuals: unanswered questions, reload after edits, check for problems.",
+    usage="/pacs kb gaps [7d|DATE] | reload | check",
+)
+def kb_cmd(ctx: Ctx) -> None:
+    """`gaps` lists the most frequent questions the manuals could not answer and the answers
+    marked not helpful; `reload` re-reads the manual files now; `check` lists problems
+    (broken links, duplicate headings, stale review dates)."""
+    word, _, rest = ctx.args.partition(" ")
+    word = word.lower()
+    if word == "gaps":
+        _kb_gaps(ctx, rest.strip())
+    elif word == "reload":
+        _kb_reload(ctx)
+    elif word == "check":
+        _kb_check(ctx)
+    else:
+        raise UserError("Use `/pacs kb gaps [7d]`, `/pacs kb reload` or `/pacs kb check`.")
 
-    @registry.action(render.NOT_HELPFUL, role=Role.CLINICIAN, label="Not helpful")
-    def not_helpful(ctx: Ctx) -> None:
-        feedback_id, name = _feedback(ctx, helpful=False)
+
+def _kb_gaps(ctx: Ctx, rest: str) -> None:
+    since = parse_since(rest, ctx.services.clock.now()) if rest else ctx.services.clock.now() - timedelta(days=30)
+    with ctx.services.db.session() as session:
+        report = store.gaps_report(session, since=since)
+    ctx.audit("kb.gaps", details={"gaps": report.gap_count, "unhelpful": report.unhelpful_count})
+    text, blocks = render.gaps_blocks(report, base_url=ctx.settings.knowledge.base_url)
+    ctx.reply(text, blocks)
+
+
+def _kb_reload(ctx: Ctx) -> None:
+    report = knowledge_base(ctx.services).reload(force=True)
+    ctx.audit("kb.reload", outcome="ok" if not report.problems else "failed",
+              details={"manuals": report.manuals, "sections": report.sections, "problems": len(report.problems)})
+    msg = f":white_check_mark: Reloaded {report.manuals} manuals ({report.sections} sections) in {report.took_ms:.0f} ms."
+    blocks = [section(msg)]
+    if report.problems:
+        msg += f" {len(report.problems)} problem(s): files with errors were skipped."
+        blocks = [section(msg), section(render.problems_text(report.problems))]
+    ctx.reply(msg, blocks)
+
+
+def _kb_check(ctx: Ctx) -> None:
+    s = ctx.settings.knowledge
+    problems = lint_check(s.manual_dirs(), today=ctx.services.clock.now().date(), max_age_days=s.review_max_age_days)
+    errors = [p for p in problems if p.severity == "error"]
+    if not problems:
+        ctx.reply(":white_check_mark: The manuals look fine: no broken links, duplicate headings or stale reviews.")
+        return
+    head = f"{len(errors)} error(s) and {len(problems) - len(errors)} warning(s) in the manuals:"
+    ctx.reply(head, [section(head), section(render.problems_text(problems)),
+                     context("Fix them in the manual files, then `/pacs kb reload`.")])
+
+
+@TABLE.action(render.HELPFUL, role=Role.CLINICIAN, label="Helpful")
+def helpful(ctx: Ctx) -> None:
+    _feedback(ctx, helpful=True)
+    ctx.reply(":+1: Thanks — glad it helped.")
+
+
+@TABLE.action(render.NOT_HELPFUL, role=Role.CLINICIAN, label="Not helpful")
+def not_helpful(ctx: Ctx) -> None:
+    feedback_id, name = _feedback(ctx, helpful=False)
+    try:
+        ctx.open_modal(render.reason_modal(feedback_id, ctx.channel_id, name))
+    except Exception:  # noqa: BLE001 - the click is recorded either way
+        log.info("knowledge: could not open the reason form; feedback %s kept without a reason", feedback_id)
+        ctx.reply("Thanks — recorded as not helpful. The PACS team reviews these to fix the manuals.")
+
+
+def _feedback(ctx: Ctx, *, helpful: bool) -> tuple[int, str]:
+    value = render.parse_value(ctx.action_value)
+    key, question = value.get("s", ""), value.get("q", "")
+    if not key:
+        raise UserError("That button has lost its answer; please ask again.")
+    found = knowledge_base(ctx.services).section(key)
+    manual_title = found[0].manual_title if found else ""
+    heading = found[0].heading if found else ""
+    with ctx.services.db.session() as session:
+        row = store.record_feedback(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question,
+                                    section=key, manual_title=manual_title, heading=heading, helpful=helpful,
+                                    surface=value.get("v", ""), detector=ctx.services.privacy.detector)
+        feedback_id = int(row.id)
+    return feedback_id, (f"{manual_title} › {heading}" if heading else key)
+
+
+@TABLE.view(render.REASON_VIEW, role=Role.CLINICIAN, label="Feedback")
+def reason_submitted(ctx: Ctx) -> None:
+    try:
+        meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
+        feedback_id = int(meta.get("id"))
+    except (TypeError, ValueError):
+        raise UserError("That form has expired; thanks anyway.") from None
+    values = ctx.view_values()
+    with ctx.services.db.session() as session:
+        saved = store.add_reason(session, feedback_id, ctx.user_id, values.get("reason"), values.get("comment"),
+                                 detector=ctx.services.privacy.detector)
+    channel = meta.get("c") or None
+    if channel and not str(channel).startswith("D"):
+        ctx.channel_id = channel
+    if saved:
+        ctx.reply(":memo: Thanks — the PACS team will use that to fix the manual.")
+
+
+@TABLE.action(render.OPEN_TICKET, role=Role.CLINICIAN, label="Open a ticket")
+def open_ticket(ctx: Ctx) -> None:
+    value = render.parse_value(ctx.action_value)
+    question = value.get("q", "")
+    tickets = ctx.services.features.tickets
+    if tickets is not None:
+        tickets.open_from_question(ctx, question, value.get("s") or None)
+        return
+    help_at = ctx.settings.slack.help_channel
+    where = f"post in {help_at}" if help_at else "message the PACS team"
+    text = (":ticket: Tickets aren't switched on here yet. To get a person on it, "
+            f"{where} with your question:\n> {escape(question)}\n"
+            "Add the accession number and what you see, but no patient names, birth dates or record numbers. "
+            "If patient care is waiting, call the PACS on-call.")
+    ctx.reply(text)
+
+
+@TABLE.action(render.SHARE, role=Role.CLINICIAN, label="Share in channel")
+def share(ctx: Ctx) -> None:
+    value = render.parse_value(ctx.action_value)
+    answer, _ = _section_for(ctx, value.get("s", ""), value.get("q", ""))
+    if answer is None or answer.section is None:
+        raise UserError("That answer is no longer in the manuals; please ask again.")
+    text, blocks = render_answer(ctx.services, answer, surface="shared", shared_by=ctx.user_id)
+    ctx.reply(text, blocks, in_channel=True)
+    if ctx.response_url:
         try:
-            ctx.open_modal(render.reason_modal(feedback_id, ctx.channel_id, name))
-        except Exception:  # noqa: BLE001 - the click is recorded either way
-            log.info("knowledge: could not open the reason form; feedback %s kept without a reason", feedback_id)
-            ctx.reply("Thanks — recorded as not helpful. The PACS team reviews these to fix the manuals.")
+            make_webhook_client(ctx.response_url, gate=ctx.services.privacy).send_dict({"delete_original": True})
+        except Exception:  # noqa: BLE001 - the private copy staying is harmless
+            log.info("knowledge: could not remove the private copy after sharing")
 
-    def _feedback(ctx: Ctx, *, helpful: bool) -> tuple[int, str]:
-        value = render.parse_value(ctx.action_value)
-        key, question = value.get("s", ""), value.get("q", "")
-        if not key:
-            raise UserError("That button has lost its answer; please ask again.")
-        found = knowledge_base(ctx.services).section(key)
-        manual_title = found[0].manual_title if found else ""
-        heading = found[0].heading if found else ""
-        with ctx.services.db.session() as session:
-            row = store.record_feedback(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question,
-                                        section=key, manual_title=manual_title, heading=heading, helpful=helpful,
-                                        surface=value.get("v", ""), detector=ctx.services.privacy.detector)
-            feedback_id = int(row.id)
-        return feedback_id, (f"{manual_title} › {heading}" if heading else key)
 
-    @registry.view(render.REASON_VIEW, role=Role.CLINICIAN, label="Feedback")
-    def reason_submitted(ctx: Ctx) -> None:
-        try:
-            meta = json.loads((ctx.view or {}).get("private_metadata") or "{}")
-            feedback_id = int(meta.get("id"))
-        except (TypeError, ValueError):
-            raise UserError("That form has expired; thanks anyway.") from None
-        values = ctx.view_values()
-        with ctx.services.db.session() as session:
-            saved = store.add_reason(session, feedback_id, ctx.user_id, values.get("reason"), values.get("comment"),
-                                     detector=ctx.services.privacy.detector)
-        channel = meta.get("c") or None
-        if channel and not str(channel).startswith("D"):
-            ctx.channel_id = channel
-        if saved:
-            ctx.reply(":memo: Thanks — the PACS team will use that to fix the manual.")
+@TABLE.action(render.MORE, role=Role.CLINICIAN, label="Read more")
+def more(ctx: Ctx) -> None:
+    if not ctx.action_value:  # a link button: Slack opens the page itself
+        return
+    value = render.parse_value(ctx.action_value)
+    found = knowledge_base(ctx.services).section(value.get("s", ""))
+    if found is None:
+        raise UserError("That section is no longer in the manuals; please ask again.")
+    s, manual = found
+    text, blocks = render.full_section_blocks(s, manual, base_url=ctx.settings.knowledge.base_url)
+    ctx.reply(text, blocks)
 
-    @registry.action(render.OPEN_TICKET, role=Role.CLINICIAN, label="Open a ticket")
-    def open_ticket(ctx: Ctx) -> None:
-        value = render.parse_value(ctx.action_value)
-        question = value.get("q", "")
-        tickets = ctx.services.features.tickets
-        if tickets is not None:
-            tickets.open_from_question(ctx, question, value.get("s") or None)
-            return
-        help_at = ctx.settings.slack.help_channel
-        where = f"post in {help_at}" if help_at else "message the PACS team"
-        text = (":ticket: Tickets aren't switched on here yet. To get a person on it, "
-                f"{where} with your question:\n> {escape(question)}\n"
-                "Add the accession number and what you see, but no patient names, birth dates or record numbers. "
-                "If patient care is waiting, call the PACS on-call.")
-        ctx.reply(text)
 
-    @registry.action(render.SHARE, role=Role.CLINICIAN, label="Share in channel")
-    def share(ctx: Ctx) -> None:
-        value = render.parse_value(ctx.action_value)
-        answer, _ = _section_for(ctx, value.get("s", ""), value.get("q", ""))
-        if answer is None or answer.section is None:
-            raise UserError("That answer is no longer in the manuals; please ask again.")
-        text, blocks = render_answer(ctx.services, answer, surface="shared", shared_by=ctx.user_id)
-        ctx.reply(text, blocks, in_channel=True)
-        if ctx.response_url:
-            try:
-                make_webhook_client(ctx.response_url, gate=ctx.services.privacy).send_dict({"delete_original": True})
-            except Exception:  # noqa: BLE001 - the private copy staying is harmless
-                log.info("knowledge: could not remove the private copy after sharing")
+@TABLE.action(render.PICK, role=Role.CLINICIAN, label="Is it one of these?")
+def pick(ctx: Ctx) -> None:
+    """A pick from "Is it one of these?": the section, and a note for the gap report that the
+    manual is missing the asker's words (the question is then no longer an unanswered one)."""
+    value = render.parse_value(ctx.action_value)
+    key, question = value.get("s", ""), value.get("q", "")
+    found = knowledge_base(ctx.services).section(key)
+    if found is None:
+        raise UserError("That section is no longer in the manuals; please ask again.")
+    s, manual = found
+    with ctx.services.db.session() as session:
+        store.record_pick(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question, section=key,
+                          manual_title=s.manual_title, heading=s.heading, surface=value.get("v", ""),
+                          detector=ctx.services.privacy.detector)
+    answer = Answer(question, True, 1.0, s, manual, (), _empty(question))
+    text, blocks = render_answer(ctx.services, answer, surface=value.get("v") or "command")
+    ctx.reply(text, blocks)
 
-    @registry.action(render.MORE, role=Role.CLINICIAN, label="Read more")
-    def more(ctx: Ctx) -> None:
-        if not ctx.action_value:  # a link button: Slack opens the page itself
-            return
-        value = render.parse_value(ctx.action_value)
-        found = knowledge_base(ctx.services).section(value.get("s", ""))
-        if found is None:
-            raise UserError("That section is no longer in the manuals; please ask again.")
-        s, manual = found
-        text, blocks = render.full_section_blocks(s, manual, base_url=ctx.settings.knowledge.base_url)
-        ctx.reply(text, blocks)
 
-    @registry.action(render.PICK, role=Role.CLINICIAN, label="Is it one of these?")
-    def pick(ctx: Ctx) -> None:
-        """A pick from "Is it one of these?": the section, and a note for the gap report that the
-        manual is missing the asker's words (the question is then no longer an unanswered one)."""
-        value = render.parse_value(ctx.action_value)
-        key, question = value.get("s", ""), value.get("q", "")
-        found = knowledge_base(ctx.services).section(key)
-        if found is None:
-            raise UserError("That section is no longer in the manuals; please ask again.")
-        s, manual = found
-        with ctx.services.db.session() as session:
-            store.record_pick(session, at=ctx.services.clock.now(), user_id=ctx.user_id, question=question, section=key,
-                              manual_title=s.manual_title, heading=s.heading, surface=value.get("v", ""),
-                              detector=ctx.services.privacy.detector)
-        answer = Answer(question, True, 1.0, s, manual, (), _empty(question))
-        text, blocks = render_answer(ctx.services, answer, surface=value.get("v") or "command")
-        ctx.reply(text, blocks)
-
-    @registry.home(order=20)
-    def home_section(services: "Services", user_id: str, role: Role) -> list[dict[str, Any]]:
-        snap = knowledge_base(services).snapshot
-        return [section("*Ask the manuals*\nType `/pacs ask` and your question, mention @pacsbot in a channel, "
-                        f"or write to me here. I search {len(snap.library.manuals)} PACS manuals.")]
+@TABLE.home(order=20)
+def home_section(services: "Services", user_id: str, role: Role) -> list[dict[str, Any]]:
+    snap = knowledge_base(services).snapshot
+    return [section("*Ask the manuals*\nType `/pacs ask` and your question, mention @pacsbot in a channel, "
+                    f"or write to me here. I search {len(snap.library.manuals)} PACS manuals.")]

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.context import Ctx
+from bot.registry import Registry
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -60,33 +61,39 @@ def nudge_if_phi(ctx: Ctx, event: dict) -> None:
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.event("app_mention")
-    def app_mention(ctx: Ctx) -> None:
-        event = ctx.body.get("event") or {}
-        if not is_person_writing(event):
-            return
-        nudge_if_phi(ctx, event)
-        answer = ctx.services.features.answer_message
-        if answer is not None:
-            answer(ctx, event, "mention")
-            return
-        ctx.post(event["channel"], POINTER, thread_ts=event.get("thread_ts") or event.get("ts"))
 
-    @registry.event("message")
-    def direct_message(ctx: Ctx) -> None:
-        event = ctx.body.get("event") or {}
-        if not is_person_writing(event):
-            return
-        answer = ctx.services.features.answer_message
-        if event.get("channel_type") != "im":
-            if event.get("channel_type") in ("channel", "group") and not mentions_the_bot(ctx, event):
-                nudge_if_phi(ctx, event)  # a mention was nudged by app_mention already
-            if answer is not None and event.get("channel_type") in ("channel", "group"):
-                answer(ctx, event, "channel")
-            return
-        if answer is not None:
-            answer(ctx, event, "dm")
-            return
-        ctx.post(event["channel"], POINTER)
+# What the messages feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+
+
+@TABLE.event("app_mention")
+def app_mention(ctx: Ctx) -> None:
+    event = ctx.body.get("event") or {}
+    if not is_person_writing(event):
+        return
+    nudge_if_phi(ctx, event)
+    answer = ctx.services.features.answer_message
+    if answer is not None:
+        answer(ctx, event, "mention")
+        return
+    ctx.post(event["channel"], POINTER, thread_ts=event.get("thread_ts") or event.get("ts"))
+
+
+@TABLE.event("message")
+def direct_message(ctx: Ctx) -> None:
+    event = ctx.body.get("event") or {}
+    if not is_person_writing(event):
+        return
+    answer = ctx.services.features.answer_message
+    if event.get("channel_type") != "im":
+        if event.get("channel_type") in ("channel", "group") and not mentions_the_bot(ctx, event):
+            nudge_if_phi(ctx, event)  # a mention was nudged by app_mention already
+        if answer is not None and event.get("channel_type") in ("channel", "group"):
+            answer(ctx, event, "channel")
+        return
+    if answer is not None:
+        answer(ctx, event, "dm")
+        return
+    ctx.post(event["channel"], POINTER)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from bot.access import Role
 from bot.context import Ctx
 from bot.features.diagnostics import LIMIT, diagnostics_of, rate_limit
+from bot.registry import Registry
 from bot.render.blocks import Block, context, escape, section
 from bot.scheduler import claim_done, claim_once
 from commands.reconcile import (
@@ -81,37 +82,42 @@ def audit_details(report: ReconcileReport, *, run: str, via: str) -> dict[str, A
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
-    settings = services.settings.dicom.reconcile
+    services.registry.include(TABLE)
 
-    @registry.subcommand(
-        "reconcile", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
-        summary="Compare a day's studies on PACS and VNA: what is missing from the archive, what is incomplete.",
-        usage=RECONCILE_USAGE,
-        details=(
-            "Lists the day's studies on both nodes (read-only STUDY-level C-FIND by study date), compares them by "
-            "study UID and image counts, and sends you the summary and a CSV (accession numbers, no patient details). "
-            "Without node names it runs the configured pairs (dicom.reconcile.pairs), else pacs against vna."
-        ),
-    )
-    def reconcile_cmd(ctx: Ctx) -> None:
-        diag = _diag(ctx.services)
-        try:
-            request = parse_request(ctx.args, today=local_today(ctx.services))
-            pairs = choose_pairs(request.source, request.archive,
-                                 configured=[(p.source, p.archive) for p in settings.pairs], known=diag.node_names())
-        except UserError:
-            ctx.defer(ctx.audit, "dicom.reconcile", outcome="refused", details={"reason": "bad input", "via": "slack"},
-                      what="the audit")
-            raise
-        names = " and ".join(f"{s} → {a}" for s, a in pairs)
-        ctx.reply(f":hourglass_flowing_sand: Reconciling {escape(names)} for {vouch(request.day.isoformat())}…")
-        ctx.defer(run_on_demand, ctx, pairs, request.day, what="the reconciliation")
 
-    @registry.job("reconcile", every=CHECK_EVERY)
-    def daily(services: "Services") -> list[str]:
-        """Start each configured pair whose time has passed today and that has not run for yesterday."""
-        return start_due(services)
+# What the reconcile feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+
+
+@TABLE.subcommand(
+    "reconcile", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,
+    summary="Compare a day's studies on PACS and VNA: what is missing from the archive, what is incomplete.",
+    usage=RECONCILE_USAGE,
+    details=(
+        "Lists the day's studies on both nodes (read-only STUDY-level C-FIND by study date), compares them by "
+        "study UID and image counts, and sends you the summary and a CSV (accession numbers, no patient details). "
+        "Without node names it runs the configured pairs (dicom.reconcile.pairs), else pacs against vna."
+    ),
+)
+def reconcile_cmd(ctx: Ctx) -> None:
+    diag = _diag(ctx.services)
+    try:
+        request = parse_request(ctx.args, today=local_today(ctx.services))
+        pairs = choose_pairs(request.source, request.archive,
+                             configured=[(p.source, p.archive) for p in ctx.settings.dicom.reconcile.pairs], known=diag.node_names())
+    except UserError:
+        ctx.defer(ctx.audit, "dicom.reconcile", outcome="refused", details={"reason": "bad input", "via": "slack"},
+                  what="the audit")
+        raise
+    names = " and ".join(f"{s} → {a}" for s, a in pairs)
+    ctx.reply(f":hourglass_flowing_sand: Reconciling {escape(names)} for {vouch(request.day.isoformat())}…")
+    ctx.defer(run_on_demand, ctx, pairs, request.day, what="the reconciliation")
+
+
+@TABLE.job("reconcile", every=CHECK_EVERY)
+def daily(services: "Services") -> list[str]:
+    """Start each configured pair whose time has passed today and that has not run for yesterday."""
+    return start_due(services)
 
 
 def _log_failure(key: str, exc: BaseException) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.access import Role
 from bot.context import Ctx
 from bot.features.training import feature
+from bot.registry import Registry
 from bot.scheduler import claim_done, claim_once
 from core.privacy import vouch
 from reports.chart import CHARTS_HINT, ChartsUnavailable, render_png
@@ -137,36 +138,42 @@ def post_weekly(services: "Services", week: Week, channel: str) -> WeeklyReport:
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.job(JOB, every=timedelta(minutes=5))
-    def weekly_job(services: "Services") -> str | None:
-        """Post last week's report once its day and time have come (once per week)."""
-        week = due_week(services)
-        if week is None or not claim_week(services, week):
-            return None
-        channel = services.settings.reports.weekly.channel or services.settings.tickets.admin_channel
-        if not channel:
-            log.warning("weekly report for %s not posted: set reports.weekly.channel or tickets.admin_channel", week.label)
-            services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
-                                  details={"week": week.label, "error": "no channel configured"})
-            claim_done(services, JOB, week.label)  # retrying will not find a channel either
-            return None
-        post_weekly(services, week, channel)
-        claim_done(services, JOB, week.label)
-        return week.label
 
-    @registry.subcommand(
-        "weekly", role=Role.ADMIN, group="Administration", inline=True,
-        summary="The weekly report (uptime, tickets, unanswered questions, training) as a chart in our DM.",
-        usage="/pacs weekly [2026-W47|YYYY-MM-DD|this]",
-        details=("Without a week: the last complete week (Monday to Sunday). The same chart is posted to the admin channel "
-                 "every week; at the server, `pacsbot report --week --out DIR` writes it with CSVs."),
-    )
-    def weekly_cmd(ctx: Ctx) -> None:
-        week = parse_week(ctx.args or None, now=ctx.services.clock.now(), tz=ctx.settings.timezone)
-        ctx.reply(f":bar_chart: Building the weekly report for {week.title}; it will arrive in our DM.")
-        ctx.defer(_send_to_asker, ctx, week, what="the weekly report")
+# What the report feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
+
+
+@TABLE.job(JOB, every=timedelta(minutes=5))
+def weekly_job(services: "Services") -> str | None:
+    """Post last week's report once its day and time have come (once per week)."""
+    week = due_week(services)
+    if week is None or not claim_week(services, week):
+        return None
+    channel = services.settings.reports.weekly.channel or services.settings.tickets.admin_channel
+    if not channel:
+        log.warning("weekly report for %s not posted: set reports.weekly.channel or tickets.admin_channel", week.label)
+        services.audit.record(SYSTEM_ACTOR, "report.weekly", target=f"week:{week.label}", outcome="failed",
+                              details={"week": week.label, "error": "no channel configured"})
+        claim_done(services, JOB, week.label)  # retrying will not find a channel either
+        return None
+    post_weekly(services, week, channel)
+    claim_done(services, JOB, week.label)
+    return week.label
+
+
+@TABLE.subcommand(
+    "weekly", role=Role.ADMIN, group="Administration", inline=True,
+    summary="The weekly report (uptime, tickets, unanswered questions, training) as a chart in our DM.",
+    usage="/pacs weekly [2026-W47|YYYY-MM-DD|this]",
+    details=("Without a week: the last complete week (Monday to Sunday). The same chart is posted to the admin channel "
+             "every week; at the server, `pacsbot report --week --out DIR` writes it with CSVs."),
+)
+def weekly_cmd(ctx: Ctx) -> None:
+    week = parse_week(ctx.args or None, now=ctx.services.clock.now(), tz=ctx.settings.timezone)
+    ctx.reply(f":bar_chart: Building the weekly report for {week.title}; it will arrive in our DM.")
+    ctx.defer(_send_to_asker, ctx, week, what="the weekly report")
 
 
 def _send_to_asker(ctx: Ctx, week: Week) -> None:

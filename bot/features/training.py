@@ -28,6 +28,7 @@ from bot.context import Ctx
 from bot.features.home import home_view
 from bot.listeners.policy import allowed
 from bot.outbox import get_outbox
+from bot.registry import Registry
 from bot.render import training as render
 from bot.render.blocks import USER_MENTION_RE, Block, context, escape
 from core.config import CHANNEL_ID_RE, GROUP_ID_RE, USER_ID_RE
@@ -238,83 +239,99 @@ def register(services: "Services") -> None:
     )
     services.features.training = TrainingFeature(service)
     service.catalog()  # read the modules now: handlers that run before the ack only look at memory
-    registry = services.registry
+    services.registry.include(TABLE)
 
-    @registry.subcommand(
-        "train",
-        role=Role.CLINICIAN,
-        summary="Your training (`me`); trainers assign and track modules.",
-        usage="/pacs train me|modules|assign|unassign|status|remind|retrain|report",
-        group="Training",
-        variants=((Role.CLINICIAN, "/pacs train me", "Your training: what is assigned to you, when it is due, what you have done."),
-                  (Role.TRAINER, "/pacs train me|modules|assign|unassign|status|remind|retrain|report",
-                   "Your training (`me`); assign and track modules.")),
-        inline=True,
-        aliases=("training",),
-        details="\n".join(f"{v.usage} — {v.summary}" + (" (trainers)" if v.role > Role.CLINICIAN else "") for v in VERBS.values()),
-    )
-    def train(ctx: Ctx) -> None:
-        _train_command(ctx)
 
-    # learner buttons ------------------------------------------------------------------
-    @registry.action("train_start", role=Role.CLINICIAN, label="Start training")
-    def start(ctx: Ctx) -> None:
-        _start(ctx)
+# What the training feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
 
-    @registry.action("train_page", role=Role.CLINICIAN, label="Next page")
-    def page(ctx: Ctx) -> None:
-        _page(ctx)
 
-    @registry.action("train_quiz_open", role=Role.CLINICIAN, label="Take the quiz")
-    def quiz_open(ctx: Ctx) -> None:
-        _quiz_open(ctx)
+@TABLE.subcommand(
+    "train",
+    role=Role.CLINICIAN,
+    summary="Your training (`me`); trainers assign and track modules.",
+    usage="/pacs train me|modules|assign|unassign|status|remind|retrain|report",
+    group="Training",
+    variants=((Role.CLINICIAN, "/pacs train me", "Your training: what is assigned to you, when it is due, what you have done."),
+              (Role.TRAINER, "/pacs train me|modules|assign|unassign|status|remind|retrain|report",
+               "Your training (`me`); assign and track modules.")),
+    inline=True,
+    aliases=("training",),
+    details="\n".join(f"{v.usage} — {v.summary}" + (" (trainers)" if v.role > Role.CLINICIAN else "") for v in VERBS.values()),
+)
+def train(ctx: Ctx) -> None:
+    _train_command(ctx)
 
-    @registry.view(render.QUIZ_CALLBACK, role=Role.CLINICIAN, label="Submit the quiz", inline=True)
-    def quiz_submitted(ctx: Ctx) -> None:
-        _quiz_submitted(ctx)
 
-    # trainer buttons ------------------------------------------------------------------
-    @registry.action("train_remind_open", role=Role.TRAINER, label="Remind everyone not done")
-    def remind_open(ctx: Ctx) -> None:
-        module = feature(ctx.services).service.module(ctx.action_suffix or "")
-        _remind(ctx, module.id, [])
+# learner buttons ------------------------------------------------------------------
+@TABLE.action("train_start", role=Role.CLINICIAN, label="Start training")
+def start(ctx: Ctx) -> None:
+    _start(ctx)
 
-    @registry.action("train_report_csv", role=Role.TRAINER, label="Download CSV")
-    def report_csv(ctx: Ctx) -> None:
-        module_id = ctx.action_suffix or "all"
-        _report(ctx, None if module_id == "all" else module_id, csv=True)
 
-    @registry.action("train_reassign", role=Role.TRAINER, label="Give another go")
-    def reassign(ctx: Ctx) -> None:
-        _reassign(ctx)
+@TABLE.action("train_page", role=Role.CLINICIAN, label="Next page")
+def page(ctx: Ctx) -> None:
+    _page(ctx)
 
-    # App Home ------------------------------------------------------------------------
-    @registry.home(order=20)
-    def training_home(services: "Services", user_id: str, role: Role) -> list[Block]:
-        svc = feature(services).service
-        with services.db.session() as s:
-            items = records.learner_items(s, user_id)
-        blocks: list[Block] = []
-        if items:
-            blocks = render.learner_blocks(items, svc.catalog().modules, today=svc.today(), tz=svc.tz, limit=8)
-        if role >= Role.TRAINER:
-            blocks.append(context("*Trainer:* `/pacs train modules` · `/pacs train assign` · `/pacs train status` · `/pacs train report --csv`"))
-        return blocks
 
-    # jobs ----------------------------------------------------------------------------
-    @registry.job("training-reminders", every=timedelta(minutes=15))
-    def reminders_job(services: "Services") -> int:
-        return send_due_reminders(services)
+@TABLE.action("train_quiz_open", role=Role.CLINICIAN, label="Take the quiz")
+def quiz_open(ctx: Ctx) -> None:
+    _quiz_open(ctx)
 
-    @registry.job("training-renewals", every=timedelta(hours=1))
-    def renewals_job(services: "Services") -> int:
-        return assign_renewals(services)
 
-    @registry.job("training-names", every=timedelta(minutes=10))
-    def names_job(services: "Services") -> int:
-        with services.db.session() as s:
-            missing = records.missing_names(s, limit=NAMES_PER_RUN, stale_before=services.clock.now() - timedelta(days=30))
-        return fill_names(services, missing)
+@TABLE.view(render.QUIZ_CALLBACK, role=Role.CLINICIAN, label="Submit the quiz", inline=True)
+def quiz_submitted(ctx: Ctx) -> None:
+    _quiz_submitted(ctx)
+
+
+# trainer buttons ------------------------------------------------------------------
+@TABLE.action("train_remind_open", role=Role.TRAINER, label="Remind everyone not done")
+def remind_open(ctx: Ctx) -> None:
+    module = feature(ctx.services).service.module(ctx.action_suffix or "")
+    _remind(ctx, module.id, [])
+
+
+@TABLE.action("train_report_csv", role=Role.TRAINER, label="Download CSV")
+def report_csv(ctx: Ctx) -> None:
+    module_id = ctx.action_suffix or "all"
+    _report(ctx, None if module_id == "all" else module_id, csv=True)
+
+
+@TABLE.action("train_reassign", role=Role.TRAINER, label="Give another go")
+def reassign(ctx: Ctx) -> None:
+    _reassign(ctx)
+
+
+# App Home ------------------------------------------------------------------------
+@TABLE.home(order=20)
+def training_home(services: "Services", user_id: str, role: Role) -> list[Block]:
+    svc = feature(services).service
+    with services.db.session() as s:
+        items = records.learner_items(s, user_id)
+    blocks: list[Block] = []
+    if items:
+        blocks = render.learner_blocks(items, svc.catalog().modules, today=svc.today(), tz=svc.tz, limit=8)
+    if role >= Role.TRAINER:
+        blocks.append(context("*Trainer:* `/pacs train modules` · `/pacs train assign` · `/pacs train status` · `/pacs train report --csv`"))
+    return blocks
+
+
+# jobs ----------------------------------------------------------------------------
+@TABLE.job("training-reminders", every=timedelta(minutes=15))
+def reminders_job(services: "Services") -> int:
+    return send_due_reminders(services)
+
+
+@TABLE.job("training-renewals", every=timedelta(hours=1))
+def renewals_job(services: "Services") -> int:
+    return assign_renewals(services)
+
+
+@TABLE.job("training-names", every=timedelta(minutes=10))
+def names_job(services: "Services") -> int:
+    with services.db.session() as s:
+        missing = records.missing_names(s, limit=NAMES_PER_RUN, stale_before=services.clock.now() - timedelta(days=30))
+    return fill_names(services, missing)
 
 
 # --------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from bot.context import Ctx
 from bot.features.knowledge import audience_of
 from bot.listeners.policy import allowed
 from bot.outbox import get_outbox
+from bot.registry import Registry
 from bot.render import watch as render
 from bot.render.blocks import Block, context, section
 from bot.render.mrkdwn import to_mrkdwn
@@ -339,71 +340,80 @@ def _procedure(services: "Services", role: Role, user: str | None = None) -> lis
 
 
 def register(services: "Services") -> None:
-    registry = services.registry
     services.features.outages = NodeWatchOutages()
+    services.registry.include(TABLE)
 
-    @registry.job("dicom-watch", every=WATCH_EVERY)
-    def watch_job(services: "Services") -> int:
-        """Echo the nodes that are due; alert on down and up."""
-        return run_watch(services)
 
-    @registry.job("dicom-downtime", every=timedelta(minutes=1))
-    def downtime_job(services: "Services") -> int:
-        """Remind before a planned downtime; say when it starts and ends."""
-        return run_downtime_notices(services)
+# What the watch feature handles in Slack, declared once (module-level handlers; register() adds them)
+TABLE = Registry()
 
-    @registry.subcommand(
-        "status", role=Role.CLINICIAN, group="Systems",
-        summary="Is PACS working? Each system's state, outages and planned downtime.",
-        usage="/pacs status",
-        variants=((Role.ADMIN, "/pacs status", "Each DICOM node's state with latency, last change and failure reason; planned downtime."),),
-    )
-    def status_cmd(ctx: Ctx) -> None:
-        """Shows whether each system is working, since when it is down and which ticket tracks it,
-        and any planned downtime coming up."""
-        ctx.reply(*status(ctx.services, admin=ctx.role >= Role.ADMIN))
 
-    @registry.subcommand(
-        "downtime", role=Role.CLINICIAN, group="Systems",
-        summary="Planned downtime coming up.",
-        usage="/pacs downtime [list]",
-        variants=((Role.ADMIN, f"{downtimes.ADD_USAGE.split('   ')[0]} | cancel <id> | list",
-                   "Plan a downtime of a node (announced, reminded, alerts silenced), cancel it, or list them."),),
-    )
-    def downtime_cmd(ctx: Ctx) -> None:
-        """`/pacs downtime` lists current and upcoming planned downtime. PACS admins add one with
-        `/pacs downtime add pacs tomorrow 22:00 tomorrow 23:30 "PACS upgrade"` (times in the site's
-        time zone), or cancel it with `/pacs downtime cancel <id>`."""
-        word, _, rest = ctx.args.strip().partition(" ")
-        word = word.lower()
-        if word in ("", "list", "ls"):
-            _downtime_list(ctx)
-        elif word in ("add", "cancel"):
-            if not allowed(ctx, Role.ADMIN, f"`/pacs downtime {word}`", target=f"command:downtime {word}"):
-                return
-            (_downtime_add if word == "add" else _downtime_cancel)(ctx, rest)
-        else:
-            raise UserError(f"“{word[:20]}” is not something `/pacs downtime` does. Use list, add or cancel.")
+@TABLE.job("dicom-watch", every=WATCH_EVERY)
+def watch_job(services: "Services") -> int:
+    """Echo the nodes that are due; alert on down and up."""
+    return run_watch(services)
 
-    @registry.home(order=60)
-    def home_nodes(services: "Services", user_id: str, role: Role) -> list[Block]:
-        """For admins: the watch's view of every node (replaces the last-echo summary)."""
-        diag = _diag(services)
-        if role < Role.ADMIN or not diag.nodes:
-            return []
-        with services.db.session() as session:
-            state = views(session)
-        watched = [n for n in diag.nodes if n.watch]
-        down = [render.label_of(n) for n in watched if n.name in state and state[n.name].state == "down"]
-        unknown = [n.name for n in watched if n.name not in state or state[n.name].state == "unknown"]
-        if down:
-            headline = f":red_circle: down: {', '.join(down)}"
-        elif unknown:
-            headline = f":white_circle: not checked yet: {', '.join(unknown)}"
-        else:
-            headline = ":large_green_circle: every node is answering"
-        _, blocks = status(services, admin=True, title=f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{headline}")
-        return [blocks[0], context("`/pacs status` for details, `/pacs echo all` to check now.")]
+
+@TABLE.job("dicom-downtime", every=timedelta(minutes=1))
+def downtime_job(services: "Services") -> int:
+    """Remind before a planned downtime; say when it starts and ends."""
+    return run_downtime_notices(services)
+
+
+@TABLE.subcommand(
+    "status", role=Role.CLINICIAN, group="Systems",
+    summary="Is PACS working? Each system's state, outages and planned downtime.",
+    usage="/pacs status",
+    variants=((Role.ADMIN, "/pacs status", "Each DICOM node's state with latency, last change and failure reason; planned downtime."),),
+)
+def status_cmd(ctx: Ctx) -> None:
+    """Shows whether each system is working, since when it is down and which ticket tracks it,
+    and any planned downtime coming up."""
+    ctx.reply(*status(ctx.services, admin=ctx.role >= Role.ADMIN))
+
+
+@TABLE.subcommand(
+    "downtime", role=Role.CLINICIAN, group="Systems",
+    summary="Planned downtime coming up.",
+    usage="/pacs downtime [list]",
+    variants=((Role.ADMIN, f"{downtimes.ADD_USAGE.split('   ')[0]} | cancel <id> | list",
+               "Plan a downtime of a node (announced, reminded, alerts silenced), cancel it, or list them."),),
+)
+def downtime_cmd(ctx: Ctx) -> None:
+    """`/pacs downtime` lists current and upcoming planned downtime. PACS admins add one with
+    `/pacs downtime add pacs tomorrow 22:00 tomorrow 23:30 "PACS upgrade"` (times in the site's
+    time zone), or cancel it with `/pacs downtime cancel <id>`."""
+    word, _, rest = ctx.args.strip().partition(" ")
+    word = word.lower()
+    if word in ("", "list", "ls"):
+        _downtime_list(ctx)
+    elif word in ("add", "cancel"):
+        if not allowed(ctx, Role.ADMIN, f"`/pacs downtime {word}`", target=f"command:downtime {word}"):
+            return
+        (_downtime_add if word == "add" else _downtime_cancel)(ctx, rest)
+    else:
+        raise UserError(f"“{word[:20]}” is not something `/pacs downtime` does. Use list, add or cancel.")
+
+
+@TABLE.home(order=60)
+def home_nodes(services: "Services", user_id: str, role: Role) -> list[Block]:
+    """For admins: the watch's view of every node (replaces the last-echo summary)."""
+    diag = _diag(services)
+    if role < Role.ADMIN or not diag.nodes:
+        return []
+    with services.db.session() as session:
+        state = views(session)
+    watched = [n for n in diag.nodes if n.watch]
+    down = [render.label_of(n) for n in watched if n.name in state and state[n.name].state == "down"]
+    unknown = [n.name for n in watched if n.name not in state or state[n.name].state == "unknown"]
+    if down:
+        headline = f":red_circle: down: {', '.join(down)}"
+    elif unknown:
+        headline = f":white_circle: not checked yet: {', '.join(unknown)}"
+    else:
+        headline = ":large_green_circle: every node is answering"
+    _, blocks = status(services, admin=True, title=f"*DICOM nodes* — {plural(len(diag.nodes), 'node')}\n{headline}")
+    return [blocks[0], context("`/pacs status` for details, `/pacs echo all` to check now.")]
 
 
 def status(services: "Services", *, admin: bool, title: str = "*System status*") -> tuple[str, list[Block]]:
