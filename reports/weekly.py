@@ -42,7 +42,8 @@ from training.records import assigned_module_ids, module_status
 
 _ISO_WEEK = re.compile(r"^(\d{4})-?[Ww](\d{1,2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-WEEK_HELP = "Give a week like 2026-W47, a date inside it like 2026-11-18, or `last` for the last complete week."
+WEEK_HELP = ("Give a week like 2026-W47, a date inside it like 2026-11-18, `last` (the last complete week, the default) "
+             "or `this` (the week so far).")
 
 
 # --------------------------------------------------------------------------------------

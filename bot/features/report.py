@@ -166,7 +166,7 @@ def weekly_job(services: "Services") -> str | None:
 @TABLE.subcommand(
     "weekly", role=Role.ADMIN, group="Administration", inline=True,
     summary="The weekly report (uptime, tickets, unanswered questions, training) as a chart in our DM.",
-    usage="/pacs weekly [2026-W47|YYYY-MM-DD|this]",
+    usage="/pacs weekly [last|this|2026-W47|YYYY-MM-DD]",
     details=("Without a week: the last complete week (Monday to Sunday). The same chart is posted to the admin channel "
              "every week; at the server, `pacsbot report --week --out DIR` writes it with CSVs."),
 )
