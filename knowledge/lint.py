@@ -4,6 +4,10 @@ Checks: files that cannot be read or whose front matter is broken; manuals with 
 ``reviewed`` dates older than the configured age (or missing, as a warning); duplicate
 headings in one manual (their anchors get -1, -2 and links to them break easily); relative
 links and images that point at nothing, including ``#anchors`` that do not exist.
+
+The links (inline, reference definitions, HTML ``<a>`` / ``<img>``) and the anchors are what
+the markdown parser found when the manual was read (:mod:`knowledge.manuals`), so an anchor
+``kb check`` accepts is one the HTML site emits and answer links use.
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 A manual is one markdown file with optional front matter (YAML between ``---`` lines, or TOML
 between ``+++`` lines) giving ``title``, ``tags`` (or Hugo's ``keywords``), ``audience``,
 ``owner`` and ``reviewed`` (a date). It is split into sections at its headings (ATX ``#`` or
-setext underlines; never inside code blocks or directives). Each section has an anchor: the
-GitHub-style slug of its heading, made unique within the page (``x``, ``x-1``...), unless the
-heading carries an explicit ``{#id}`` (Hugo, MkDocs attr_list, pandoc), which wins.
+setext underlines; never inside code blocks, directives, quotes or lists), as the project's
+markdown parser (:func:`core.markdown.outline`) finds them. Each section has an anchor: the
+GitHub-style slug of its heading as a reader sees it, made unique within the page (``x``,
+``x-1``...), unless the heading carries an explicit ``{#id}`` (Hugo, MkDocs attr_list, pandoc),
+which wins. The HTML site (``kb html``) gives each heading that anchor, answer links and
+training modules' ``manual:`` links point at it, and ``kb check`` checks links against it.
 
 A file that cannot be read or whose front matter is broken raises :class:`ManualError`; the
 loader reports it and skips that file.
@@ -17,27 +20,18 @@ import datetime as dt
 import re
 import threading
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from knowledge.markup import Slugger, clean, heading_text, plain_text, split_heading_id
+from core import markdown
+from knowledge.markup import clean, heading_text
 
 MANUAL_SUFFIXES = (".md", ".markdown")
 MAX_MANUAL_BYTES = 2_000_000
-
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})")
-_HUGO_CODE_OPEN = re.compile(r"\{\{[<%]\s*(highlight|code|launch)\b")
-_HUGO_CODE_CLOSE = re.compile(r"\{\{[<%]\s*/\s*(highlight|code|launch)\s*[%>]\}\}")
-_MYST_TARGET = re.compile(r"^\s*\(([\w.:-]+)\)=\s*$")
-_LINK_TARGET = re.compile(r"(!?)\[(?:[^\]]|\][^(])*?\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_REF_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$")
-_HTML_REF = re.compile(r"<(img|a)\b[^>]*?\b(src|href)\s*=\s*[\"']([^\"']+)[\"']", re.I)
 
 
 class ManualError(Exception):
@@ -132,26 +126,16 @@ class Manual:
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
     """``(metadata, body, body_start_line)``. Raises :class:`ManualError` on a broken block."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if not lines or lines[0].strip() not in ("---", "+++"):
-        return {}, text, 1
-    marker = lines[0].strip()
-    end = None
-    for i in range(1, len(lines)):
-        if lines[i].strip() == marker or (marker == "---" and lines[i].strip() == "..."):
-            end = i
-            break
-    if end is None:
-        raise ManualError(f"front matter starts with '{marker}' on line 1 but is never closed", 1)
-    block = "\n".join(lines[1:end])
-    body = "\n".join(lines[end + 1:])
+    block = markdown.front_matter(text)
+    if block is None:
+        return {}, text[1:] if text.startswith("\ufeff") else text, 1
+    if not block.closed:
+        raise ManualError(f"front matter starts with '{block.marker}' on line 1 but is never closed", 1)
     try:
-        if marker == "---":
-            data = yaml.safe_load(block) if block.strip() else {}
+        if block.marker == "---":
+            data = yaml.safe_load(block.source) if block.source.strip() else {}
         else:
-            data = tomllib.loads(block)
+            data = tomllib.loads(block.source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -163,7 +147,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
         data = {}
     if not isinstance(data, dict):
         raise ManualError("front matter must be a set of 'key: value' lines", 2)
-    return data, body, end + 2
+    return data, block.body, block.body_start
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -198,90 +182,6 @@ def _date(value: Any) -> dt.date | None:
 # --------------------------------------------------------------------------------------
 # parsing
 
-@dataclass
-class _RawHeading:
-    line: int          # 1-based in the file
-    level: int
-    raw: str           # heading text with markup
-    body_from: int     # index into body lines where its content starts
-    aliases: list[str]
-
-
-def _scan(lines: Sequence[str]) -> tuple[list[_RawHeading], list[tuple[int, str]]]:
-    """Find headings and the lines outside code (for links), never inside fences/directives."""
-    headings: list[_RawHeading] = []
-    outside: list[tuple[int, str]] = []
-    fence: str | None = None
-    hugo_code = False
-    in_comment = False
-    pending_aliases: list[str] = []
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if in_comment:
-            if "-->" in line:
-                in_comment = False
-            continue
-        if fence is not None:
-            if stripped.startswith(fence) and set(stripped) == {fence[0]}:
-                fence = None
-            elif fence[0] == ":" and re.match(r"^:{3,}\s*$", stripped) and len(stripped) >= len(fence):
-                fence = None
-            continue
-        if hugo_code:
-            if _HUGO_CODE_CLOSE.search(line):
-                hugo_code = False
-            continue
-        m = _FENCE.match(line)
-        if m:
-            fence = m.group(1)
-            if fence[0] == ":":
-                fence = ":" * len(fence)
-            continue
-        if _HUGO_CODE_OPEN.search(line) and not _HUGO_CODE_CLOSE.search(line):
-            hugo_code = True
-            continue
-        if stripped.startswith("<!--") and "-->" not in stripped:
-            in_comment = True
-            continue
-        target = _MYST_TARGET.match(line)
-        if target:
-            pending_aliases.append(target.group(1))
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            headings.append(_RawHeading(i + 1, len(atx.group(1)), atx.group(2) or "", i + 1, pending_aliases))
-            pending_aliases = []
-            continue
-        setext = _SETEXT.match(line)
-        if setext and i > 0 and outside and outside[-1][0] == i:
-            prev = lines[i - 1]
-            before = lines[i - 2] if i >= 2 else ""
-            if (prev.strip() and (len(prev) - len(prev.lstrip())) < 4
-                    and not prev.lstrip().startswith(("-", "*", "+", ">", "|", "<", "{{", "!"))
-                    and not re.match(r"^\s*\d+[.)]\s", prev)
-                    and (not before.strip() or _ATX.match(before))):
-                # a one-line paragraph underlined with === or --- is a heading
-                outside.pop()
-                headings.append(_RawHeading(i, 1 if setext.group(1)[0] == "=" else 2, prev.strip(), i + 1, pending_aliases))
-                pending_aliases = []
-                continue
-        outside.append((i + 1, line))
-    return headings, outside
-
-
-def _links(outside: Iterable[tuple[int, str]]) -> list[Link]:
-    found: list[Link] = []
-    for line_no, line in outside:
-        for m in _LINK_TARGET.finditer(re.sub(r"`[^`]*`", "", line)):
-            found.append(Link(line_no, m.group(2), bool(m.group(1))))
-        ref = _REF_LINK.match(line)
-        if ref:
-            found.append(Link(line_no, ref.group(1), False))
-        for m in _HTML_REF.finditer(line):
-            found.append(Link(line_no, m.group(3), m.group(1).lower() == "img"))
-    return found
-
-
 def humanise(stem: str) -> str:
     stem = re.sub(r"\.(en|fr|de|es|it)$", "", stem)
     words = re.sub(r"[_-]+", " ", stem).strip()
@@ -294,9 +194,10 @@ def parse_manual(text: str, *, file: str, root: Path | None = None, path: Path |
     meta, body, body_start = split_front_matter(text)
     problems: list[Problem] = []
     lines = body.split("\n")
-    raw_headings, outside = _scan(lines)
+    found = markdown.outline(body)
+    raw_headings = found.headings
     offset = body_start - 1
-    links = [Link(link.line + offset, link.target, link.image) for link in _links(outside)]
+    links = [Link(link.line + offset, link.target, link.image) for link in found.links]
 
     title = str(meta.get("title") or meta.get("sidebar_label") or "").strip()
     title_from = "front matter" if title else ""
@@ -320,34 +221,32 @@ def parse_manual(text: str, *, file: str, root: Path | None = None, path: Path |
     owner = str(meta["owner"]).strip() if meta.get("owner") else None
     description = str(meta.get("description") or meta.get("summary") or "").strip() or None
 
-    slugger = Slugger()
+    slugger = markdown.Slugger()
     heading_info: list[tuple[int, int, str, str]] = []
-    anchors: list[str] = []
     for h in raw_headings:
-        raw_text, explicit = split_heading_id(h.raw)
-        anchor = slugger.claim(explicit) if explicit else slugger.slug(heading_text(raw_text))
-        anchors.append(anchor)
-        heading_info.append((h.line + offset, h.level, heading_text(raw_text), anchor))
+        words = heading_text(h.raw)
+        anchor = slugger.claim(h.explicit_id) if h.explicit_id else slugger.slug(words)
+        heading_info.append((h.line + offset, h.level, words, anchor))
 
     sections: list[Section] = []
     preamble_end = raw_headings[0].line - 1 if raw_headings else len(lines)
     preamble = clean("\n".join(lines[:preamble_end]))
     if preamble.strip():
-        sections.append(Section(file, "", title, 0, (), preamble, plain_text(preamble), body_start, title, audience))
+        sections.append(Section(file, "", title, 0, (), preamble, markdown.search_text(preamble), body_start, title, audience))
     stack: list[tuple[int, str]] = []
     for index, h in enumerate(raw_headings):
         next_line = raw_headings[index + 1].line if index + 1 < len(raw_headings) else len(lines) + 1
-        body_lines = lines[h.body_from: next_line - 1]
+        body_lines = lines[h.end: next_line - 1]
         heading_line, _, text_, anchor = heading_info[index]
         while stack and stack[-1][0] >= h.level:
             stack.pop()
         crumbs = tuple(t for _, t in stack if t != title)
         stack.append((h.level, text_))
-        markdown = clean("\n".join(body_lines))
+        section_markdown = clean("\n".join(body_lines))
         sections.append(Section(
-            file=file, anchor=anchor, heading=text_, level=h.level, path=crumbs, markdown=markdown,
-            text=plain_text(markdown), line=heading_line, manual_title=title, audience=audience,
-            aliases=tuple(h.aliases),
+            file=file, anchor=anchor, heading=text_, level=h.level, path=crumbs, markdown=section_markdown,
+            text=markdown.search_text(section_markdown), line=heading_line, manual_title=title, audience=audience,
+            aliases=h.aliases,
         ))
     return Manual(
         file=file, root=root or Path("."), path=path or Path(file), title=title, title_from=title_from,

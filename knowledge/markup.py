@@ -2,9 +2,11 @@
 
 Manuals come from GitHub, MkDocs (Material), Hugo, Sphinx/MyST and Docusaurus sites. Each adds
 its own syntax on top of markdown. :func:`clean` turns a section's body into plain markdown
-that the Slack renderer and the HTML site can show, and from which the search index takes its
-words. What carries meaning is kept in markdown form; decoration is dropped; nothing is left
-raw:
+that the Slack renderer and the HTML site can show (both read it with :mod:`core.markdown`),
+and from which the search index takes its words (:func:`core.markdown.search_text`). It works
+on the text, before any markdown parser: these dialects are not markdown, and the search text
+must not change. What carries meaning is kept in markdown form; decoration is dropped;
+nothing is left raw:
 
 * admonitions — MkDocs ``!!! note "Title"`` / ``??? tip``, MyST ``:::{warning}`` and
   ```` ```{note} ````, Docusaurus ``:::tip Title``, Hugo ``{{% notice info %}}``, GitHub
@@ -20,6 +22,10 @@ raw:
 * MkDocs extras: content tabs (``=== "Tab"``), attribute lists (``{ .class }``), snippet
   includes, abbreviations, icon shortcodes.
 
+:func:`heading_text` is a heading's words for the index, the breadcrumb and the anchor
+(:func:`core.markdown.slugify`, re-exported here with :class:`Slugger` and
+:func:`split_heading_id` for older callers).
+
 Pure functions, no I/O.
 """
 
@@ -29,74 +35,22 @@ import html
 import re
 import textwrap
 
+from core.markdown import Slugger as Slugger
+from core.markdown import inline_text
+from core.markdown import slugify as slugify
+from core.markdown import split_heading_id as split_heading_id
+
 # --------------------------------------------------------------------------------------
-# headings and slugs
-
-_EXPLICIT_ID = re.compile(r"\s*\{\s*:?\s*#([A-Za-z0-9_][\w:.-]*)(?:\s+[^}]*)?\}\s*$")
-_TRAILING_ATTRS = re.compile(r"\s*\{\s*:?\s*(?:[.#][\w-]+\s*|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s}]+)\s*)+\}\s*$")
-
-
-def split_heading_id(text: str) -> tuple[str, str | None]:
-    """``"Toolbars {#toolbars}"`` -> ``("Toolbars", "toolbars")``; also ``{: #id .cls}``."""
-    match = _EXPLICIT_ID.search(text)
-    if match:
-        return text[: match.start()].rstrip(), match.group(1)
-    match = _TRAILING_ATTRS.search(text)
-    if match:
-        return text[: match.start()].rstrip(), None
-    return text, None
-
+# headings
 
 def heading_text(raw: str) -> str:
     """The words of a heading as a reader sees them: markup, shortcodes and HTML removed."""
     text, _ = split_heading_id(raw.strip())
-    text = _drop_badges(text)
-    text = inline(text)
-    text = _IMAGE.sub(lambda m: m.group(1), text)
-    text = _LINK.sub(lambda m: m.group(1), text)
-    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?<![\w*])([*_])(?!\s)(.+?)(?<!\s)\1(?![\w*])", r"\2", text)
-    text = text.replace("`", "")
-    return " ".join(text.split())
-
-
-_SLUG_DROP = re.compile(r"[^\w\- ]", re.UNICODE)
-
-
-def slugify(text: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation removed, each space a hyphen.
-
-    ``"Window / Level Adjustment"`` -> ``"window--level-adjustment"`` (GitHub does not collapse
-    the hyphens), ``"Stop and don't re-send"`` -> ``"stop-and-dont-re-send"``.
-    """
-    return _SLUG_DROP.sub("", text.strip().lower()).replace(" ", "-")
-
-
-class Slugger:
-    """Unique anchors within one page, the way GitHub numbers repeats: ``x``, ``x-1``, ``x-2``."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def claim(self, explicit: str) -> str:
-        self.used.add(explicit)
-        return explicit
-
-    def slug(self, text: str) -> str:
-        base = slugify(text) or "section"
-        candidate, n = base, 0
-        while candidate in self.used:
-            n += 1
-            candidate = f"{base}-{n}"
-        self.used.add(candidate)
-        return candidate
+    return inline_text(inline(_drop_badges(text)))
 
 
 # --------------------------------------------------------------------------------------
 # inline markup
-
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
-_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 # MyST / Sphinx roles: {name}`content`
 _ROLE = re.compile(r"\{([a-zA-Z][\w:-]*)\}`([^`]*)`")
@@ -629,27 +583,3 @@ def clean(text: str) -> str:
             continue
         result.append(line)
     return "\n".join(result).strip("\n")
-
-
-# --------------------------------------------------------------------------------------
-# markdown -> plain words (for the index)
-
-_LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?")
-
-
-def plain_text(markdown: str) -> str:
-    """Words of cleaned markdown, for indexing and previews: no markup, links as their text."""
-    text = _IMAGE.sub(lambda m: m.group(1), markdown)
-    text = _LINK.sub(lambda m: m.group(1), text)
-    lines = []
-    for line in text.split("\n"):
-        if re.match(r"^\s*(`{3,}|~{3,})", line):
-            continue
-        if re.match(r"^\s*\|?\s*:?-{3,}", line):
-            continue
-        line = _LIST_MARK.sub("", line)
-        line = re.sub(r"^\s*>\s?", "", line)
-        line = line.replace("|", " ").replace("**", "").replace("__", "").replace("`", "")
-        line = re.sub(r"(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)", "", line)
-        lines.append(line.strip())
-    return " ".join(" ".join(lines).split())

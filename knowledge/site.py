@@ -1,4 +1,4 @@
-"""``kb html``: the manuals as a static web site (the ``markdown`` package).
+"""``kb html``: the manuals as a static web site (rendered by :mod:`core.markdown`).
 
 One page per manual at the same relative path with ``.html``, an index page, a table of
 contents on every page, heading anchors identical to the bot's (so answer links land on the
@@ -15,11 +15,17 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+from markdown_it.common.normalize_url import normalizeLink
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+from core import markdown
 from knowledge.manuals import MANUAL_SUFFIXES, Library, Manual, load_library
 
-_MD_LINK = re.compile(r"(\]\(\s*<?)([^)\s>#?]+?)\.(?:md|markdown)((?:#[^)\s>]*)?>?(?:\s+\"[^\"]*\")?\s*\))")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 CSS = """
 body{font:16px/1.55 -apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d2430;background:#fff}
@@ -61,28 +67,89 @@ def page_markdown(manual: Manual) -> str:
     """The manual as one cleaned markdown page, every heading carrying the bot's anchor."""
     parts: list[str] = []
     if not any(s.level == 1 for s in manual.sections):
-        parts.append(f"# {manual.title}\n")
+        anchor = markdown.slugify(manual.title)   # the page's own title: no section, but linkable
+        parts.append(f"# {manual.title}" + (f" {{#{anchor}}}\n" if anchor and anchor not in manual.anchors else "\n"))
     for section in manual.sections:
         if section.level:
             parts.append(f"{'#' * section.level} {section.heading} {{#{section.anchor}}}\n")
         if section.markdown:
             parts.append(section.markdown + "\n")
-    text = "\n".join(parts)
-    return _MD_LINK.sub(lambda m: f"{m.group(1)}{m.group(2)}.html{m.group(3)}", text)
+    return "\n".join(parts)
+
+
+def _site_link(target: str) -> str:
+    """A link between manuals points at the other page: ``x.md#a`` -> ``x.html#a``."""
+    if _SCHEME.match(target) or target.startswith("//"):
+        return target
+    cut = min((i for i in (target.find("#"), target.find("?")) if i >= 0), default=len(target))
+    path, rest = target[:cut], target[cut:]
+    for suffix in MANUAL_SUFFIXES:
+        if path.endswith(suffix) and len(path) > len(suffix):
+            return path[: -len(suffix)] + ".html" + rest
+    return target
+
+
+class _PageRenderer(markdown.HTMLRenderer):
+    """HTML for the site: links between manuals rewritten, URLs encoded, a permalink on every
+    heading, MyST targets kept as ids (``kb check`` accepts links to them)."""
+
+    def link_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        token = tokens[idx]
+        token.attrSet("href", normalizeLink(_site_link(str(token.attrGet("href") or ""))))
+        return self.renderToken(tokens, idx, options, env)
+
+    def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        token = tokens[idx]
+        token.attrSet("src", normalizeLink(str(token.attrGet("src") or "")))
+        return super().image(tokens, idx, options, env)
+
+    def heading_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        anchor = env.get("open_heading")
+        link = f'<a class="headerlink" href="#{html.escape(quote(anchor))}" title="Permanent link">¶</a>' if anchor else ""
+        return f"{link}</{tokens[idx].tag}>\n"
+
+    def heading_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        anchor = tokens[idx].attrGet("id")
+        env["open_heading"] = str(anchor) if anchor else None
+        aliases = env.get("aliases", {}).get(anchor, ())
+        return "".join(f'<a id="{html.escape(a)}"></a>' for a in aliases) + self.renderToken(tokens, idx, options, env)
+
+
+def _toc(manual: Manual) -> str:
+    """The page's contents: headings of levels 2 to 4, nested."""
+    items = [(level, text, anchor) for _, level, text, anchor in manual.headings if 2 <= level <= 4]
+    if not items:
+        return '<div class="toc">\n<ul></ul>\n</div>\n'
+    out: list[str] = []
+    stack: list[int] = []
+    for level, text, anchor in items:
+        if stack and level > stack[-1]:
+            out.append("<ul>\n")
+            stack.append(level)
+        else:
+            while len(stack) > 1 and level < stack[-1]:
+                out.append("</li>\n</ul>\n")
+                stack.pop()
+            if stack:
+                out.append("</li>\n")
+            else:
+                out.append("<ul>\n")
+                stack.append(level)
+        out.append(f'<li><a href="#{html.escape(quote(anchor))}">{html.escape(text, quote=False)}</a>')
+    out.append("</li>\n</ul>\n" * len(stack))
+    return '<div class="toc">\n' + "".join(out) + "</div>\n"
+
+
+def render_body(manual: Manual) -> str:
+    """The manual's content as HTML."""
+    md = markdown.parser()
+    env: dict[str, Any] = {"aliases": {s.anchor: tuple(a for a in s.aliases if a != s.anchor) for s in manual.sections if s.aliases}}
+    return _PageRenderer().render(md.parse(page_markdown(manual), env), md.options, env)
 
 
 def render_page(manual: Manual, *, depth: int) -> str:
-    # imported here, not at the top: the running bot imports this module for page_url() only,
-    # and every server process would otherwise load markdown (~1 MiB) for `pacsbot kb html`
-    import markdown
-
-    md = markdown.Markdown(
-        extensions=["tables", "fenced_code", "attr_list", "sane_lists", "toc"],
-        extension_configs={"toc": {"permalink": "¶", "toc_depth": "2-4"}},
-        output_format="html",
-    )
-    body = md.convert(page_markdown(manual))
-    toc = getattr(md, "toc", "")
+    body = render_body(manual).rstrip("\n")
+    toc = _toc(manual)
     up = "../" * depth
     meta = []
     if manual.reviewed:

@@ -25,6 +25,10 @@ A question with one ``[x]`` is single choice (radio buttons); with several ``[x]
 exact set of correct options scores. The blockquote under the options is the explanation the
 learner sees after submitting.
 
+The front matter, the headings and the code blocks are found by the project's markdown
+parser (:mod:`core.markdown`), so a module is divided where Slack shows its headings; the quiz
+lines (options, explanations) are read line by line, to report each mistake on its line.
+
 :func:`parse_module` never raises for bad content: it returns the problems it found, each
 with the file and line, and no module when any of them is an error.
 """
@@ -40,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from core import markdown
+
 MAX_OPTIONS = 10          # Slack: radio buttons and checkboxes take at most 10 options
 MAX_QUESTIONS = 40        # a modal holds 100 blocks; each question takes two
 SLACK_OPTION_TEXT = 75    # longer options are shown as a lettered list above the choices
@@ -47,11 +53,9 @@ MAX_VERSION = 32
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 MULTIPLE_MARK = re.compile(r"\s*\((?:select|choose|tick|pick) all that apply\)\s*", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _OPTION = re.compile(r"^(\s*)[-*+]\s+\[([ xX])\]\s+(\S.*)$")
 _BAD_OPTION = re.compile(r"^\s*[-*+]\s+\[([^\]]*)\](.*)$")
 _BULLET = re.compile(r"^\s*([-*+]|\d+[.)])\s+")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _ANCHOR = re.compile(r"\s*\{#[^}]*\}\s*$")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
@@ -143,19 +147,18 @@ class Module:
 # --------------------------------------------------------------------------------------
 # front matter
 
-def _front_matter(path: str, lines: list[str], problems: list[Problem]) -> tuple[dict[str, Any], dict[str, int], int] | None:
+def _front_matter(path: str, text: str, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, int], int] | None:
     """(values, line of each key, index of the first body line) or None if unusable."""
-    if not lines or lines[0].strip() != "---":
+    block = markdown.front_matter(text)
+    if block is None or block.marker != "---":
         problems.append(Problem(path, 1, "error", "a module starts with front matter: a line '---', the settings (id, title, minutes, pass_mark), and another '---'"))
         return None
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-    if end is None:
+    if not block.closed:
         problems.append(Problem(path, 1, "error", "the front matter is never closed: add a line '---' after the settings"))
         return None
-    text = "\n".join(lines[1:end])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(block.source, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(block.source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 2
@@ -170,7 +173,7 @@ def _front_matter(path: str, lines: list[str], problems: list[Problem]) -> tuple
     if isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:
             key_lines[str(key_node.value)] = key_node.start_mark.line + 2
-    return data, key_lines, end + 1
+    return data, key_lines, block.body_start - 1
 
 
 def _int(path: str, data: dict[str, Any], key: str, line: int, problems: list[Problem], lo: int, hi: int, what: str) -> int | None:
@@ -226,7 +229,7 @@ def parse_module(path: Path | str, text: str | None = None) -> tuple[Module | No
     # HTML comments are notes for trainers: dropped, keeping line numbers for messages.
     text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     lines = text.split("\n")
-    fm = _front_matter(shown, lines, problems)
+    fm = _front_matter(shown, text, problems)
     if fm is None:
         return None, problems
     data, key_lines, body_start = fm
@@ -301,6 +304,40 @@ def parse_module(path: Path | str, text: str | None = None) -> tuple[Module | No
     return _with_hash(module), problems
 
 
+@dataclass(frozen=True)
+class _Structure:
+    """What the markdown parser sees in a module's body, by 0-based line."""
+
+    headings: dict[int, tuple[int, str]]     # ATX headings outside lists and quotes: (level, text)
+    fenced: frozenset[int]                   # lines of fenced code blocks (not inside quotes)
+    unclosed: tuple[tuple[int, str], ...]    # fenced code blocks never closed: (first line, fence)
+
+
+def _structure(lines: list[str], start: int) -> _Structure:
+    tokens = markdown.parse("\n".join(lines[start:]))
+    headings: dict[int, tuple[int, str]] = {}
+    fenced: set[int] = set()
+    unclosed: list[tuple[int, str]] = []
+    quotes = 0
+    for i, token in enumerate(tokens):
+        kind = token.type
+        if kind == "blockquote_open":
+            quotes += 1
+        elif kind == "blockquote_close":
+            quotes -= 1
+        elif kind == "heading_open" and token.level == 0 and token.markup.startswith("#") and token.map:
+            headings[token.map[0] + start] = (len(token.markup), tokens[i + 1].content)
+        elif kind == "fence" and not quotes and token.map:
+            first, end = token.map[0] + start, token.map[1] + start
+            fenced.update(range(first, end))
+            closing = lines[end - 1].strip() if end - 1 > first else ""
+            if not (closing and set(closing) == {token.markup[0]} and len(closing) >= len(token.markup)):
+                unclosed.append((first, token.markup[0] * 3))
+                if end >= len(lines) - 1:
+                    fenced.update(range(end, len(lines)))   # to the end, the last line break's empty line too
+    return _Structure(headings, frozenset(fenced), tuple(unclosed))
+
+
 def _parse_body(path: str, lines: list[str], start: int, problems: list[Problem]) -> tuple[list[Page], str, list[Question]]:
     pages: list[tuple[str, int, list[str]]] = []
     intro: list[str] = []
@@ -309,8 +346,7 @@ def _parse_body(path: str, lines: list[str], start: int, problems: list[Problem]
     questions: list[_Q] = []
     in_quiz = False
     skipping = False  # inside a misplaced section after the quiz (already reported)
-    fence: str | None = None
-    fence_line = 0
+    structure = _structure(lines, start)
 
     def current_page_lines() -> list[str]:
         return pages[-1][2] if pages else intro
@@ -318,20 +354,12 @@ def _parse_body(path: str, lines: list[str], start: int, problems: list[Problem]
     for index in range(start, len(lines)):
         raw = lines[index]
         number = index + 1
-        fence_match = _FENCE.match(raw)
-        if fence is not None:
-            if fence_match and fence_match.group(1) == fence:
-                fence = None
+        if index in structure.fenced:
             _append_text(raw, number, in_quiz, questions, quiz_intro, current_page_lines(), path, problems, fenced=True)
             continue
-        if fence_match:
-            fence = fence_match.group(1)
-            fence_line = number
-            _append_text(raw, number, in_quiz, questions, quiz_intro, current_page_lines(), path, problems, fenced=True)
-            continue
-        heading = _HEADING.match(raw)
+        heading = structure.headings.get(index)
         if heading:
-            level, title = len(heading.group(1)), _strip_anchor(heading.group(2))
+            level, title = heading[0], _strip_anchor(heading[1])
             if level == 1 and not pages and not in_quiz and not any(ln.strip() for ln in intro):
                 continue  # an optional "# Title" at the top; the front matter title is used
             if level == 2:
@@ -361,14 +389,14 @@ def _parse_body(path: str, lines: list[str], start: int, problems: list[Problem]
                     questions.append(_Q(title, number))
                     continue
                 problems.append(Problem(path, number, "error",
-                                        f"inside the quiz use '### ' for each question; '{heading.group(1)} ' is not understood here"))
+                                        f"inside the quiz use '### ' for each question; '{'#' * level} ' is not understood here"))
                 continue
         if skipping:
             continue
         _append_text(raw, number, in_quiz, questions, quiz_intro, current_page_lines(), path, problems)
 
-    if fence is not None:
-        problems.append(Problem(path, fence_line, "error", f"a code block opened with {fence} is never closed"))
+    for line, fence in structure.unclosed:
+        problems.append(Problem(path, line + 1, "error", f"a code block opened with {fence} is never closed"))
 
     result_pages: list[Page] = []
     intro_text = _tidy(intro)

@@ -2,38 +2,29 @@
 
 In a module, write ``[the downtime forms](manual:admin/downtime-procedure.md#downtime-forms)``:
 the path is relative to a manuals directory (``knowledge.manuals`` and the bundled manuals),
-the anchor is the section's slug (GitHub style: lowercase, punctuation dropped, spaces to
-hyphens; an explicit ``{#id}`` on the heading wins). ``pacsbot training check`` warns when the
-manual or the section does not exist.
+the anchor is the section's anchor, exactly as the bot and the HTML site give it
+(:func:`core.markdown.slugify` of the heading as a reader sees it, numbered when repeated; an
+explicit ``{#id}`` on the heading wins; a MyST ``(label)=`` target works too). ``pacsbot
+training check`` warns when the manual or the section does not exist.
 
 When ``knowledge.base_url`` is set (where ``pacsbot kb html`` output is published), the link
 becomes ``<base_url>/<path without .md>.html#<anchor>``; without it, the learner sees the
 manual's title and section name, which ``/pacs ask`` finds.
 
-This reads only the manuals' headings. It is a small stand-in for the knowledge package's
-section index, which it should call instead once that exposes a public lookup.
+The manuals are read by the knowledge package (:func:`knowledge.manuals.load_file`), so a
+module links to the sections the bot answers from; as there, a manual in a later directory
+replaces one with the same path in an earlier one.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from knowledge.manuals import Manual, ManualError, load_file
 
 MANUAL_LINK = re.compile(r"\[([^\]]+)\]\(manual:([^)#\s]+)(?:#([^)\s]+))?\)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_EXPLICIT = re.compile(r"\{#([^}\s]+)\}\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
-def slugify(heading: str) -> str:
-    """GitHub-style anchor of a heading."""
-    text = unicodedata.normalize("NFKC", heading).strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
 
 
 @dataclass(frozen=True)
@@ -49,27 +40,25 @@ class ManualSection:
 
 
 class ManualIndex:
-    """Headings of every manual, read lazily and cached (manuals are small)."""
+    """The manuals that modules link to, read lazily (``load_file`` caches them by file)."""
 
     def __init__(self, dirs: list[Path]):
         self.dirs = [Path(d) for d in dirs]
-        self._cache: dict[str, tuple[str, dict[str, str]] | None] = {}
+        self._cache: dict[str, Manual | str | None] = {}
 
-    def _load(self, rel: str) -> tuple[str, dict[str, str]] | None:
+    def _load(self, rel: str) -> Manual | str | None:
+        """The manual, or why it cannot be read (a string), or None when no directory has it."""
         if rel in self._cache:
             return self._cache[rel]
-        found = None
-        for base in self.dirs:
+        result: Manual | str | None = None
+        for base in reversed(self.dirs):
             candidate = base / rel
             if candidate.is_file():
-                found = candidate
+                try:
+                    result = load_file(candidate, base)
+                except ManualError as exc:
+                    result = exc.message
                 break
-        result = None
-        if found is not None:
-            try:
-                result = _headings(found.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                result = None
         self._cache[rel] = result
         return result
 
@@ -80,54 +69,25 @@ class ManualIndex:
             return None, f"manual link '{path}' may not leave the manuals directory"
         if not rel.endswith(".md"):
             rel += ".md"
-        loaded = self._load(rel)
-        if loaded is None:
+        manual = self._load(rel)
+        if manual is None:
             return None, f"links to the manual '{rel}', which is not in any manuals directory"
-        title, anchors = loaded
-        if anchor and anchor not in anchors:
+        if isinstance(manual, str):
+            return None, f"links to the manual '{rel}', which cannot be read: {manual}"
+        if not anchor:
+            return ManualSection(rel, None, manual.title, None), None
+        heading = _heading(manual, anchor)
+        if heading is None:
             return None, f"links to section '#{anchor}' of '{rel}', which has no such heading"
-        return ManualSection(rel, anchor, title, anchors.get(anchor) if anchor else None), None
+        return ManualSection(rel, anchor, manual.title, heading), None
 
 
-def _headings(text: str) -> tuple[str, dict[str, str]]:
-    title = ""
-    body = text
-    if text.startswith("---"):
-        end = text.find("\n---", 3)
-        if end != -1:
-            try:
-                meta = yaml.safe_load(text[3:end]) or {}
-                if isinstance(meta, dict) and meta.get("title"):
-                    title = str(meta["title"])
-            except yaml.YAMLError:
-                pass
-            body = text[end + 4:]
-    anchors: dict[str, str] = {}
-    fence = None
-    for line in body.splitlines():
-        fm = _FENCE.match(line)
-        if fence:
-            if fm and fm.group(1) == fence:
-                fence = None
-            continue
-        if fm:
-            fence = fm.group(1)
-            continue
-        match = _HEADING.match(line)
-        if not match:
-            continue
-        heading = match.group(2)
-        explicit = _EXPLICIT.search(heading)
-        clean = _EXPLICIT.sub("", heading).strip()
-        if len(match.group(1)) == 1 and not title:
-            title = clean
-        anchor = explicit.group(1) if explicit else slugify(clean)
-        base, n = anchor, 1
-        while anchor in anchors:
-            anchor = f"{base}-{n}"
-            n += 1
-        anchors[anchor] = clean
-    return title or "manual", anchors
+def _heading(manual: Manual, anchor: str) -> str | None:
+    """The heading a link to ``#anchor`` lands on."""
+    for section in manual.sections:
+        if section.level and (section.anchor == anchor or anchor in section.aliases):
+            return section.heading
+    return next((text for _, _, text, a in manual.headings if a == anchor), None)
 
 
 def rewrite_links(markdown: str, index: ManualIndex, base_url: str | None) -> tuple[str, list[str]]:
