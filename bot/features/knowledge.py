@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -213,6 +214,9 @@ def register(services: "Services") -> None:
                        reload_seconds=settings.reload_seconds, vectors_in_background=True)
     services.features.knowledge = kb
     services.features.answer_message = answer_message
+    # every section rendered once in the background: no answer pays a first rendering in its ack
+    threading.Thread(target=render.warm, args=(kb.snapshot.library.sections,), name="kb-render", daemon=True,
+                     kwargs={"base_url": settings.base_url, "limit": settings.answer_chars}).start()
     if settings.answer_channels:
         log.info("knowledge: answering questions in %d channel(s); the app needs the message.channels event "
                  "(and message.groups for private channels) for this", len(settings.answer_channels))
