@@ -1,7 +1,8 @@
 """``kb html``: the manuals as a static web site (rendered by :mod:`core.markdown`).
 
-One page per manual at the same relative path with ``.html``, an index page, a table of
-contents on every page, heading anchors identical to the bot's (so answer links land on the
+One page per manual at the same relative path with ``.html``, an index page, a search box on
+every page (``search.js`` over ``search-index.js``: plain files, so the site works from a file
+share as well as a web server, with no server-side search), a table of contents on every page, heading anchors identical to the bot's (so answer links land on the
 right heading), relative links between manuals rewritten from ``.md`` to ``.html``, and every
 non-markdown file (images...) in the manuals directories copied alongside, so relative images
 keep working. ``knowledge.base_url`` then points answer links at the published copy.
@@ -10,6 +11,7 @@ keep working. ``knowledge.base_url`` then points answer links at the published c
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from collections.abc import Sequence
@@ -37,6 +39,12 @@ main{flex:1;padding:1.5em 2.5em;min-width:0}
 h1,h2,h3,h4{line-height:1.25;scroll-margin-top:1em}h1{margin-top:0}
 a.headerlink{opacity:0;margin-left:.3em;text-decoration:none;color:#888}h2:hover a.headerlink,h3:hover a.headerlink,h4:hover a.headerlink{opacity:1}
 code{background:#f2f4f8;padding:.1em .3em;border-radius:3px}pre{background:#f2f4f8;padding:.8em;overflow:auto;border-radius:4px}pre code{padding:0}
+header{display:flex;align-items:center;gap:1.5em;position:relative}
+#search{flex:0 1 22em;padding:.3em .6em;border:0;border-radius:4px;font:inherit}
+#search-results{position:absolute;top:100%;right:1.5em;width:min(36em,90vw);background:#fff;color:#1d2430;border:1px solid #d6dbe3;border-radius:4px;box-shadow:0 4px 16px rgba(0,0,0,.15);z-index:10;max-height:70vh;overflow:auto}
+#search-results a{display:block;padding:.5em .8em;color:#1d2430;text-decoration:none;border-bottom:1px solid #eef1f5}
+#search-results a:hover,#search-results a:focus{background:#eef3fb}#search-results small{display:block;color:#5a6475}
+#search-results p{margin:.6em .8em;color:#5a6475}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #d6dbe3;padding:.35em .6em;text-align:left}th{background:#f2f4f8}
 blockquote{margin:1em 0;padding:.5em 1em;border-left:4px solid #e9a23b;background:#fdf6ea}
 img{max-width:100%}.meta{color:#5b6575;font-size:.9em}
@@ -160,9 +168,10 @@ def render_page(manual: Manual, *, depth: int) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(manual.title)} — PACS manuals</title><link rel="stylesheet" href="{up}style.css"></head>
-<body><header><a href="{up}index.html">PACS manuals</a></header>
+<body data-root="{up}"><header><a href="{up}index.html">PACS manuals</a>{SEARCH_BOX}</header>
 <div class="wrap"><nav class="toc"><strong>On this page</strong>{toc}</nav>
-<main>{meta_html}{body}</main></div></body></html>
+<main>{meta_html}{body}</main></div>
+<script src="{up}search-index.js"></script><script src="{up}search.js"></script></body></html>
 """
 
 
@@ -183,8 +192,85 @@ def render_index(manuals: Sequence[Manual]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PACS manuals</title><link rel="stylesheet" href="style.css"></head>
-<body><header><a href="index.html">PACS manuals</a></header>
-<div class="wrap"><main><h1>PACS manuals</h1>{''.join(items)}</main></div></body></html>
+<body data-root=""><header><a href="index.html">PACS manuals</a>{SEARCH_BOX}</header>
+<div class="wrap"><main><h1>PACS manuals</h1>{''.join(items)}</main></div>
+<script src="search-index.js"></script><script src="search.js"></script></body></html>
+"""
+
+
+SEARCH_BOX = ('<input id="search" type="search" placeholder="Search the manuals" autocomplete="off" '
+              'aria-label="Search the manuals"><div id="search-results" hidden></div>')
+SEARCH_TEXT_CHARS = 4000  # per section: enough to find it, small enough for thousands of sections
+
+
+def render_search_index(manuals: Sequence[Manual]) -> str:
+    """``search-index.js``: every section as [manual title, heading, link, searchable text]."""
+    entries = []
+    for m in manuals:
+        for s in m.sections:
+            if not s.text.strip() and not s.level:
+                continue
+            link = html_path(m.file) + (f"#{s.anchor}" if s.anchor else "")
+            text = " ".join(s.text.split())[:SEARCH_TEXT_CHARS]
+            entries.append([m.title, s.heading if s.level else "", link, text])
+    return "window.PACS_SEARCH = " + json.dumps(entries, ensure_ascii=False, separators=(",", ":")) + ";\n"
+
+
+# The search box: words of the query matched as word prefixes ("hang" finds "hanging"), a
+# heading match counting most, sections holding every word first. pacsRank is plain (no page)
+# so that tests can run it with node.
+SEARCH_JS = r"""
+function pacsWords(text) { return (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) || []); }
+
+function pacsRank(index, query, limit) {
+  var wanted = pacsWords(query).filter(function (w) { return w.length > 1; });
+  if (!wanted.length) return [];
+  var scored = [];
+  index.forEach(function (e) {
+    var title = pacsWords(e[0]), heading = pacsWords(e[1]), text = pacsWords(e[3]);
+    var score = 0, found = 0;
+    wanted.forEach(function (w) {
+      var hit = function (x) { return x.indexOf(w) === 0; };
+      var s = (heading.some(hit) ? 6 : 0) + (title.some(hit) ? 3 : 0) + Math.min(text.filter(hit).length, 5);
+      if (s) { found += 1; score += s; }
+    });
+    if (found) scored.push({entry: e, score: score + 100 * found});
+  });
+  scored.sort(function (a, b) { return b.score - a.score; });
+  return scored.slice(0, limit || 10).map(function (r) { return r.entry; });
+}
+
+if (typeof document !== "undefined") {
+  (function () {
+    var box = document.getElementById("search"), list = document.getElementById("search-results");
+    if (!box || !list || !window.PACS_SEARCH) return;
+    var root = document.body.getAttribute("data-root") || "";
+    function show() {
+      var found = pacsRank(window.PACS_SEARCH, box.value, 10);
+      list.textContent = "";
+      if (!box.value.trim()) { list.hidden = true; return; }
+      if (!found.length) {
+        var none = document.createElement("p");
+        none.textContent = "Nothing in the manuals matches. Ask the PACS team in Slack: /pacs ask or /pacs report.";
+        list.appendChild(none);
+      }
+      found.forEach(function (e) {
+        var a = document.createElement("a"), small = document.createElement("small");
+        a.href = root + e[2];
+        a.textContent = e[1] || e[0];
+        small.textContent = (e[1] ? e[0] + " — " : "") + e[3].slice(0, 140) + (e[3].length > 140 ? "…" : "");
+        a.appendChild(small);
+        list.appendChild(a);
+      });
+      list.hidden = false;
+    }
+    box.addEventListener("input", show);
+    box.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { box.value = ""; show(); }
+      if (ev.key === "Enter") { var first = list.querySelector("a"); if (first) window.location.href = first.href; }
+    });
+  })();
+}
 """
 
 
@@ -209,4 +295,6 @@ def build_site(directories: Sequence[Path], out: Path, *, library: Library | Non
         target.write_text(render_page(manual, depth=manual.file.count("/")), encoding="utf-8")
     (out / "index.html").write_text(render_index(library.manuals), encoding="utf-8")
     (out / "style.css").write_text(CSS.strip() + "\n", encoding="utf-8")
+    (out / "search-index.js").write_text(render_search_index(library.manuals), encoding="utf-8")
+    (out / "search.js").write_text(SEARCH_JS.lstrip(), encoding="utf-8")
     return SiteReport(len(library.manuals), assets, out)
