@@ -10,6 +10,7 @@ is the configured one (a SQLite file by default), so what you do is really store
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shlex
 import sys
@@ -17,13 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, TextIO
 
 from rapidfuzz import fuzz, process
 from slack_bolt.request import BoltRequest
 
 from bot.access import Role
-from bot.render.terminal import TerminalRenderer
+from bot.render.terminal import TerminalRenderer, mrkdwn_to_text
 from bot.settings import Secrets, Settings
 from bot.simulate import SignedRequest, Simulator
 from bot.slackmock import BOT_USER_ID, MockSlack, Output
@@ -65,26 +67,32 @@ DEMO_GROUPS = (
 DEMO_AUDIENCES = {"technologist": ["@ct-techs"], "radiologist": ["@radiologists", "S0RESIDNT"]}
 
 HELP = """Console commands (anything else is sent as a message):
-  /pacs ...            a slash command, e.g. /pacs help
+  /pacs ...            a slash command, e.g. /pacs help (@person, @group and #channel become mentions, as in Slack)
   1, :click N          press button N
   :click LABEL [on TEXT]  press the newest button labelled LABEL (on a message that mentions TEXT)
   :select N VALUE      pick VALUE in menu N
-  :set KEY=VALUE ...   fill fields of the open modal (KEY is the field id shown)
-  :submit [KEY=VALUE]  submit the open modal     :close   close it
+  :set KEY=VALUE ...   fill fields of the open window (KEY is the field id shown; "filled in" values are kept)
+  :submit [KEY=VALUE]  submit the open window    :close   close it
+  :fill                go through the open window field by field: Enter keeps what is filled in; then submit
   :as USER [ROLE]      act as someone else (U0ADMIN01, dr.rhea, tom.tech, ...; role admin|trainer|clinician)
   :in #CHANNEL         talk in a channel         :dm      talk to the bot in a DM
-  :home                open the bot's App Home   :react EMOJI   react to the last message here
+  :thread [TEXT]       reply in the thread of the newest message here (that mentions TEXT); :thread off to leave
+  :shortcut NAME [on TEXT]  run a shortcut; a message shortcut acts on the newest message by a person here
+                       (or the newest that mentions TEXT). Shortcuts: {shortcuts}
+  :home                open the bot's App Home   :react EMOJI [on TEXT]   react to the last message here
   :users               list the demo users       :wait    wait for slow work and show it
   :node stop|start NAME  stop or start a demo DICOM node (vna, pacs) to see the watch alert and recover
   :tick [MINUTES] [EVERY]  move the console's clock on (default 5) and run the jobs that fall due
                        (node watch, downtime reminders, SLA reminders) every EVERY minutes (default 1)
   :time [DAY] HH:MM    move the clock on to the next HH:MM (site time zone), e.g. :time mon 07:50
   :why QUESTION        how the manuals search ranks QUESTION: mode, confidence (0-1) and the top 3
-  :quit                leave
-Mention the bot with @pacsbot in a channel; in a DM just type."""
+  :quit                leave (Ctrl-D too)
+Mention the bot with @pacsbot in a channel; in a DM just type. Files pacsbot uploads are saved in {files}."""
 
 
 MAX_TICK_MINUTES = 24 * 60
+# An @name or #name as typed: not inside a word (an e-mail address) nor in an escape already made.
+_TYPED_MENTION = re.compile(r"(?<![\w&<|^@#])([@#])([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 class ShiftedClock:
@@ -119,8 +127,11 @@ class Console:
         channel: str = "C0GENERAL",
         out: TextIO | None = None,
         wait_seconds: float = 60.0,
+        files_dir: Path | None = None,
     ):
         self.settings = _with_demo_channels(settings)
+        # where the files pacsbot uploads (CSV exports, the weekly chart) are saved for you to open
+        self.files_dir = (Path(files_dir) if files_dir is not None else self.settings.data_dir / "console-files").resolve()
         self.out = out or sys.stdout
         self.wait_seconds = wait_seconds
         self.signing_secret = secrets.token_hex(16)
@@ -130,8 +141,10 @@ class Console:
         if role is not None:
             self.role_overrides[self.user] = role
         self.channel = self._resolve_channel(channel)
+        self.thread_ts: str | None = None  # the thread you reply in (:thread), in self.channel
         self.modals: dict[str, list[ModalState]] = {}
-        self.renderer = TerminalRenderer(user_name=self._user_name, channel_name=self._channel_name)
+        self.renderer = TerminalRenderer(user_name=self._user_name, channel_name=self._channel_name, group_name=self._group_name)
+        self._read: Callable[[str], str] | None = None  # input(), while run_interactive runs (for :fill)
         self._printed = 0
         self._print_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
@@ -247,6 +260,9 @@ class Console:
             return f"DM with @{self._user_name('U' + channel_id[1:])}"
         return DEMO_CHANNELS.get(channel_id, channel_id)
 
+    def _group_name(self, group_id: str) -> str | None:
+        return next((g["handle"] for g in self.mock.usergroups if g["id"] == group_id), None)
+
     @property
     def dm_channel(self) -> str:
         return "D" + self.user[1:]
@@ -254,7 +270,44 @@ class Console:
     def prompt(self) -> str:
         role = self.services.access.role_of(self.user) if self.services else Role.CLINICIAN
         where = "DM" if self.channel.startswith("D") else f"#{self._channel_name(self.channel)}"
+        if self.thread_ts:
+            where += " › thread"
         return f"[@{self._user_name(self.user)} · {role.label} · {where}]> "
+
+    def escape(self, text: str, *, command: bool) -> str:
+        """``text`` as Slack sends it to the app: ``&``, ``<``, ``>`` escaped, and every @name and
+        #name of the workspace turned into a mention. A slash command (``should_escape: true``
+        in the manifest) gets ``<@U…|name>``, ``<!subteam^S…|@handle>``, ``<#C…|name>``; a
+        message gets ``<@U…>``, ``<!subteam^S…>``, ``<#C…|name>``. Unknown names stay as typed."""
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+        def mention(match: re.Match[str]) -> str:
+            sign, typed = match.group(1), match.group(2)
+            for name in dict.fromkeys((typed, typed.rstrip("._-"))):  # "@dr.rhea." ends a sentence
+                found = self._mention(sign, name, command=command)
+                if found is not None:
+                    return found + typed[len(name):]
+            return match.group(0)
+
+        return _TYPED_MENTION.sub(mention, text)
+
+    def _mention(self, sign: str, name: str, *, command: bool) -> str | None:
+        lowered = name.lower()
+        if sign == "#":
+            for channel_id, channel in self.mock.channels.items():
+                if channel.get("name", "").lower() == lowered:
+                    return f"<#{channel_id}|{channel['name']}>"
+            return None
+        if lowered in ("here", "channel", "everyone"):
+            return f"<!{lowered}>"
+        users = {BOT_USER_ID: "pacsbot"} | {uid: u.get("name", "") for uid, u in self.mock.users.items()}
+        for user_id, handle in users.items():
+            if handle.lower() == lowered:
+                return f"<@{user_id}|{handle}>" if command else f"<@{user_id}>"
+        for group in self.mock.usergroups:
+            if group["handle"].lower() == lowered:
+                return f"<!subteam^{group['id']}|@{group['handle']}>" if command else f"<!subteam^{group['id']}>"
+        return None
 
     # output ------------------------------------------------------------------------------
     def say(self, *lines: str) -> None:
@@ -278,6 +331,8 @@ class Console:
             place = self._place(o.channel)
             verb = "updated its message" if o.kind == "update" else "posted"
             thread = " (in thread)" if o.thread_ts else ""
+            if o.extra.get("reply_broadcast"):
+                thread = " (in thread, also sent to the channel)"
             message = next((m for m in self.mock.messages.get(o.channel or "", []) if m["ts"] == o.ts), None)
             where["message"] = message
             head = f"pacsbot {verb} in {place}{thread}:"
@@ -302,10 +357,32 @@ class Console:
             return ["", f"pacsbot reacted :{o.text}: in {self._place(o.channel)}"]
         if o.kind == "file":
             size = o.extra.get("size", 0)
-            return ["", f"pacsbot uploaded {o.extra.get('filename')} ({size} bytes) to {self._place(o.channel)}" + (f": {o.text}" if o.text else "")]
+            thread = " (in thread)" if o.thread_ts else ""
+            lines = ["", f"pacsbot uploaded {o.extra.get('filename')} ({size} bytes) to {self._place(o.channel)}{thread}"
+                     + (f": {mrkdwn_to_text(o.text, self._user_name, self._channel_name, self._group_name)}" if o.text else "")]
+            try:
+                saved = self._save_file(str(o.extra.get("filename") or "file"), o.extra.get("content") or b"")
+            except OSError as exc:
+                return [*lines, f"  (the console could not save it in {self.files_dir}: {exc.strerror or exc})"]
+            return [*lines, f"  saved as {saved}"]
         if o.kind == "delete":
             return ["", f"pacsbot deleted a message in {self._place(o.channel)}"]
         return []
+
+    def _save_file(self, filename: str, content: bytes) -> Path:
+        """Keep an uploaded file where you can open it; an earlier one of that name is not overwritten."""
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "file"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        stem, dot, suffix = name.rpartition(".") if "." in name else (name, "", "")
+        target, n = self.files_dir / name, 1
+        while True:
+            try:
+                with open(target, "xb") as handle:
+                    handle.write(content)
+                return target.resolve()
+            except FileExistsError:
+                n += 1
+                target = self.files_dir / f"{stem}-{n}{dot}{suffix}"
 
     def _place(self, channel: str | None) -> str:
         if not channel:
@@ -317,9 +394,7 @@ class Console:
     def _body(self, text: str, blocks: list[dict[str, Any]], where: dict[str, Any]) -> list[str]:
         if blocks:
             return self.renderer.blocks(blocks, where=where)
-        from bot.render.terminal import mrkdwn_to_text
-
-        return ["  " + line for line in mrkdwn_to_text(text, self._user_name, self._channel_name).splitlines()]
+        return ["  " + line for line in mrkdwn_to_text(text, self._user_name, self._channel_name, self._group_name).splitlines()]
 
     def _modal_lines(self, view: dict[str, Any], kind: str) -> list[str]:
         title = self.renderer.text(view.get("title"))
@@ -330,6 +405,8 @@ class Console:
         if view.get("submit"):
             actions.append(f":submit ({self.renderer.text(view['submit'])})")
         actions.append(f":close ({self.renderer.text(view.get('close')) or 'Close'})")
+        if view.get("submit") and self._inputs(view) and self._read is not None:
+            actions.append(":fill (field by field)")
         lines.append("└─ " + "   ".join(actions))
         return lines
 
@@ -354,8 +431,8 @@ class Console:
             return
         try:
             payload = json.loads(body)
-        except ValueError:
-            self.say("", "pacsbot (only you can see this):", "  " + body)
+        except ValueError:  # a plain-text ack: Slack shows it to you as a message (mrkdwn)
+            self.say("", "pacsbot (only you can see this):", *self._body(body, [], {"kind": "ack", "channel": self.channel}))
             return
         if not isinstance(payload, dict):
             return
@@ -416,36 +493,127 @@ class Console:
                 if command != "/pacs":
                     self.say(f"(pacsbot only has the /pacs command; Slack would say “{command} is not a valid command”)")
                     return True
-                self._dispatch(self.sim.slash_command(self.user, text, channel_id=self.channel, channel_name=self._channel_name(self.channel)), "command")
+                self._dispatch(self.sim.slash_command(self.user, self.escape(text, command=True), channel_id=self.channel,
+                                                      channel_name=self._channel_name(self.channel)), "command")
                 return True
             self._message(line)
         except ValueError as exc:
             self.say(f"(console: {exc})")
         return True
 
-    def _message(self, text: str) -> None:
+    def _message(self, typed: str) -> None:
+        """A person's message, as Slack delivers it: the ``message`` event, and ``app_mention``
+        too when it mentions the bot in a channel (both carry the same ``ts``)."""
         assert self.sim is not None
         events = self.services.registry.events
-        self.mock.post_as_user(self.user, self.channel, text)
+        text = self.escape(typed, command=False)
+        posted = self.mock.post_as_user(self.user, self.channel, text, thread_ts=self.thread_ts)
+        event: dict[str, Any] = {"type": "message", "user": self.user, "text": text, "channel": self.channel, "ts": posted["ts"]}
+        if self.thread_ts:
+            event["thread_ts"] = self.thread_ts
         if self.channel.startswith("D"):
             if "message" in events:
-                self._dispatch(self.sim.message_event(self.user, text, channel_id=self.channel, channel_type="im"), "event")
+                self._dispatch(self.sim.event({**event, "channel_type": "im"}), "event")
             return
-        mentioned = "@pacsbot" in text.lower()
+        mentioned = f"<@{BOT_USER_ID}>" in text
         if mentioned and "app_mention" in events:
-            clean = text.replace("@pacsbot", "").strip()
-            self._dispatch(self.sim.mention_event(self.user, clean, channel_id=self.channel), "event")
-        elif "message" in events:
-            self._dispatch(self.sim.message_event(self.user, text, channel_id=self.channel, channel_type="channel"), "event")
+            self._dispatch(self.sim.event({**event, "type": "app_mention"}), "event")
+        if "message" in events:
+            self._dispatch(self.sim.event({**event, "channel_type": "channel"}), "event")
         if not mentioned:
-            self.say("(posted; pacsbot only answers channel messages that mention @pacsbot)")
+            where = "in the thread" if self.thread_ts else ""
+            self.say(f"(posted{' ' + where if where else ''}; pacsbot only answers channel messages that mention @pacsbot)")
+
+    # messages people point at ----------------------------------------------------------------
+    def _shown_messages(self) -> list[dict[str, Any]]:
+        """The messages you see here: the open thread, or the channel (thread replies only when
+        also sent to the channel)."""
+        messages = list(self.mock.messages.get(self.channel, []))
+        if self.thread_ts:
+            return [m for m in messages if self.thread_ts in (m["ts"], m.get("thread_ts"))]
+        return [m for m in messages if m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast"]
+
+    def _message_text(self, message: dict[str, Any]) -> str:
+        return mrkdwn_to_text(message.get("text") or "", self._user_name, self._channel_name, self._group_name)
+
+    def _pick_message(self, on: str, *, what: str) -> dict[str, Any]:
+        """The newest message here that mentions ``on`` (or has that ts); without ``on``, the newest by a person."""
+        messages = self._shown_messages()
+        on = on.strip()
+        if on:
+            pattern = re.compile(re.escape(on) + r"(?![0-9])", re.I)
+            for message in reversed(messages):
+                searchable = json.dumps([self._message_text(message), message.get("text", ""), message.get("blocks", [])], ensure_ascii=False)
+                if message["ts"] == on or pattern.search(searchable):
+                    return message
+            raise ValueError(f"no message {'in this thread' if self.thread_ts else 'here'} mentions {on!r}")
+        people = [m for m in messages if m.get("user") != BOT_USER_ID]
+        if not people:
+            raise ValueError(f"no message by a person {'in this thread' if self.thread_ts else 'here'} to {what}; "
+                             "add `on TEXT` to pick one of pacsbot's")
+        return people[-1]
+
+    def _thread(self, args: list[str]) -> None:
+        if args and args[0].lower() in ("off", "leave", "close") and len(args) == 1:
+            if self.thread_ts is None:
+                raise ValueError("you are not in a thread")
+            self.thread_ts = None
+            self.say(f"(back in {self._place(self.channel)})")
+            return
+        before, self.thread_ts = self.thread_ts, None  # choose among the channel's messages
+        try:
+            on = " ".join(args).strip()
+            messages = self._shown_messages()
+            if not messages:
+                raise ValueError(f"there is no message in {self._place(self.channel)} to reply to")
+            root = self._pick_message(on, what="reply to") if on else messages[-1]
+        except ValueError:
+            self.thread_ts = before
+            raise
+        self.thread_ts = root.get("thread_ts") or root["ts"]
+        self.say(f"(replying in the thread of {self._author(root)}'s message “{_snippet(self._message_text(root))}”; "
+                 ":thread off to leave it)")
+
+    def _author(self, message: dict[str, Any]) -> str:
+        return "pacsbot" if message.get("user") == BOT_USER_ID else f"@{self._user_name(message.get('user') or '')}"
+
+    def _shortcut(self, args: list[str]) -> None:
+        assert self.sim is not None
+        words = " ".join(args)
+        name, _, on = words.partition(" on ")
+        shortcuts = self._shortcuts()
+        if not name.strip():
+            raise ValueError("usage: :shortcut NAME [on TEXT]; shortcuts: " + (self._shortcut_names() or "none"))
+        wanted = name.strip().strip("\"'").lower()
+        spec = next((s for s in shortcuts if wanted in (s.id.lower(), s.label.lower())), None)
+        if spec is None:
+            spec = next((s for s in shortcuts if wanted in s.label.lower() or wanted in s.id.lower()), None)
+        if spec is None:
+            raise ValueError(f"pacsbot has no shortcut {name.strip()!r}; shortcuts: " + (self._shortcut_names() or "none"))
+        if spec.kind == "shortcut":
+            if on.strip():
+                raise ValueError(f"“{spec.label}” is not on a message (it is in the ⚡ shortcuts menu): leave out `on …`")
+            self._dispatch(self.sim.global_shortcut(self.user, spec.id), "shortcut")
+            return
+        message = self._pick_message(on, what="use it on")
+        self.say(f"(“{spec.label}” on {self._author(message)}'s message “{_snippet(self._message_text(message))}”)")
+        self._dispatch(self.sim.message_shortcut(self.user, spec.id, channel_id=self.channel, message=message), "shortcut")
+
+    def _shortcuts(self) -> list[Any]:
+        registry = self.services.registry if self.services is not None else None
+        if registry is None:
+            return []
+        return [i for (kind, _), i in registry.interactions.items() if kind in ("shortcut", "message_shortcut")]
+
+    def _shortcut_names(self) -> str:
+        return "; ".join(f"“{s.label}” ({s.id}{', on a message' if s.kind == 'message_shortcut' else ''})" for s in self._shortcuts())
 
     def _console_command(self, line: str) -> bool:
         assert self.sim is not None
         words = shlex.split(line)
         command, args = words[0].lower(), words[1:]
         if command == ":help":
-            self.say(HELP)
+            self.say(HELP.format(shortcuts=self._shortcut_names() or "none", files=self.files_dir))
         elif command == ":users":
             for u in DEMO_USERS:
                 role = self.services.access.role_of(u.id)
@@ -462,8 +630,16 @@ class Console:
             if not args:
                 raise ValueError("usage: :in #channel")
             self.channel = self._resolve_channel(args[0])
+            self.thread_ts = None
         elif command == ":dm":
             self.channel = self.dm_channel
+            self.thread_ts = None
+        elif command == ":thread":
+            self._thread(args)
+        elif command == ":shortcut":
+            self._shortcut(args)
+        elif command == ":fill":
+            self._fill()
         elif command == ":home":
             self._dispatch(self.sim.event({"type": "app_home_opened", "user": self.user, "channel": self.dm_channel, "tab": "home"}), "event")
         elif command == ":click":
@@ -484,7 +660,8 @@ class Console:
         elif command == ":close":
             self._close()
         elif command == ":react":
-            self._react(args[0] if args else "ticket")
+            emoji, _, on = " ".join(args).partition(" on ")
+            self._react(emoji.strip() or "ticket", on)
         elif command == ":wait":
             self.services.background.wait_idle(self.wait_seconds)
             self._flush_outputs()
@@ -641,12 +818,9 @@ class Console:
         self._dispatch(request, "action")
         return True
 
-    def _react(self, emoji: str) -> None:
+    def _react(self, emoji: str, on: str = "") -> None:
         assert self.sim is not None
-        messages = [m for m in self.mock.messages.get(self.channel, []) if m.get("user") != BOT_USER_ID]
-        if not messages:
-            raise ValueError("no message by a person here to react to")
-        target = messages[-1]
+        target = self._pick_message(on, what="react to")
         if "reaction_added" not in self.services.registry.events:
             self.say(f"(you reacted :{emoji.strip(':')}:; pacsbot does not watch reactions)")
             return
@@ -719,6 +893,43 @@ class Console:
         self.services.background.wait_idle(self.wait_seconds)
         self._flush_outputs()
 
+    def _fill(self) -> None:
+        """Ask for each field of the open window in turn, showing what is filled in (Enter keeps it), then submit."""
+        modal = self._current_modal()
+        if modal is None:
+            raise ValueError("no window is open")
+        if self._read is None:
+            raise ValueError(":fill asks for each field in turn, so it only works as you type; in a script use :submit FIELD=VALUE")
+        inputs = self._inputs(modal.view)
+        if not inputs:
+            raise ValueError("this window has no fields to fill")
+        self.say("(one field at a time: type a value, or press Enter to keep what is shown)")
+        for block in inputs:
+            element = block.get("element", {})
+            action_id = element.get("action_id")
+            current = modal.values.get(action_id)
+            shown = current if current is not None else self.renderer.prefilled(element)
+            options = element.get("options") or [o for g in element.get("option_groups", []) for o in g.get("options", [])]
+            choices = f" ({', '.join(str(o.get('value')) for o in options)})" if options else ""
+            optional = ", optional" if block.get("optional") else ""
+            prompt = f"  {self.renderer.text(block.get('label'))}{choices}{optional}" + (f" [{_snippet(shown)}]" if shown else "") + ": "
+            while True:
+                try:
+                    answer = self._read(prompt).strip()
+                except EOFError:
+                    self.say("", "(stopped; the window is still open: :fill again, :submit or :close)")
+                    return
+                if not answer:
+                    break  # keep what is shown
+                try:
+                    _element_state(element, answer)
+                except ValueError as exc:
+                    self.say(f"  ({exc})")
+                    continue
+                modal.values[action_id] = answer
+                break
+        self._submit()
+
     def _close(self) -> None:
         assert self.sim is not None
         modal = self._current_modal()
@@ -748,15 +959,21 @@ class Console:
             self.say(*banner_lines(self.demo_network))
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
-        while True:
-            try:
-                line = read(self.prompt())
-            except (EOFError, KeyboardInterrupt):
-                self.say("")
-                break
-            if not self.handle(line):
-                break
-        return 0
+        self._read = read
+        try:
+            while True:
+                try:
+                    line = read(self.prompt())
+                except EOFError:
+                    self.say("")
+                    return 0
+                if not self.handle(line):
+                    return 0
+        except KeyboardInterrupt:  # Ctrl-C, at the prompt or while the bot works: leave quietly, as a shell does
+            self.say("")
+            return 130
+        finally:
+            self._read = None
 
     def _watch(self) -> None:
         # Print what arrives later (slow checks, reminders) without waiting for input.
@@ -808,10 +1025,10 @@ def _element_state(element: dict[str, Any], raw: str | None) -> dict[str, Any]:
         state["value"] = raw if raw is not None else element.get("initial_value")
     elif kind in ("static_select", "radio_buttons", "external_select"):
         if raw is not None:
-            state["selected_option"] = _match_option(options, raw)
+            state["selected_option"] = _match_option(options, raw) if raw.strip() else None  # `:set KEY=` clears it
         else:
             state["selected_option"] = element.get("initial_option")
-    elif kind in ("checkboxes", "multi_static_select"):
+    elif kind in ("checkboxes", "multi_static_select", "multi_external_select"):
         if raw is not None:
             state["selected_options"] = [_match_option(options, part) for part in raw.split(",") if part.strip()]
         else:
@@ -825,11 +1042,21 @@ def _element_state(element: dict[str, Any], raw: str | None) -> dict[str, Any]:
     elif kind == "multi_users_select":
         state["selected_users"] = [u.strip().lstrip("@") for u in raw.split(",")] if raw else element.get("initial_users") or []
     elif kind in ("conversations_select", "channels_select"):
-        key = "selected_conversation" if kind == "conversations_select" else "selected_channel"
-        state[key] = raw.lstrip("#") if raw else None
+        key, initial = ("selected_conversation", "initial_conversation") if kind == "conversations_select" else ("selected_channel", "initial_channel")
+        state[key] = raw.strip().lstrip("#") if raw is not None else element.get(initial)
+        state[key] = state[key] or None
+    elif kind in ("multi_conversations_select", "multi_channels_select"):
+        key, initial = ("selected_conversations", "initial_conversations") if kind == "multi_conversations_select" else ("selected_channels", "initial_channels")
+        state[key] = [c.strip().lstrip("#") for c in raw.split(",") if c.strip()] if raw is not None else element.get(initial) or []
     else:
         state["value"] = raw
     return state
+
+
+def _snippet(text: str, width: int = 60) -> str:
+    """One short line of ``text``, for a prompt or a note."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _is_empty(state: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ class Output:
 
     seq: int
     kind: str  # message | ephemeral | update | delete | response | modal_open | modal_update | modal_push | home | reaction | file
+    # extra: reply_broadcast (message), response_type/replace_original/delete_original (response), filename/size/content (file)
     channel: str | None = None
     user: str | None = None
     ts: str | None = None
@@ -364,10 +365,14 @@ class MockSlack:
         ts = self._next_ts()
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": p.get("text", ""),
                    "blocks": self._with_block_ids(p.get("blocks") or []), "ts": ts}
+        broadcast = bool(p.get("thread_ts")) and _truthy(p.get("reply_broadcast"))
         if p.get("thread_ts"):
             message["thread_ts"] = p["thread_ts"]
+        if broadcast:
+            message["subtype"] = "thread_broadcast"  # a thread reply also sent to the channel, as Slack stores it
         self.messages.setdefault(channel, []).append(message)
-        self._output("message", channel=channel, ts=ts, thread_ts=p.get("thread_ts"), text=message["text"], blocks=message["blocks"])
+        self._output("message", channel=channel, ts=ts, thread_ts=p.get("thread_ts"), text=message["text"], blocks=message["blocks"],
+                     extra={"reply_broadcast": True} if broadcast else {})
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _api_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -496,6 +501,11 @@ class MockSlack:
                          extra={"filename": upload.get("filename"), "title": entry.get("title"), "size": len(content), "content": content})
             done.append({"id": upload["id"], "title": entry.get("title")})
         return {"ok": True, "files": done}
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean parameter as Slack reads it: JSON true, or "true"/"1" in a form."""
+    return value is True or str(value).lower() in ("true", "1")
 
 
 def _paged(items: list[Any], p: dict[str, Any], key: str, page: int = 200) -> dict[str, Any]:

@@ -27,29 +27,32 @@ class Clickable:
     where: dict[str, Any] = field(default_factory=dict)  # message/channel or view it sits in
 
 
-def mrkdwn_to_text(text: str, user_name: Callable[[str], str] = lambda u: u, channel_name: Callable[[str], str] = lambda c: c) -> str:
+def mrkdwn_to_text(text: str, user_name: Callable[[str], str] = lambda u: u, channel_name: Callable[[str], str] = lambda c: c,
+                   group_name: Callable[[str], str | None] = lambda g: None) -> str:
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
     text = _BARE_LINK.sub(lambda m: m.group(1), text)
     text = _USER.sub(lambda m: "@" + (m.group(2) or user_name(m.group(1))), text)
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or channel_name(m.group(1))), text)
     text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
-    text = _SUBTEAM.sub(lambda m: (m.group(2) or "@group"), text)
+    text = _SUBTEAM.sub(lambda m: "@" + (m.group(2) or group_name(m.group(1)) or "group").lstrip("@"), text)
     text = _DATE.sub(lambda m: m.group(1), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 class TerminalRenderer:
-    def __init__(self, *, width: int = 96, user_name: Callable[[str], str] = lambda u: u, channel_name: Callable[[str], str] = lambda c: c):
+    def __init__(self, *, width: int = 96, user_name: Callable[[str], str] = lambda u: u, channel_name: Callable[[str], str] = lambda c: c,
+                 group_name: Callable[[str], str | None] = lambda g: None):
         self.width = width
         self.user_name = user_name
         self.channel_name = channel_name
+        self.group_name = group_name
         self.clickables: dict[int, Clickable] = {}
         self._next = 1
 
     def text(self, value: Any) -> str:
         if isinstance(value, dict):
             value = value.get("text", "")
-        return mrkdwn_to_text(str(value or ""), self.user_name, self.channel_name)
+        return mrkdwn_to_text(str(value or ""), self.user_name, self.channel_name, self.group_name)
 
     def _wrap(self, text: str, indent: str) -> list[str]:
         out: list[str] = []
@@ -126,10 +129,42 @@ class TerminalRenderer:
             out.extend(self._wrap(f"choices{many}: {rendered}", indent + "    "))
         elif kind == "datepicker":
             out.append(f"{indent}    a date, YYYY-MM-DD")
+        filled = self.prefilled(element)
+        if filled is not None:
+            out.extend(self._wrap(f"filled in: {filled}", indent + "    "))
         hint = block.get("hint")
         if hint:
             out.extend(self._wrap(self.text(hint), indent + "    "))
         return out
+
+
+    def prefilled(self, element: dict[str, Any]) -> str | None:
+        """What a form field shows when the window opens (its ``initial_*``), as the console user
+        would type it; None when it starts empty. Slack submits it unless it is changed."""
+        kind = element.get("type")
+        if kind in ("plain_text_input", "email_text_input", "url_text_input", "number_input"):
+            value = element.get("initial_value")
+            return str(value) if value not in (None, "") else None  # plain text: Slack shows it as it is
+        if element.get("initial_option"):
+            return _option_text(element["initial_option"], self.text)
+        if element.get("initial_options"):
+            return ", ".join(_option_text(o, self.text) for o in element["initial_options"])
+        for key, sign, name in (("initial_user", "@", self.user_name), ("initial_conversation", "#", self.channel_name),
+                                ("initial_channel", "#", self.channel_name)):
+            if element.get(key):
+                return sign + name(element[key])
+        for key, sign, name in (("initial_users", "@", self.user_name), ("initial_conversations", "#", self.channel_name),
+                                ("initial_channels", "#", self.channel_name)):
+            if element.get(key):
+                return ", ".join(sign + name(v) for v in element[key])
+        for key in ("initial_date", "initial_time", "initial_date_time"):
+            if element.get(key):
+                return str(element[key])
+        return None
+
+
+def _option_text(option: dict[str, Any], text: Callable[[Any], str]) -> str:
+    return f"{option.get('value')}: {text(option.get('text'))}"
 
 
 def _rich_text(block: dict[str, Any]) -> str:
