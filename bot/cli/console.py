@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.access import Role
 from bot.cli.common import settings_from, subparser
 from bot.logs import setup_logging
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -25,6 +30,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--say", action="append", metavar="TEXT", help="a line to send (repeatable); exits afterwards")
     parser.add_argument("--script", metavar="FILE", help="send the lines of FILE (blank lines and # comments skipped); exits afterwards")
     parser.add_argument("--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for slow work per line")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start from an empty database, for this session only (the kept one in the data folder is left as it is)")
     parser.set_defaults(func=run)
 
 
@@ -34,11 +41,6 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     setup_logging("WARNING", "text")
     role = Role.parse(args.role) if args.role else None
-    try:
-        console = Console(settings, user=args.user, role=role, channel=args.channel, wait_seconds=args.wait)
-    except ValueError as exc:
-        print(f"pacsbot: {exc}", file=sys.stderr)
-        return 2
     lines = list(args.say or [])
     if args.script:
         try:
@@ -46,10 +48,30 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"pacsbot: cannot read the script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2
-    with console:
-        if lines:
-            return console.run_script(lines)
-        return console.run_interactive()
+    files_dir = settings.data_dir / "console-files"  # kept, also after a --fresh session
+    with contextlib.ExitStack() as stack:
+        if args.fresh:
+            settings = fresh_settings(settings, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pacsbot-console-"))))
+        try:
+            console = Console(settings, user=args.user, role=role, channel=args.channel, wait_seconds=args.wait, files_dir=files_dir)
+        except ValueError as exc:
+            print(f"pacsbot: {exc}", file=sys.stderr)
+            return 2
+        try:
+            with console:
+                if args.fresh and not lines:
+                    console.say("Fresh start: an empty database for this session only; it is deleted when you leave.")
+                if lines:
+                    return console.run_script(lines)
+                return console.run_interactive()
+        except KeyboardInterrupt:  # Ctrl-C while starting or stopping: no traceback, the shell's code for it
+            print(file=sys.stderr)
+            return 130
+
+
+def fresh_settings(settings: Settings, directory: Path) -> Settings:
+    """``settings`` with an empty data folder (and so an empty SQLite database) in ``directory``."""
+    return settings.model_copy(update={"data_dir": directory, "database": settings.database.model_copy(update={"url": None})})
 
 
 def script_lines(text: str) -> list[str]:
