@@ -208,6 +208,6 @@ def run_socket_mode(app: "App", services: "Services", app_token: str) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     handler.connect()
-    log.warning("pacsbot: connected to Slack in Socket Mode")
+    log.info("pacsbot: connected to Slack in Socket Mode")
     stop.wait()
     handler.close()

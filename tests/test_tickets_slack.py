@@ -279,6 +279,32 @@ def test_thread_replies_are_kept_on_the_ticket(harness: Harness) -> None:
     assert "checking the router queue" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
 
 
+def test_slack_escaped_text_is_stored_as_typed_and_shown_once_escaped(harness: Harness) -> None:
+    """Slack sends & < > as entities; the ticket keeps what the person typed, so the card
+    (which escapes what it shows) does not read "&amp;"."""
+    h = harness
+    h.command(TECH, "report viewer frozen &amp; slow &lt;urgent&gt; in reading room 3")
+    h.drain()
+    [ticket] = tickets(h)
+    assert ticket.description == "viewer frozen & slow <urgent> in reading room 3"
+    card = json.dumps(posts(h, QUEUE)[0])
+    assert "frozen &amp; slow &lt;urgent&gt;" in card and "&amp;amp;" not in card
+
+
+def test_a_thread_reply_also_sent_to_the_channel_is_kept_too(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc D2")
+    h.drain()
+    [ticket] = tickets(h)
+    event = {"type": "message", "subtype": "thread_broadcast", "user": ADMIN, "text": "router restarted &amp; resent",
+             "channel": QUEUE, "channel_type": "channel", "ts": "1764000000.000200", "thread_ts": ticket.card_ts}
+    h.send(h.sim.event(event))
+    h.drain()
+    h.command(ADMIN, f"ticket {ticket.id}")
+    h.drain()
+    assert "router restarted &amp; resent" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+
+
 def test_who_may_see_which_ticket(harness: Harness) -> None:
     h = harness
     h.command(TECH, "report images missing acc E5, patient DOB 01/02/1960")

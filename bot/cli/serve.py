@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         preload(settings)
     finally:
         finish_migrations()  # a failed migration is reported first, as when it ran before the Slack check
-    log.warning("pacsbot: HTTP mode on http://%s:%s/slack/events (%d workers x %d threads)", host, port, workers, threads)
+    log.info("pacsbot: HTTP mode on http://%s:%s/slack/events (%d workers x %d threads)", host, port, workers, threads)
     run_gunicorn(lambda: make_worker(settings, secrets), host=host, port=port, workers=workers, threads=threads,
                  on_worker_exit=stop_worker)
     return 0

@@ -26,7 +26,7 @@ from bot.outbox import get_outbox
 from bot.receipts import once
 from bot.registry import Registry
 from bot.render import tickets as render
-from bot.render.blocks import Block, context, escape, section
+from bot.render.blocks import Block, context, escape, section, unescape
 from bot.render.diagnostics import locate_blocks
 from bot.render.knowledge import section_url
 from bot.render.mrkdwn import to_mrkdwn, trim
@@ -479,7 +479,7 @@ def report_cmd(ctx: Ctx) -> None:
     if not ctx.args.strip():
         feature.open_form(ctx, meta={"source": "modal"})
         return
-    filed = feature.file(ctx, Report(reporter=ctx.user_id, description=ctx.args, source="command",
+    filed = feature.file(ctx, Report(reporter=ctx.user_id, description=unescape(ctx.args), source="command",
                                      source_ref=f"command:{ctx.trigger_id}", source_channel=ctx.channel_id))
     reply_filed(ctx, filed)
 
@@ -501,7 +501,7 @@ def from_message(ctx: Ctx) -> None:
     except SlackApiError:
         pass
     author = message.get("user") or message.get("bot_id") or ""
-    text = message.get("text") or ""
+    text = unescape(message.get("text") or "")
     quoted = f"Reported from a message by <@{author}>:\n{text}" if author and author != ctx.user_id else text
     feature.open_form(ctx, initial={"description": quoted[:3000]},
                       meta={"source": "message", "channel": channel, "ts": message.get("ts"), "author": author, "permalink": permalink})
@@ -570,7 +570,7 @@ def reaction(ctx: Ctx) -> None:
     except SlackApiError:
         pass
     author = message.get("user") or ""
-    filed = feature.file(ctx, Report(reporter=event["user"], description=message.get("text") or "", source="reaction",
+    filed = feature.file(ctx, Report(reporter=event["user"], description=unescape(message.get("text") or ""), source="reaction",
                                      source_ref=f"message:{channel}:{ts}", source_channel=channel, source_ts=ts,
                                      permalink=permalink, original_author=author))
     ctx.channel_id = channel  # answer privately where the reaction was
@@ -584,10 +584,11 @@ def thread_reply(ctx: Ctx) -> None:
     event = ctx.body.get("event") or {}
     if event.get("channel_type") not in ("channel", "group") or not event.get("thread_ts") or event.get("thread_ts") == event.get("ts"):
         return
-    if not event.get("user") or event.get("bot_id") or event.get("subtype"):
-        return
+    if not event.get("user") or event.get("bot_id") or event.get("subtype") not in (None, "thread_broadcast"):
+        return  # a reply also sent to the channel is still a reply on the ticket
     with services.db.session() as session:
-        svc.add_reply(session, event["channel"], event["thread_ts"], event["user"], event.get("text") or "", event["ts"], services.clock.now())
+        svc.add_reply(session, event["channel"], event["thread_ts"], event["user"], unescape(event.get("text") or ""), event["ts"],
+                      services.clock.now())
 
 
 # -- the card's buttons ------------------------------------------------------------------

@@ -28,6 +28,13 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """Slack's escaped text (``&amp;`` ``&lt;`` ``&gt;``, as a slash command or a message
+    arrives) as the person typed it; mentions and links (``<@U123>``) are left as they are.
+    Text that is stored and rendered again goes through this once, or a card shows ``&amp;``."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def plain(text: str, emoji: bool = True) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": emoji}
 
