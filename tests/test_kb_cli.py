@@ -112,7 +112,7 @@ def test_check_the_bundled_manuals_is_clean() -> None:
 
 def test_html_site(capsys: pytest.CaptureFixture[str], manuals: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "site"
-    code, out, _ = run(capsys, "kb", "html", str(out_dir), "--manuals", str(manuals))
+    code, out, _ = run(capsys, "kb", "html", "--out", str(out_dir), "--manuals", str(manuals))
     assert code == 0 and "Wrote 2 pages and 1 other files" in out
     page = (out_dir / "viewer" / "priors.html").read_text()
     assert 'id="open-a-prior-next-to-the-current-study"' in page
@@ -124,8 +124,16 @@ def test_html_site(capsys: pytest.CaptureFixture[str], manuals: Path, tmp_path: 
 
 
 def test_html_refuses_to_write_inside_the_manuals(capsys: pytest.CaptureFixture[str], manuals: Path) -> None:
-    code, _, err = run(capsys, "kb", "html", str(manuals / "out"), "--manuals", str(manuals))
-    assert code == 2 and "must not be inside" in err
+    code, _, err = run(capsys, "kb", "html", "--out", str(manuals / "out"), "--manuals", str(manuals))
+    assert code == 2 and "is inside a manuals directory" in err
+
+
+def test_html_takes_out_like_the_other_commands_and_the_older_spelling(capsys: pytest.CaptureFixture[str], manuals: Path,
+                                                                      tmp_path: Path) -> None:
+    code, _, _ = run(capsys, "kb", "html", str(tmp_path / "a"), "--manuals", str(manuals))  # as before
+    assert code == 0 and (tmp_path / "a" / "index.html").exists()
+    code, _, err = run(capsys, "kb", "html", "--manuals", str(manuals))
+    assert code == 2 and "pacsbot kb html --out site/" in err
 
 
 def test_gaps_on_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,7 @@
     pacsbot kb search --json < questions.txt         (one question per line; index built once)
     pacsbot kb check [--manuals DIR ...]             (file:line problems; exit 1 if any error)
     pacsbot kb gaps [--since 30d] [--json]           (needs the database)
-    pacsbot kb html OUTDIR [--manuals DIR ...]       (a static web site of the manuals)
+    pacsbot kb html --out DIR [--manuals DIR ...]    (a static web site of the manuals)
     pacsbot kb import FILE... --out DIR [--audience ROLE ...] [--title TITLE] [--force]
                                                      (vendor PDF / Word / HTML manuals -> markdown)
 """
@@ -54,8 +54,9 @@ def add_parser(sub: Any) -> None:
 
     html = actions.add_parser("html", help="render the manuals to a static web site",
                               description="Write one HTML page per manual (with a table of contents and the same heading "
-                                          "anchors the bot links to), an index page, and copies of images, to OUTDIR.")
-    html.add_argument("outdir", type=Path, metavar="OUTDIR")
+                                          "anchors the bot links to), an index page, and copies of images, to --out DIR.")
+    html.add_argument("--out", "-o", type=Path, metavar="DIR", help="directory to write the site into (made if missing)")
+    html.add_argument("outdir", nargs="?", type=Path, metavar="DIR", help=argparse.SUPPRESS)  # the older spelling
     html.add_argument("--manuals", nargs="+", type=Path, metavar="DIR", help="render these directories instead of the configured ones")
     add_config_option(html)
 
@@ -238,11 +239,15 @@ def run_html(args: argparse.Namespace) -> int:
     from knowledge.site import build_site
 
     dirs = _dirs(args)
-    out: Path = args.outdir
+    if args.out is None and args.outdir is None:
+        raise UserError("Where should the site go? For example: pacsbot kb html --out site/")
+    if args.out is not None and args.outdir is not None and args.out != args.outdir:
+        raise UserError(f"Two places to write the site: {args.outdir} and --out {args.out}. Give one, with --out.")
+    out: Path = args.out if args.out is not None else args.outdir
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a directory.")
     if any(out.resolve() == d.resolve() or d.resolve() in out.resolve().parents for d in dirs):
-        raise UserError("OUTDIR must not be inside a manuals directory (the pages would be read as manuals).")
+        raise UserError(f"{out} is inside a manuals directory; the pages would be read as manuals. Choose another --out.")
     report = build_site(dirs, out)
     print(f"Wrote {report.pages} pages and {report.assets} other files to {out} (open {out / 'index.html'}).")
     return 0
