@@ -12,8 +12,6 @@ import argparse
 import importlib
 import sys
 
-from bot.settings import ConfigError
-from bot.storage import StorageError
 from core.errors import UserError
 
 # Each command and the module that adds it (tests/test_cli.py checks this against the modules).
@@ -70,20 +68,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except ConfigError as exc:
-        print(f"pacsbot: {exc}", file=sys.stderr)
-        return 2
     except UserError as exc:
         print(f"pacsbot: {exc}", file=sys.stderr)
         return exc.exit_status
-    except StorageError as exc:
-        print(f"pacsbot: {exc}.", file=sys.stderr)
-        print("Check database.url in the configuration file, and that the database server is running.", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        # The settings (pydantic) and the database (SQLAlchemy) are imported by the commands
+        # that use them, not here: an error of theirs can only come from an imported module.
+        if _raised_by(exc, "bot.settings", "ConfigError"):
+            print(f"pacsbot: {exc}", file=sys.stderr)
+            return 2
+        if _raised_by(exc, "bot.storage", "StorageError"):
+            print(f"pacsbot: {exc}.", file=sys.stderr)
+            print("Check database.url in the configuration file, and that the database server is running.", file=sys.stderr)
+            return 1
+        raise
+
+
+def _raised_by(exc: Exception, module: str, name: str) -> bool:
+    """``exc`` is a ``module.name``, checked without importing ``module``."""
+    loaded = sys.modules.get(module)
+    kind = getattr(loaded, name, None) if loaded is not None else None
+    return isinstance(kind, type) and isinstance(exc, kind)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,21 +16,20 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.audit import Audit
 from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.privacy_gate import build_gate
-from bot.render.diagnostics_text import echo_lines, locate_lines
-from bot.settings import Settings
-from bot.storage import Database
-from commands.demo import DemoNetwork, demo_wanted
 from commands.query import make_query, parse_echo
 from commands.results import to_public_dict
-from commands.scu import quiet_pynetdicom
-from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
-from commands.store import pseudonym, pseudonym_key, record_echoes
 from core.errors import Refused, UserError
+
+# A command line call pays for every import: what only some paths need (SQLAlchemy's ORM,
+# pynetdicom and pydicom, the demo SCP, the text renderer) is imported where it is used.
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.storage import Database
+    from commands.config import DicomSettings
+    from commands.service import Diagnostics
 
 LOCATE_CLI_USAGE = "pacsbot locate ACCESSION | --patient ID [--date YYYYMMDD[-YYYYMMDD]] [--node NAME]"
 
@@ -67,14 +66,47 @@ def _diagnostics(settings: Settings, db: Database | None = None) -> Iterator[Dia
     """The configured nodes, plus the demo nodes for this command when ``dicom.demo: true``.
     With ``db``, the patient IDs and names a locate returns are remembered for the privacy
     gate of the running bot (keyed hashes in the database), as a locate in Slack does."""
+    from commands.scu import quiet_pynetdicom  # pynetdicom and pydicom: only to ask the nodes
+    from commands.service import Diagnostics
+
     quiet_pynetdicom()  # its own log lines repeat ours; we print the failure in plain words
-    network = DemoNetwork().start() if demo_wanted(settings.dicom, interactive=False) else None
-    remember = build_gate(settings, db, _now).remember if db is not None else None
+    network = _start_demo() if _demo_wanted(settings.dicom) else None
+    remember = _remember(settings, db) if db is not None else None
     try:
         yield Diagnostics(settings.dicom, extra_nodes=network.node_configs() if network else (), on_identifiers=remember)
     finally:
         if network is not None:
             network.stop()
+
+
+def _demo_wanted(dicom: DicomSettings) -> bool:
+    """``commands.demo.demo_wanted(dicom, interactive=False)``, decided without importing that
+    module (tests/test_cli_dicom_imports.py keeps the two in step)."""
+    return dicom.demo == "true"
+
+
+def _start_demo() -> Any:
+    from commands.demo import DemoNetwork  # the demo SCPs: only when they are to run
+
+    return DemoNetwork().start()
+
+
+def _remember(settings: Settings, db: Database) -> Any:
+    from bot.privacy_gate import build_gate  # its detector's patterns: only with a database
+
+    return build_gate(settings, db, _now).remember
+
+
+def _audit(db: Database) -> Any:
+    from bot.audit import Audit  # SQLAlchemy's ORM: only once there is something to record
+
+    return Audit(db)
+
+
+def _pseudonym(session: Any, patient_id: str) -> str:
+    from commands.store import pseudonym, pseudonym_key  # SQLAlchemy's dialects: only by patient
+
+    return pseudonym(patient_id, pseudonym_key(session, now=_now()))
 
 
 def _now() -> datetime:
@@ -91,8 +123,11 @@ def run_echo(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"Checking {', '.join(t.name for t in targets)}…", file=sys.stderr, flush=True)
             results = diag.echo(targets)
+        from commands.service import echo_audit, new_run_id
+        from commands.store import record_echoes  # SQLAlchemy's dialects: only to record
+
         actor, run = cli_actor(), new_run_id()
-        audit = Audit(db)
+        audit = _audit(db)
         with db.session() as session:
             record_echoes(session, results, actor=actor, at=_now())
             for item in echo_audit(results, run=run, via="cli"):
@@ -100,6 +135,8 @@ def run_echo(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"calling_ae": settings.dicom.ae_title, "results": to_public_dict(results)}, indent=2))
         else:
+            from bot.render.diagnostics_text import echo_lines  # text output only
+
             print("\n".join(echo_lines(results, calling_ae=settings.dicom.ae_title)))
         return 0 if all(r.ok for r in results) else 1
     finally:
@@ -107,7 +144,7 @@ def run_echo(args: argparse.Namespace) -> int:
 
 
 def _audit_refusal(db: Database, command: str, reason: str) -> None:
-    Audit(db).record(cli_actor(), f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "cli"})
+    _audit(db).record(cli_actor(), f"dicom.{command}", outcome="refused", details={"reason": reason, "via": "cli"})
 
 
 def _with_took_ms(data: dict[str, Any], started: float) -> dict[str, Any]:
@@ -135,8 +172,8 @@ def run_locate(args: argparse.Namespace) -> int:
         if args.pseudonym:
             assert query.patient_id is not None
             with db.session() as session:
-                value = pseudonym(query.patient_id, pseudonym_key(session, now=_now()))
-            Audit(db).record(cli_actor(), "dicom.pseudonym", details={"via": "cli"})
+                value = _pseudonym(session, query.patient_id)
+            _audit(db).record(cli_actor(), "dicom.pseudonym", details={"via": "cli"})
             print(value)
             return 0
         with _diagnostics(settings, db) as diag:
@@ -149,15 +186,19 @@ def run_locate(args: argparse.Namespace) -> int:
                 print(f"Checking {', '.join(t.name for t in targets)} for {query.describe()}…", file=sys.stderr, flush=True)
             started = time.perf_counter()
             report = diag.locate(query, targets, want_phi=bool(args.show_phi))
+        from commands.service import locate_audit, new_run_id
+
         actor, run = cli_actor(), new_run_id()
-        audit = Audit(db)
+        audit = _audit(db)
         with db.session() as session:
-            pid = pseudonym(query.patient_id, pseudonym_key(session, now=_now())) if query.patient_id is not None else None
+            pid = _pseudonym(session, query.patient_id) if query.patient_id is not None else None
             for item in locate_audit(report, query, run=run, via="cli", pid_pseudonym=pid, phi_shown=bool(args.show_phi)):
                 audit.record(actor, "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
         if args.json:
             print(json.dumps(_with_took_ms(to_public_dict(report, include_phi=bool(args.show_phi)), started), indent=2))
         else:
+            from bot.render.diagnostics_text import locate_lines  # text output only
+
             print("\n".join(locate_lines(report, calling_ae=settings.dicom.ae_title, phi=bool(args.show_phi),
                                          patient_id=query.patient_id if args.show_phi else None)))
         return 0 if report.all_answered else 1
