@@ -23,6 +23,7 @@ logs the exception of a failed connect but does not hand it to the caller.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import socket
 import ssl
@@ -524,17 +525,29 @@ class Session:
         ))
 
 
-def _new_ae(target: Target, probe: _Probe, contexts: list[Any]) -> AE:
-    ae = _ProbeAE(target.calling_ae, probe)
-    for context in contexts:
+@functools.lru_cache(maxsize=8)
+def _presentation_contexts(abstract_syntaxes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The presentation contexts to request for these services, built and checked once:
+    every association (each node of a locate, each round) requests the same ones, and
+    pynetdicom copies them into each association it opens."""
+    builder = AE()
+    for context in abstract_syntaxes:
         if str(context) not in ALLOWED_ABSTRACT_SYNTAXES:
             raise ValueError(f"refusing to request {context}: pacsbot only does C-ECHO and C-FIND")
-        ae.add_requested_context(context)
+        builder.add_requested_context(context)
+    return tuple(builder.requested_contexts)
+
+
+def _new_ae(target: Target, probe: _Probe, contexts: list[Any]) -> tuple[AE, list[Any]]:
+    """An AE for one association with ``target``, and the presentation contexts it is to
+    request (only ``contexts``; pass them to ``associate``)."""
+    requested = list(_presentation_contexts(tuple(contexts)))
+    ae = _ProbeAE(target.calling_ae, probe)
     ae.connection_timeout = target.connect_timeout  # always: acse_timeout does not cover connect
     ae.acse_timeout = target.acse_timeout
     ae.dimse_timeout = target.dimse_timeout
     ae.network_timeout = max(target.acse_timeout, target.dimse_timeout) + 5
-    return ae
+    return ae, requested
 
 
 @contextmanager
@@ -551,7 +564,7 @@ def _associate(target: Target, contexts: list[Any], deadline: float | None) -> S
     """A new established association with ``target``, or :class:`NodeError` saying why not."""
     keep_phi_out_of_pynetdicom_logs()
     probe = _Probe()
-    ae = _new_ae(target, probe, contexts)
+    ae, requested = _new_ae(target, probe, contexts)
     tls_args = None
     if target.tls is not None:
         try:
@@ -564,7 +577,7 @@ def _associate(target: Target, contexts: list[Any], deadline: float | None) -> S
     started = time.monotonic()
     try:
         assoc = ae.associate(
-            target.ref.host, target.ref.port, ae_title=target.ref.ae_title,
+            target.ref.host, target.ref.port, ae_title=target.ref.ae_title, contexts=requested,
             tls_args=tls_args, evt_handlers=probe.handlers(),
         )
     except socket.gaierror:
