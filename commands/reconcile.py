@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 
+from commands.concurrency import run_concurrently
 from commands.config import ReconcileSettings
 from commands.locate import IMAGE_CAP, SERIES_CAP, _explain, _int, _text, _values, image_identifier, series_identifier
 from commands.query import resolve_nodes
@@ -423,7 +424,6 @@ def compare(day: date, source: DayListing, archive: DayListing, *, ms: int = 0) 
 def reconcile(source: Target, archive: Target, day: date, settings: ReconcileSettings, *,
               source_cap: int | None = None, archive_cap: int | None = None) -> ReconcileReport:
     """List ``day`` on both nodes at once, compare, count where needed (read-only C-FIND only)."""
-    from commands.service import run_concurrently  # service imports locate; keep the import graph flat
 
     started = time.monotonic()
     targets = [replace(source, total_timeout=max(source.total_timeout, settings.timeout)),

@@ -16,11 +16,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove, Verification
 
+from commands.concurrency import run_concurrently
 from commands.demo import DemoNetwork, DemoNode, DemoStudy, demo_studies
 from commands.locate import LocateOptions, locate_on_node, series_identifier
 from commands.query import parse_locate
 from commands.scu import FIND_MODEL, NodeError, Target, _new_ae, _Probe, echo, open_session, target_for
-from commands.service import Diagnostics, run_concurrently
+from commands.service import Diagnostics
 from tests.dicom_support import (  # noqa: F401 - fixtures
     BlackHole,
     SilentServer,
