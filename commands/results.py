@@ -112,6 +112,9 @@ class NodeLocate:
 class Finding:
     severity: Severity
     text: str
+    # what a renderer may word for its reader: "patient-search" is the tip to search by patient
+    # (a Slack user sees `/pacs locate ...` if they may, a terminal `pacsbot locate ...`)
+    hint: str = ""
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,9 @@ def _common(nodes: Sequence[NodeLocate], cap: int) -> tuple[list[Finding], Sever
     return findings, severity
 
 
+PATIENT_SEARCH = "patient-search"
+
+
 def locate_verdict(query: LocateQuery, nodes: Sequence[NodeLocate], *, cap: int) -> Verdict:
     if query.accession is not None:
         return _accession_verdict(query.accession, nodes, cap)
@@ -217,7 +220,7 @@ def _accession_verdict(accession: str, nodes: Sequence[NodeLocate], cap: int) ->
         findings.append(Finding("info", "Accession numbers must match exactly, capital letters included"
                                 + (f". Did you mean {accession.upper()}?" if accession != accession.upper()
                                    else "; a mistyped number is the usual cause.")))
-        findings.append(Finding("info", "To search by patient instead: locate --patient <id> --date YYYYMMDD."))
+        findings.append(Finding("info", "To search by patient instead: locate --patient <id> --date YYYYMMDD.", hint=PATIENT_SEARCH))
         return Verdict(_worst(severity, "warn"), f"{accession}: not found on {where}{unchecked}", tuple(findings))
     absent = [n for n in answered if not n.studies]
     compared, sentence, more = _compare(holdings, absent)

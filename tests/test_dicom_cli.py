@@ -58,6 +58,12 @@ def test_echo_exit_1_when_a_node_does_not_answer(tmp_path: Path, db_url: str, de
     assert main(["--config", cfg, "echo", "vna"]) == 0
 
 
+def test_not_found_tip_names_the_command_line_command(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", cfg, "locate", "A9999"]) == 0
+    out = capsys.readouterr().out
+    assert "To search by patient instead: pacsbot locate --patient <id> --date YYYYMMDD." in out
+
+
 def test_locate_text_and_json(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", cfg, "locate", "A1002"]) == 0
     out = capsys.readouterr().out

@@ -122,6 +122,16 @@ def test_refused_input_is_answered_in_the_ack_and_audited(harness: Harness, text
     assert text.split(" ", 1)[-1] not in json.dumps(rows[0].details)  # the input itself is not kept
 
 
+def test_the_not_found_tip_is_a_slack_command_and_only_for_who_may_use_it(harness: Harness) -> None:
+    harness.command(ADMIN, "locate A9999")
+    harness.drain()
+    assert "To search by patient instead: `/pacs locate --patient <id> --date YYYYMMDD`." in last_reply(harness)[1]
+    harness.command(CLINICIAN, "locate A9999")  # clinicians cannot search by patient: no tip
+    harness.drain()
+    _, shown = last_reply(harness)
+    assert "A9999: not found on any node" in shown and "--patient" not in shown
+
+
 def test_node_checks_are_for_admins_by_default(harness: Harness) -> None:
     for command in ("nodes", "echo all"):
         ack = harness.command(CLINICIAN, command)

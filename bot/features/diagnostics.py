@@ -191,7 +191,7 @@ def run_locate(ctx: Ctx, query: LocateQuery, targets: list[Target]) -> None:
         for item in locate_audit(report, query, run=run, via="slack", pid_pseudonym=pid, phi_shown=show_phi):
             ctx.audit("dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
     text, blocks = locate_blocks(report, calling_ae=settings.ae_title, phi=show_phi,
-                                 patient_id=query.patient_id if show_phi else None)
+                                 patient_id=query.patient_id if show_phi else None, patient_search=ctx.role >= Role.ADMIN)
     if ctx.role < Role.ADMIN:
         blocks.append(context("Patient details are shown to PACS admins only."))
     ctx.reply(text, blocks)

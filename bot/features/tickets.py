@@ -277,7 +277,8 @@ class TicketsFeature:
             return
         if not (ticket.channel and ticket.card_ts):
             return
-        text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
+        text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False,
+                                     patient_search=True)  # the ticket's thread: the PACS team's channel
         blocks.insert(0, context(":mag: What the archive holds, checked when the report came in:"))
         if echo_lines:
             blocks.append(section("\n".join(echo_lines)))

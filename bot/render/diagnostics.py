@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.render.blocks import MAX_BLOCKS_MESSAGE, Block, context, divider, escape, section
 from commands.results import EchoResult, LocateReport, NodeLocate, NodeRef, StudyInfo
 from commands.store import LastEcho
-from commands.verdict import plural, total_images
+from commands.verdict import PATIENT_SEARCH, plural, total_images
 
 ICON = {"ok": ":white_check_mark:", "info": ":information_source:", "warn": ":warning:", "bad": ":red_circle:"}
 MAX_STUDY_LINES = 12
@@ -182,12 +182,20 @@ def _patient_block(report: LocateReport, patient_id: str | None) -> Block | None
     return context(":bust_in_silhouette: Patient: " + " · ".join(parts) + " — _visible only to you_")
 
 
-def locate_blocks(report: LocateReport, *, calling_ae: str, phi: bool = False, patient_id: str | None = None) -> tuple[str, list[Block]]:
+def locate_blocks(report: LocateReport, *, calling_ae: str, phi: bool = False, patient_id: str | None = None,
+                  patient_search: bool = False) -> tuple[str, list[Block]]:
+    """``patient_search``: the reader may search by patient, so the tip to do so is shown."""
     verdict = report.verdict
     text = f"{verdict.headline}"  # PHI-free: also the notification text
     blocks: list[Block] = [section(f"{ICON[verdict.severity]} *{escape(verdict.headline)}*")]
-    if verdict.findings:
-        lines = [f"{ICON[f.severity] if f.severity in ('warn', 'bad') else '•'} {escape(f.text)}" for f in verdict.findings[:20]]
+    lines = []
+    for f in verdict.findings[:20]:
+        if f.hint == PATIENT_SEARCH:
+            if patient_search:
+                lines.append("• To search by patient instead: `/pacs locate --patient <id> --date YYYYMMDD`.")
+            continue
+        lines.append(f"{ICON[f.severity] if f.severity in ('warn', 'bad') else '•'} {escape(f.text)}")
+    if lines:
         blocks.append(section("\n".join(lines)))
     if phi:
         patient = _patient_block(report, patient_id)

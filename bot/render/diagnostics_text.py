@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from commands.results import EchoResult, LocateReport, NodeLocate, StudyInfo
-from commands.verdict import plural
+from commands.verdict import PATIENT_SEARCH, plural
 
 MARK = {"ok": "OK", "info": "--", "warn": "!!", "bad": "!!"}
 
@@ -66,7 +66,8 @@ def _node(node: NodeLocate) -> list[str]:
 def locate_lines(report: LocateReport, *, calling_ae: str, phi: bool = False, patient_id: str | None = None) -> list[str]:
     verdict = report.verdict
     lines = [verdict.headline]
-    lines.extend(f"  {MARK[f.severity]} {f.text}" for f in verdict.findings)
+    lines.extend(f"  {MARK[f.severity]} " + ("To search by patient instead: pacsbot locate --patient <id> --date YYYYMMDD."
+                                             if f.hint == PATIENT_SEARCH else f.text) for f in verdict.findings)
     if phi:
         study = next((s for n in report.nodes for s in (*n.studies, *n.siblings) if s.patient_name or s.birth_date), None)
         if study is not None:
