@@ -146,3 +146,11 @@ def test_gaps_on_an_empty_database(capsys: pytest.CaptureFixture[str], tmp_path:
 def test_kb_without_an_action_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "kb")
     assert code == 2 and "search" in out and "check" in out
+
+
+def test_a_wrong_flag_is_reported_with_the_command_s_own_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["kb", "html", "--bogus"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("usage: pacsbot kb html") and "pacsbot kb html: error: unrecognized arguments: --bogus" in err

@@ -56,12 +56,25 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     wanted = COMMANDS.get(command_word(argv) or "") if argv is not None else None
     for name in (wanted,) if wanted else SUBCOMMANDS:
         importlib.import_module(name).add_parser(sub)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Each (sub)command's parser is put in its own namespace, so that a mistake is reported
+    with that command's usage (``pacsbot kb html: error: ...``), not the top-level one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(_parser=child)
+                _remember_parsers(child)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command that got them, with its usage (exits 2)
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
