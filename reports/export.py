@@ -10,6 +10,7 @@ import csv
 import io
 from pathlib import Path
 
+from commands.verdict import plural
 from core.errors import UserError
 from reports.chart import ChartsUnavailable, fmt_duration, fmt_ms, fmt_pct, render_png
 from reports.weekly import WeeklyReport
@@ -55,10 +56,6 @@ def csvs(report: WeeklyReport) -> dict[str, str]:
     return dict(zip(CSV_FILES, (nodes, tickets, gaps, training)))
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
 def summary(report: WeeklyReport) -> str:
     """Five to eight short lines for the channel (Slack mrkdwn that also reads as plain text)."""
     where = f" at {report.site}" if report.site else ""
@@ -73,13 +70,13 @@ def summary(report: WeeklyReport) -> str:
         per_node = ", ".join(f"{n.node} {fmt_pct(n.uptime_pct)} (median echo {fmt_ms(n.median_ms)})" for n in checked[:4])
         more = f" and {len(checked) - 4} more" if len(checked) > 4 else ""
         lines.append(f"• Nodes: {fmt_pct(overall)} of checks answered — {per_node}{more}; "
-                     f"{_plural(failed, 'failed check')}" + (f", lowest {worst.node}." if failed else "."))
+                     f"{plural(failed, 'failed check')}" + (f", lowest {worst.node}." if failed else "."))
     else:
         lines.append("• Nodes: no scheduled checks recorded this week (is the node watch switched on?).")
 
     t = report.ticket_totals
     if t.opened or t.resolved or t.linked_reports:
-        linked = f" (+{_plural(t.linked_reports, 'linked report')})" if t.linked_reports else ""
+        linked = f" (+{plural(t.linked_reports, 'linked report')})" if t.linked_reports else ""
         lines.append(f"• Tickets: {t.opened} opened{linked}, {t.resolved} resolved; median "
                      f"{fmt_duration(t.median_ack_minutes)} to acknowledge, {fmt_duration(t.median_resolve_minutes)} to resolve.")
         busiest = max(report.tickets, key=lambda c: (c.opened, c.linked_reports))
@@ -93,7 +90,7 @@ def summary(report: WeeklyReport) -> str:
     if g.count:
         top = next((x for x in g.topics if x.section), None)
         near = f"; most were closest to “{top.label}”" if top else ""
-        lines.append(f"• Knowledge: {_plural(g.count, 'unanswered question')} ({g.distinct} distinct){near}.")
+        lines.append(f"• Knowledge: {plural(g.count, 'unanswered question')} ({g.distinct} distinct){near}.")
     else:
         lines.append("• Knowledge: no unanswered questions.")
 
