@@ -28,5 +28,5 @@ def test_assign_learn_pass_and_report_in_the_console(tmp_path: Any, db_url: str)
     assert "to *2* people (@new-residents: 2), due Fri 15 Jan 2027" in text
     assert "pacsbot posted in a DM to @dr.rhea:" in text and "pacsbot posted in a DM to @dr.ravi:" in text
     assert "Page 6 of 6" in text and "[13] Take the quiz" in text
-    assert "== ✅ Passed — 100% ==" in text and "Training complete: *HIPAA privacy and security in imaging*" in text
+    assert "== ✅ Passed — 10 of 10 right (100%) ==" in text and "Training complete: *HIPAA privacy and security in imaging*" in text
     assert "pacsbot uploaded training-hipaa-imaging-" in text and "to a DM to @terry.trainer" in text

@@ -214,7 +214,7 @@ def test_assign_to_a_user_group_then_learn_fail_pass_and_report(harness: Harness
     result = h.mock.calls_to("views.update")[-1].params
     assert result["view_id"] == quiz["id"]
     text = texts_of(result["view"]["blocks"])
-    assert "Not passed yet — 0%" in text and "You have *2* attempts left" in text
+    assert "Not passed yet — 0 of 10 right (0%)" in text and "you need 8 of 10 right (80%)" in text and "You have *2* attempts left" in text
     assert "Names, dates of birth and IDs appear in the overlay" in text  # explanations shown
     assert f"train_quiz_open:{aid}" in buttons(result["view"]["blocks"])
     assert count(h, Attempt) == 1 and count(h, Completion) == 0
@@ -226,7 +226,7 @@ def test_assign_to_a_user_group_then_learn_fail_pass_and_report(harness: Harness
     submit(h, CLINICIAN, quiz2, quiz_values(m))
     result = h.mock.calls_to("views.update")[-1].params["view"]
     text = texts_of(result["blocks"])
-    assert "✅ Passed — 100%" in text and "Version 2026.1" in text and "I have read and understood this module." in text
+    assert "✅ Passed — 10 of 10 right (100%)" in text and "Version 2026.1" in text and "I have read and understood this module." in text
     assert "valid until 5 Jan 2027" in text
     with h.db.session() as s:
         c = s.scalars(select(Completion)).one()
@@ -477,7 +477,7 @@ def test_modules_list_and_retrain_on_a_new_version(harness: Harness, tmp_path: A
     svc.cache.get(force=True)
     command(h, TRAINER, "status hipaa-imaging")
     h.drain()
-    assert "1 people last completed an older version" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+    assert "1 person last completed an older version" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
     command(h, TRAINER, "retrain hipaa-imaging")
     h.drain()
     assert "Re-training: assigned *HIPAA privacy and security in imaging* (version 2027.1) to *1* person" in replies(h)[-1]

@@ -29,12 +29,13 @@ from bot.render.blocks import (
 )
 from bot.render.mrkdwn import inline, split_for_blocks
 from bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
+from commands.verdict import plural
 from core.privacy import vouch
 from knowledge.markup import clean
 from training.catalog import Catalog
 from training.content import SLACK_OPTION_TEXT, Module, Question
 from training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
-from training.quiz import ATTESTATION, letters
+from training.quiz import ATTESTATION, Grade, letters, pass_words
 from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
 
 QUIZ_CALLBACK = "train_quiz"
@@ -122,7 +123,7 @@ def invitation(module: Module, a: AssignmentInfo, *, today: date, why: str | Non
     fields = [
         f"*Time*\nabout {module.minutes} minutes",
         f"*Due*\n{fmt_date(a.due_date)}",
-        f"*To pass*\n{module.pass_mark}% in the quiz ({module.attempts} attempt{'s' if module.attempts != 1 else ''})",
+        f"*To pass*\n{pass_words(module.pass_mark, len(module.questions))} in the quiz ({plural(module.attempts, 'attempt')})",
         f"*Assigned by*\n{who(a.assigned_by)}",
     ]
     blocks: list[Block] = [header(f"📚 {module.title}")]
@@ -167,8 +168,8 @@ def invitation_done(module: Module, a: AssignmentInfo, c: CompletionInfo, tz: Zo
 
 
 def failed_notice(module: Module, a: AssignmentInfo, best: int | None) -> tuple[str, list[Block]]:
-    line = (f":x: {who(a.user_id)} did not pass *{escape(module.title)}* after {module.attempts} attempt"
-            f"{'s' if module.attempts != 1 else ''} (best score {best if best is not None else 0}%; pass mark {module.pass_mark}%).")
+    line = (f":x: {who(a.user_id)} did not pass *{escape(module.title)}* after {plural(module.attempts, 'attempt')} "
+            f"(best score {best if best is not None else 0}%; it takes {pass_words(module.pass_mark, len(module.questions))}).")
     text = re.sub(r"[*_]|:[a-z_]+: ", "", line)
     return text, [section(line), actions(button("Give another go", f"train_reassign:{a.id}", str(a.id)))]
 
@@ -216,7 +217,7 @@ def parse_option(value: str) -> int | None:
 
 def quiz_view(module: Module, a: AssignmentInfo, attempt: int) -> dict[str, Any]:
     blocks: list[Block] = [
-        section(f"*{escape(module.title)}* — quiz\nAnswer every question. You need *{module.pass_mark}%* to pass. "
+        section(f"*{escape(module.title)}* — quiz\nAnswer every question. You need *{pass_words(module.pass_mark, len(module.questions))}* to pass. "
                 f"This is attempt {attempt} of {module.attempts}."),
     ]
     if module.quiz_intro:
@@ -276,11 +277,10 @@ def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz
     g = outcome.grade
     blocks: list[Block] = []
     if g.passed:
-        blocks.append(header(f"✅ Passed — {g.score}%"))
+        blocks.append(header(f"✅ Passed — {g.words()}"))
         c = outcome.completion
-        lines = [f"You passed *{escape(module.title)}* with {g.correct} of {g.total} right (the pass mark is {g.pass_mark}%). "
-                 "Your completion is recorded — nothing more to do."]
-        blocks.append(section(lines[0]))
+        blocks.append(section(f"You passed *{escape(module.title)}* with {g.words()}; {g.needed} of {g.total} were needed. "
+                              "Your completion is recorded — nothing more to do."))
         if c is not None:
             facts = [f"Version {escape(c.version)}", f"completed {fmt_when(c.completed_at, tz)}"]
             if c.attested_at:
@@ -289,17 +289,17 @@ def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz
                 facts.append(f"valid until {fmt_day(c.expires_at, tz)}")
             blocks.append(context(" · ".join(facts)))
     elif outcome.attempts_left > 0:
-        blocks.append(header(f"Not passed yet — {g.score}%"))
+        blocks.append(header(f"Not passed yet — {g.words()}"))
         blocks.append(section(
-            f"You got {g.correct} of {g.total} right; you need {g.pass_mark}%. You have *{outcome.attempts_left}* "
+            f"You got {g.words()}; you need {pass_words(g.pass_mark, g.total)}. You have *{outcome.attempts_left}* "
             f"attempt{'s' if outcome.attempts_left != 1 else ''} left. Read the explanations below, look back at the module if you "
             "like, then try again."))
         blocks.append(actions(button("Review the module", f"train_page:{a.id}:1", f"{a.id}:1"),
                               button("Try again", f"train_quiz_open:{a.id}", str(a.id), style="primary")))
     else:
-        blocks.append(header(f"Not passed — {g.score}%"))
+        blocks.append(header(f"Not passed — {g.words()}"))
         tell = f"Your trainer {who(trainer)} has been told" if trainer else "Your trainer has been told"
-        blocks.append(section(f"You got {g.correct} of {g.total} right; the pass mark is {g.pass_mark}%. That was your last attempt. "
+        blocks.append(section(f"You got {g.words()}; it takes {pass_words(g.pass_mark, g.total)} to pass. That was your last attempt. "
                               f"{tell} and can give you another go."))
     if outcome.duplicate:
         blocks.append(context("These answers had already been recorded; nothing was recorded twice."))
@@ -313,6 +313,14 @@ def result_view(module: Module, a: AssignmentInfo, outcome: SubmitOutcome, *, tz
         text += "\n" + "\n".join("> " + line for line in to_mrkdwn(q.explanation).splitlines())
         blocks.append(section(clip(text, MAX_SECTION_TEXT)))
     return modal("Quiz result", blocks[:100], callback_id="train_result", submit=None, close="Done")
+
+
+def result_text(g: Grade, attempts_left: int) -> str:
+    """The quiz result in a DM, when its window was closed before it could show there."""
+    if g.passed:
+        return f"Your quiz result: {g.words()} — passed."
+    then = "Type `/pacs train me` to try again." if attempts_left else "Your trainer has been told."
+    return f"Your quiz result: {g.words()}; it takes {pass_words(g.pass_mark, g.total)} to pass. {then}"
 
 
 def _option_name(q: Question, index: int) -> str:
@@ -360,7 +368,8 @@ def modules_blocks(catalog: Catalog, versions: dict[str, str]) -> tuple[str, lis
         every = f" · every {m.recurrence_days} days" if m.recurrence_days else ""
         blocks.append(section(
             f"*{escape(m.title)}* `{m.id}`\nversion {escape(versions.get(m.id, m.version or '?'))} · {m.minutes} min · "
-            f"{len(m.pages)} pages · {len(m.questions)} questions · pass {m.pass_mark}% · {m.attempts} attempts{every} · for {escape(', '.join(m.audience))}"))
+            f"{plural(len(m.pages), 'page')} · {plural(len(m.questions), 'question')} · pass {pass_words(m.pass_mark, len(m.questions))} · "
+            f"{plural(m.attempts, 'attempt')}{every} · for {escape(', '.join(m.audience))}"))
     if catalog.skipped:
         blocks.append(context(f":warning: {len(catalog.skipped)} module file(s) have errors and are not offered. "
                               "Run `pacsbot training check` on the server to see what to fix."))
@@ -402,7 +411,7 @@ def status_blocks(module: Module, st: ModuleStatus, version: str) -> tuple[str, 
         f"({st.not_started} not started) · overdue {st.overdue} · out of attempts {st.failed} · withdrawn {st.cancelled}",
     ]
     if st.completed_old_version:
-        lines.append(f":arrows_counterclockwise: {st.completed_old_version} people last completed an older version. "
+        lines.append(f":arrows_counterclockwise: {plural(st.completed_old_version, 'person')} last completed an older version. "
                      f"To ask them to take this one: `/pacs train retrain {module.id}`")
     if st.overdue_users:
         lines.append(f"*Overdue:* {_names(st.overdue_users)}")
