@@ -76,7 +76,7 @@ def seed(db: Database, week: Week, *, nodes: int, tickets: int, gaps: int, peopl
             acked = created + timedelta(minutes=rng.randrange(1, 240)) if rng.random() < 0.9 else None
             resolved = acked + timedelta(minutes=rng.randrange(10, 3000)) if acked and rng.random() < 0.7 else None
             ticket_rows.append({
-                "source_ref": f"bench:{i}", "source": "command", "category": rng.choice(CATEGORIES), "urgency": "routine",
+                "number": i + 1, "source_ref": f"bench:{i}", "source": "command", "category": rng.choice(CATEGORIES), "urgency": "routine",
                 "priority": "P3", "queue": "pacs", "reporter": "U0BENCH01", "summary": "s", "description": "d",
                 "status": "resolved" if resolved else "acknowledged" if acked else "new", "created_at": created, "updated_at": created,
                 "acknowledged_at": acked, "resolved_at": resolved, "phi_suspected": False, "is_incident": False, "reopen_count": 0,

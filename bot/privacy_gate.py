@@ -296,7 +296,7 @@ def build_gate(settings: "Settings", db: "Database", now: Callable[[], datetime]
     tickets = settings.tickets
     keep_words = [n.name for n in settings.dicom.nodes] + [n.ae_title for n in settings.dicom.nodes]
     keep_words.append(settings.dicom.ae_title)
-    keep_patterns = [rf"\b{re.escape(tickets.prefix)}-\d+\b", _UID_RE]
+    keep_patterns = [rf"\b{re.escape(tickets.prefix)}-\d+(?:\.\d+)?\b", _UID_RE]  # PACS-12, PACS-12.1
     seen = SeenStore(db, hours=privacy.remember_hours, now=now) if privacy.remember_hours > 0 else None
     detector = Detector(
         [*privacy.identifier_patterns, *tickets.phi.mrn_patterns],

@@ -75,14 +75,15 @@ def test_each_merged_accession_is_checked_in_the_outage_thread(morning: dict[str
 
 
 def test_every_reporter_hears_part_of_it_back_up_and_resolved_once(morning: dict[str, Any]) -> None:
-    for user, own in ((RAVI, ("PACS-1", "PACS-2")), (TOM, ("PACS-3", "PACS-6")), (RHEA, ("PACS-4",)), (TERRY, ("PACS-7",))):
+    # the two who reported while it was down: reports PACS-5.1 and PACS-5.2 of the outage, no numbers of their own
+    for user, own in ((RAVI, ("PACS-1", "PACS-2")), (TOM, ("PACS-3", "PACS-5.1")), (RHEA, ("PACS-4",)), (TERRY, ("PACS-5.2",))):
         messages = dms(morning, user)
         back = [m for m in messages if "is answering again" in m]
         resolved = [m for m in messages if m.startswith(":white_check_mark: *PACS-5* is resolved")]
         assert len(back) == 1 and len(resolved) == 1, (user, messages)
         for ref in own:  # in the words of their own report
             assert f"*{ref}*" in back[0] and f"*{ref}*" in resolved[0], (user, ref)
-        assert not any("PACS-8" in m or "PACS-9" in m for m in back + resolved)
+        assert not any("PACS-6" in m or "PACS-7" in m for m in back + resolved)
     # the four who reported before the watch was sure were told their report is part of the outage
     for user, ref in ((RAVI, "PACS-1"), (RAVI, "PACS-2"), (TOM, "PACS-3"), (RHEA, "PACS-4")):
         assert any(m.startswith(f":link: Your report *{ref}*") and "the outage *PACS-5*" in m for m in dms(morning, user))
@@ -93,14 +94,15 @@ def test_every_reporter_hears_part_of_it_back_up_and_resolved_once(morning: dict
 
 def test_stat_names_the_oncall_and_pages_them(morning: dict[str, Any]) -> None:
     reply = private(morning, TOM)
-    assert re.search(r"STAT — filed PACS-6\* and paged the PACS on-call \(<@U0ADMIN01>\)\. If a patient is waiting, "
+    assert re.search(r"STAT — filed PACS-5\.1\* and paged the PACS on-call \(<@U0ADMIN01>\)\. If a patient is waiting, "
                      r"call the PACS on-call now on \*ext\. 4-7227 \(demo\)\*", reply)
-    assert any(m.startswith(":rotating_light: *STAT* report *PACS-6*") for m in dms(morning, ADMIN))
+    assert any(m.startswith(":rotating_light: *STAT* report *PACS-5.1*") for m in dms(morning, ADMIN))
 
 
 def test_after_recovery_reports_stand_alone(morning: dict[str, Any]) -> None:
-    assert "Filed *PACS-8* (Viewer or workstation, P3)" in private(morning, RHEA)
-    assert "Filed *PACS-9* (Missing or incomplete images, P3)" in private(morning, TOM)
+    # the queue goes on from PACS-5: the reports linked to the outage took no numbers
+    assert "Filed *PACS-6* (Viewer or workstation, P3)" in private(morning, RHEA)
+    assert "Filed *PACS-7* (Missing or incomplete images, P3)" in private(morning, TOM)
 
 
 def test_a_day_of_reminders_is_a_handful(morning: dict[str, Any]) -> None:
@@ -108,7 +110,7 @@ def test_a_day_of_reminders_is_a_handful(morning: dict[str, Any]) -> None:
     reminders = [o for o in later if o.text.startswith(":alarm_clock:")]
     digests = [o for o in later if "digest" in o.text.lower()]
     # the two open P3 tickets: one "not acknowledged" reminder each in their thread, then one daily digest
-    assert sorted(re.search(r"\*(PACS-\d+)\*", o.text).group(1) for o in reminders) == ["PACS-8", "PACS-9"]  # type: ignore[union-attr]
+    assert sorted(re.search(r"\*(PACS-\d+)\*", o.text).group(1) for o in reminders) == ["PACS-6", "PACS-7"]  # type: ignore[union-attr]
     assert all(o.thread_ts for o in reminders) and len(digests) == 1
     assert len(later) == 3
     assert not any("PACS-5" in o.text for o in later)  # the resolved outage is quiet

@@ -41,7 +41,7 @@ PHI_QUESTION = "where are the CT images of Mr Smith MRN 12345678 born 12/03/1961
 def _ticket(s: Any, n: int, category: str, created: datetime, *, ack: float | None = None, resolve: float | None = None,
             parent: int | None = None) -> Ticket:
     t = Ticket(
-        source_ref=f"test:{n}", source="command", status="new", category=category, urgency="routine", priority="P3",
+        number=n, source_ref=f"test:{n}", source="command", status="new", category=category, urgency="routine", priority="P3",
         queue="pacs", reporter="U0RAD0001", summary="Viewer slow for Mr Smith", description="details", created_at=created,
         updated_at=created, parent_id=parent, reopen_count=0, phi_suspected=False, is_incident=False,
     )

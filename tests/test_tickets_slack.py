@@ -44,6 +44,11 @@ def tickets(h: Harness) -> list[Ticket]:
         return list(s.scalars(select(Ticket).order_by(Ticket.id)))
 
 
+def ref(t: Ticket) -> str:
+    """The ticket's reference: PACS-12, or PACS-12.1 for a report linked to it when filed."""
+    return f"PACS-{t.number}" + (f".{t.sub}" if t.sub else "")
+
+
 def audit(h: Harness, action: str) -> list[AuditEntry]:
     with h.services.db.session() as s:
         return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
@@ -69,20 +74,20 @@ def test_report_with_text_files_at_once_and_posts_the_card(harness: Harness) -> 
     [ticket] = tickets(h)
     assert (ticket.category, ticket.urgency, ticket.priority, ticket.accession, ticket.queue) == ("missing_images", "stat", "P1", "A123", "pacs")
     reply = h.mock.calls_to("response_url")[-1].params
-    assert f"Filed *PACS-{ticket.id}*" in reply["text"]
+    assert f"Filed *{ref(ticket)}*" in reply["text"]
     # STAT means now: the reporter is told whom to call, and the on-call is paged by DM too
-    assert reply["text"].startswith(f":rotating_light: *STAT — filed PACS-{ticket.id}* and paged the PACS on-call (<@{ADMIN}>). "
+    assert reply["text"].startswith(f":rotating_light: *STAT — filed {ref(ticket)}* and paged the PACS on-call (<@{ADMIN}>). "
                                     "If a patient is waiting, call the PACS on-call now on *ext. 4-7227*")
     [page] = dms(h, ADMIN)
-    assert page["text"].startswith(f":rotating_light: *STAT* report *PACS-{ticket.id}* from <@{TECH}>")
+    assert page["text"].startswith(f":rotating_light: *STAT* report *{ref(ticket)}* from <@{TECH}>")
     [card] = posts(h, QUEUE)
     text = texts_of(card["blocks"])
-    assert f"PACS-{ticket.id} · Missing or incomplete images · P1 STAT" in text and "A123" in text
+    assert f"{ref(ticket)} · Missing or incomplete images · P1 STAT" in text and "A123" in text
     assert "<!subteam^S0ONCALL1>" in text  # STAT pages on-call
     actions = [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert actions == [f"ticket_ack:{ticket.id}", f"ticket_assign:{ticket.id}", f"ticket_resolve:{ticket.id}",
                        f"ticket_merge:{ticket.id}", f"ticket_note:{ticket.id}"]
-    assert [a.target for a in audit(h, "ticket.create")] == [f"PACS-{ticket.id}"]
+    assert [a.target for a in audit(h, "ticket.create")] == [f"{ref(ticket)}"]
 
 
 def test_form_with_validation_then_filing(harness: Harness) -> None:
@@ -109,7 +114,7 @@ def test_form_with_validation_then_filing(harness: Harness) -> None:
     [ticket] = tickets(h)
     assert (ticket.category, ticket.urgency, ticket.location, ticket.source) == ("viewer", "urgent", "reading room 3", "modal")
     dm = dms(h, CLINICIAN)[-1]
-    assert f"Filed *PACS-{ticket.id}*" in dm["text"]
+    assert f"Filed *{ref(ticket)}*" in dm["text"]
     # submitting the same form again (a double click) files nothing new
     h.send(h.sim.view_submission(CLINICIAN, submitted, values))
     h.drain()
@@ -124,10 +129,12 @@ def test_duplicates_are_linked_and_reporters_follow(harness: Harness) -> None:
     h.drain()
     first, second = tickets(h)
     assert second.parent_id == first.id and second.status == "duplicate"
+    # the linked report is the first one under PACS-1: it does not use up PACS-2
+    assert (ref(first), ref(second)) == ("PACS-1", "PACS-1.1")
     reply = h.mock.calls_to("response_url")[-1].params["text"]
-    assert "You're the 2nd to report this" in reply and f"PACS-{first.id}" in reply
+    assert "You're the 2nd to report this" in reply and f"{ref(first)}" in reply
     thread = [p for p in posts(h, QUEUE) if p.get("thread_ts")]
-    assert thread and f"Also reported by <@U0RAD0001> (2nd report, PACS-{second.id})" in thread[-1]["text"]
+    assert thread and f"Also reported by <@U0RAD0001> (2nd report, {ref(second)})" in thread[-1]["text"]
     assert len([p for p in posts(h, QUEUE) if not p.get("thread_ts")]) == 1  # one card, not two
     assert "Reports*\n2" in texts_of(h.mock.calls_to("chat.update")[-1].params["blocks"])
     # resolving the original tells both reporters
@@ -187,7 +194,10 @@ def test_split_off_an_outage_and_merge_back_by_button(harness: Harness) -> None:
     h.drain()
     split = next(t for t in tickets(h) if t.id == late.id)
     assert split.parent_id is None and split.status == "new" and split.card_ts  # a card of its own
-    assert any(f"*PACS-{late.id}*" in d["text"] and "ticket of its own" in d["text"] for d in dms(h, "U0RAD0003"))
+    # a linked report PACS-1.n becomes the next ticket of the queue; its reporter hears both references
+    assert late.sub and (split.number, split.sub) == (max(t.number for t in tickets(h)), 0)
+    assert any(f"Your report *{ref(late)}*" in d["text"] and f"it is now ticket *{ref(split)}*" in d["text"]
+               for d in dms(h, "U0RAD0003"))
     assert [a.outcome for a in audit(h, "ticket.split")] == ["ok"]
     # merged back with "Merge into…": the form offers the outage first
     click(h, ADMIN, "ticket_merge", late.id)
@@ -198,7 +208,7 @@ def test_split_off_an_outage_and_merge_back_by_button(harness: Harness) -> None:
     assert h.send(h.sim.view_submission(ADMIN, {**form, "id": "V0MERGE01"}, values)).status == 200
     h.drain()
     assert next(t for t in tickets(h) if t.id == late.id).parent_id == root.id
-    assert any(f"*PACS-{late.id}*" in d["text"] and f"the outage *PACS-{root.id}*" in d["text"] for d in dms(h, "U0RAD0003"))
+    assert any(f"*{ref(split)}*" in d["text"] and f"the outage *{ref(root)}*" in d["text"] for d in dms(h, "U0RAD0003"))
     assert [a.outcome for a in audit(h, "ticket.merge")] == ["ok"]
 
 
@@ -274,7 +284,7 @@ def test_thread_replies_are_kept_on_the_ticket(harness: Harness) -> None:
     reply = h.sim.message_event(ADMIN, "checking the router queue", channel_id=QUEUE, thread_ts=ticket.card_ts)
     h.send(reply)
     h.drain()
-    h.command(ADMIN, f"ticket {ticket.id}")
+    h.command(ADMIN, f"ticket {ref(ticket)}")
     h.drain()
     assert "checking the router queue" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
 
@@ -300,7 +310,7 @@ def test_a_thread_reply_also_sent_to_the_channel_is_kept_too(harness: Harness) -
              "channel": QUEUE, "channel_type": "channel", "ts": "1764000000.000200", "thread_ts": ticket.card_ts}
     h.send(h.sim.event(event))
     h.drain()
-    h.command(ADMIN, f"ticket {ticket.id}")
+    h.command(ADMIN, f"ticket {ref(ticket)}")
     h.drain()
     assert "router restarted &amp; resent" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
 
@@ -312,10 +322,10 @@ def test_who_may_see_which_ticket(harness: Harness) -> None:
     [ticket] = tickets(h)
     assert "01/02/1960" not in json.dumps(posts(h, QUEUE))  # the channel card is masked
     assert ":lock:" in json.dumps(h.mock.calls_to("response_url")[-1].params)  # the reporter is warned
-    h.command(TECH, f"ticket {ticket.id}")
+    h.command(TECH, f"ticket {ref(ticket)}")
     h.drain()
     assert "01/02/1960" in json.dumps(h.mock.calls_to("response_url")[-1].params)  # the reporter sees their own text
-    h.command(CLINICIAN, f"ticket {ticket.id}")
+    h.command(CLINICIAN, f"ticket {ref(ticket)}")
     h.drain()
     assert "no ticket" in h.mock.calls_to("response_url")[-1].params["text"]
     h.command(CLINICIAN, "tickets open")
@@ -323,11 +333,11 @@ def test_who_may_see_which_ticket(harness: Harness) -> None:
     assert "Only the PACS team" in h.mock.calls_to("response_url")[-1].params["text"]
     h.command(ADMIN, "triage")
     h.drain()
-    assert f"PACS-{ticket.id}" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+    assert f"{ref(ticket)}" in texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
 
 
 def reminders_of(h: Harness, ticket: Ticket) -> list[dict[str, Any]]:
-    return [p for p in posts(h, QUEUE) if "overdue since" in p["text"] and f"PACS-{ticket.id}*" in p["text"]]
+    return [p for p in posts(h, QUEUE) if "overdue since" in p["text"] and f"{ref(ticket)}*" in p["text"]]
 
 
 def test_sla_reminders_go_to_the_thread_broadcast_once_and_page_once(harness: Harness) -> None:
@@ -390,9 +400,9 @@ def test_the_daily_digest_once_per_working_day_and_only_when_there_is_something(
     [message] = [p for p in posts(h, QUEUE) if "digest" in p["text"]]
     assert "thread_ts" not in message
     text = texts_of(message["blocks"])
-    assert "Daily ticket digest: 1 open ticket" in text and f"*PACS-{ticket.id}* P3 — not acknowledged, overdue since" in text
+    assert "Daily ticket digest: 1 open ticket" in text and f"*{ref(ticket)}* P3 — not acknowledged, overdue since" in text
     [entry] = audit(h, "ticket.digest")
-    assert entry.target == QUEUE and entry.details["tickets"] == [f"PACS-{ticket.id}"]
+    assert entry.target == QUEUE and entry.details["tickets"] == [f"{ref(ticket)}"]
 
 
 def test_open_a_ticket_from_an_answer_carries_the_question(harness: Harness) -> None:
@@ -560,4 +570,30 @@ def test_a_slack_rate_limit_storm_delays_the_card_but_never_loses_or_doubles_it(
     h.drain()
     [ticket] = tickets(h)
     assert ticket.card_ts
-    assert len([m for m in h.mock.messages[QUEUE] if not m.get("thread_ts") and f"PACS-{ticket.id}" in m.get("text", "")]) == 1
+    assert len([m for m in h.mock.messages[QUEUE] if not m.get("thread_ts") and f"{ref(ticket)}" in m.get("text", "")]) == 1
+
+
+def test_a_linked_report_is_found_by_its_own_reference(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images not in PACS acc B43")
+    h.drain()
+    h.command(CLINICIAN, "report the CT for acc B43 is incomplete on PACS")
+    h.drain()
+    h.command(CLINICIAN, "ticket pacs-1.1")
+    h.drain()
+    shown = texts_of(h.mock.calls_to("response_url")[-1].params["blocks"])
+    assert "*PACS-1.1*" in shown and "Linked to PACS-1" in shown
+    h.command(CLINICIAN, "ticket PACS-1.7")
+    h.drain()
+    assert "There is no ticket PACS-1.7." in h.mock.calls_to("response_url")[-1].params["text"]
+
+
+def test_taking_a_ticket_reads_took_this(harness: Harness) -> None:
+    h = harness
+    h.command(TECH, "report images missing acc T1")
+    h.drain()
+    [ticket] = tickets(h)
+    click(h, ADMIN, "ticket_assign", ticket.id)
+    thread = [p["text"] for p in posts(h, QUEUE) if p.get("thread_ts") == ticket.card_ts]
+    assert f":bust_in_silhouette: <@{ADMIN}> took this." in thread
+    assert not any("assigned this to" in t for t in thread)

@@ -603,7 +603,7 @@ def test_a_result_whose_window_was_closed_comes_by_dm(harness: Harness, mock_sla
     mock_slack.fail("views.update", error="not_found")
     submit(h, CLINICIAN, view, quiz_values(m, right=False))
     assert count(h, Attempt) == 1
-    assert "Your quiz result: 0% (0 of 10); the pass mark is 80%" in posts_to(h, CLINICIAN)[-1].params["text"]
+    assert "Your quiz result: 0 of 10 right (0%); it takes 8 of 10 right (80%) to pass." in posts_to(h, CLINICIAN)[-1].params["text"]
 
 
 def test_retrain_named_people_who_never_did_it_are_simply_assigned(harness: Harness) -> None:

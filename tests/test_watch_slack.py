@@ -132,7 +132,7 @@ def test_report_during_an_outage_is_told_and_joins_the_outage_ticket(harness: Ha
     told, filed = [c.params for c in harness.mock.calls_to("response_url")][-2:]
     assert told["text"].startswith(":rotating_light: PACS is down since ") and told["text"].endswith(", the team is on it — PACS-1.")
     assert "*Meanwhile — Technologists during downtime*\n1. Keep scanning." in texts_of(told["blocks"])  # from the manuals
-    assert "part of the outage *PACS-1*" in filed["text"] and "(your report is *PACS-2*)" in filed["text"]
+    assert "part of the outage *PACS-1*" in filed["text"] and "(your report is *PACS-1.1*)" in filed["text"]
     with harness.db.session() as session:
         report = session.scalar(select(Ticket).where(Ticket.reporter == CLINICIAN))
         assert report.parent_id == 1

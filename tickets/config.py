@@ -237,7 +237,7 @@ class PhiSettings(Section):
 
 class TicketSettings(Section):
     default_queue: ChannelId | None = Field(default=None, description="Channel id where tickets go when no rule matches.")
-    prefix: str = Field(default="PACS", description="Ticket numbers read PACS-123.")
+    prefix: str = Field(default="PACS", description="Ticket references read PACS-123 (PACS-123.1: a report linked to PACS-123).")
     reaction: str = Field(default="ticket", description="Emoji that files a ticket from a message (without colons).")
     admin_channel: ChannelId | None = Field(default=None, description="Channel id for incident alerts (many reports at once).")
     oncall: str | None = Field(default=None, description="User group of the PACS on-call (like @pacs-oncall): paged for "

@@ -1,5 +1,11 @@
-"""Tables owned by ``tickets``. Ticket numbers are the row ids: unique under any concurrency,
-never reused (SQLite AUTOINCREMENT, a PostgreSQL identity), gaps allowed."""
+"""Tables owned by ``tickets``.
+
+A ticket's row id is internal (buttons, history, the outbox). What people see is its
+reference, ``PACS-<number>`` or, for a report linked to a ticket when it was filed,
+``PACS-<number>.<sub>``: the ticket's number and the report's place under it. Tickets the
+team works take the next number (``sub`` 0), so the queue reads PACS-1, PACS-2, PACS-3;
+linked reports do not use one up. A reference never changes once given, except that a
+linked report split off into a ticket of its own takes the next number then."""
 
 from __future__ import annotations
 
@@ -23,10 +29,14 @@ class Ticket(Base):
         Index("ix_tickets_reporter", "reporter"),
         Index("ix_tickets_accession", "accession"),
         Index("ix_tickets_parent", "parent_id"),
+        Index("ix_tickets_number_sub", "number", "sub", unique=True),
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # the reference: PACS-<number> (sub 0) or PACS-<number>.<sub> (a report linked when filed)
+    number: Mapped[int] = mapped_column(BigId, nullable=False)
+    sub: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     source_ref: Mapped[str] = mapped_column(String(160), nullable=False, unique=True)
     source: Mapped[str] = mapped_column(String(24), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -1,5 +1,10 @@
 """Tickets: filing (with duplicate and outage linking), the lifecycle, notes and queries.
 
+References: a ticket of its own is PACS-<number>, numbers given one after the other; a report
+linked to a ticket when it is filed is PACS-<that number>.<n> and takes no number. Functions
+take and return row ids (``Ticket.id``, what buttons carry); :meth:`TicketService.find` reads
+a reference someone typed.
+
 Functions take a SQLAlchemy ``Session`` inside the caller's transaction and return plain
 dataclasses; ``bot`` renders them and writes the audit row in the same transaction. Every
 path is idempotent: a report is keyed by where it came from (``source_ref``), so a Slack
@@ -9,6 +14,7 @@ happened changes nothing and says so.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Refused, UserError
 from core.privacy import Detector
+from tickets import export
 from tickets.config import CATEGORIES, URGENCIES, TicketSettings
 from tickets.intake import (
     MAX_DESCRIPTION,
@@ -41,6 +48,10 @@ from tickets.routing import Facts, Route, route
 
 OPEN = ("new", "acknowledged")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+# PostgreSQL advisory lock taken to give out the next ticket number (the per-category filing
+# locks use 0x7AC50000 + 0..0xFFFE)
+NUMBERING_LOCK = 0x7AC5FFFF
+_REFERENCE = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ class TicketView:
     node: str | None = None
     recovered_at: datetime | None = None
     live_until: datetime | None = None
+    # a report just split off its ticket: the reference it had while linked (PACS-12.1)
+    former_ref: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -186,8 +199,16 @@ class TicketService:
     def phi(self, text: str) -> PhiFinding:
         return find_phi(text, detector=self.detector)
 
-    def ref(self, number: int) -> str:
-        return f"{self.settings.prefix}-{number}"
+    def ref(self, ticket: Ticket) -> str:
+        """``PACS-12``, or ``PACS-12.1`` for the first report linked to PACS-12 when it was filed."""
+        return self.reference(ticket.number, ticket.sub)
+
+    def reference(self, number: int, sub: int = 0) -> str:
+        return f"{self.settings.prefix}-{number}" + (f".{sub}" if sub else "")
+
+    def ref_of(self, session: Session, ticket_id: int) -> str:
+        """The reference of the ticket with row id ``ticket_id`` (what buttons and other features keep)."""
+        return self.ref(self.get(session, ticket_id))
 
     # -- views ----------------------------------------------------------------------------
     def view(self, session: Session, t: Ticket) -> TicketView:
@@ -196,12 +217,13 @@ class TicketService:
         masked = self.phi(t.summary).masked
         incident = session.scalar(select(Incident).where(Incident.ticket_id == t.id).order_by(Incident.id.desc()).limit(1)) \
             if t.is_incident else None
+        parent = session.get(Ticket, t.parent_id) if t.parent_id else None
         return TicketView(
-            id=t.id, ref=self.ref(t.id), status=t.status, category=t.category, urgency=t.urgency, priority=t.priority,
+            id=t.id, ref=self.ref(t), status=t.status, category=t.category, urgency=t.urgency, priority=t.priority,
             queue=t.queue, channel=t.channel, card_ts=t.card_ts, reporter=t.reporter, assignee=t.assignee,
             summary=t.summary, masked_summary=masked, description=t.description, phi_suspected=t.phi_suspected,
             accession=t.accession, modality=t.modality, location=t.location, permalink=t.permalink,
-            parent_id=t.parent_id, parent_ref=self.ref(t.parent_id) if t.parent_id else None, is_incident=t.is_incident,
+            parent_id=t.parent_id, parent_ref=self.ref(parent) if parent else None, is_incident=t.is_incident,
             created_at=t.created_at, updated_at=t.updated_at, acknowledged_at=t.acknowledged_at,
             acknowledged_by=t.acknowledged_by, resolved_at=t.resolved_at, resolved_by=t.resolved_by,
             resolution=t.resolution, reports=int(reports),
@@ -210,18 +232,62 @@ class TicketService:
         )
 
     def get(self, session: Session, number: int, *, lock: bool = False) -> Ticket:
-        ticket = session.get(Ticket, number, with_for_update=lock) if lock else session.get(Ticket, number)
+        """The ticket with row id ``number`` (what buttons, forms and jobs carry); :meth:`find` reads a reference."""
+        # locked: read afresh, whatever this session had loaded before the lock
+        ticket = session.get(Ticket, number, with_for_update=True, populate_existing=True) if lock else session.get(Ticket, number)
         if ticket is None:
-            raise NotFound(f"There is no ticket {self.ref(number)}.")
+            raise NotFound("That ticket does not exist (any more).")
         return ticket
 
     def parse_number(self, text: str) -> int:
+        """The row id a button or form carries (``"123"``). A reference someone typed is read by :meth:`find`."""
         cleaned = text.strip().upper().lstrip("#")
         if cleaned.startswith(self.settings.prefix + "-"):
             cleaned = cleaned[len(self.settings.prefix) + 1:]
         if not cleaned.isdigit() or len(cleaned) > 12:
             raise UserError(f"“{text.strip()[:30]}” is not a ticket number; use e.g. 123 or {self.settings.prefix}-123.")
         return int(cleaned)
+
+    def parse_reference(self, text: str) -> tuple[int, int]:
+        """``PACS-12``, ``pacs-12.1``, ``#12``, ``12.1`` -> (number, sub)."""
+        cleaned = text.strip().upper().lstrip("#")
+        if cleaned.startswith(self.settings.prefix + "-"):
+            cleaned = cleaned[len(self.settings.prefix) + 1:]
+        m = _REFERENCE.match(cleaned)
+        if m is None:
+            p = self.settings.prefix
+            raise UserError(f"“{text.strip()[:30]}” is not a ticket number; use e.g. 123, {p}-123 or {p}-123.1.")
+        return int(m.group(1)), int(m.group(2) or 0)
+
+    def find(self, session: Session, text: str) -> Ticket:
+        """The ticket someone named: ``PACS-12`` (or ``12``), or a linked report ``PACS-12.1`` —
+        also by the reference a report had before it was split off into a ticket of its own."""
+        number, sub = self.parse_reference(text)
+        ticket = session.scalar(select(Ticket).where(Ticket.number == number, Ticket.sub == sub))
+        if ticket is None and sub:
+            moved = session.scalar(select(TicketEvent.ticket_id).where(TicketEvent.dedupe_key == f"was:{number}.{sub}"))
+            ticket = session.get(Ticket, moved) if moved is not None else None
+        if ticket is None:
+            raise NotFound(f"There is no ticket {self.reference(number, sub)}.")
+        return ticket
+
+    def _next_number(self, session: Session) -> int:
+        """The number for a new ticket of the team's: one more than the highest given. Writers
+        take it one at a time (SQLite serialises them; PostgreSQL takes a transaction-scoped
+        lock), so it is never given twice and the queue has no gaps."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": NUMBERING_LOCK})
+        return int(session.scalar(select(func.max(Ticket.number))) or 0) + 1
+
+    def _next_sub(self, session: Session, root: Ticket) -> int:
+        """The place of a new report under ``root`` (PACS-12.<n>), with ``root`` locked meanwhile:
+        after every report under its number, and after those split off (their reference still
+        finds them, so it is never given again)."""
+        session.execute(select(Ticket.id).where(Ticket.id == root.id).with_for_update())
+        last = int(session.scalar(select(func.max(Ticket.sub)).where(Ticket.number == root.number)) or 0)
+        for key in session.scalars(select(TicketEvent.dedupe_key).where(TicketEvent.dedupe_key.like(f"was:{root.number}.%"))):
+            last = max(last, int(str(key).rpartition(".")[2]))
+        return last + 1
 
     # -- filing ---------------------------------------------------------------------------
     def prepare(self, report: Report) -> Report:
@@ -307,8 +373,10 @@ class TicketService:
         parent = self.find_duplicate(session, report, now, guessed_category=guessed)
         chosen = route(self.settings, facts, now, self.timezone)
         phi = self.phi(report.description)
+        # a linked report is PACS-<its ticket>.<n>; only a ticket of its own takes a number
+        number, sub = (parent.number, self._next_sub(session, parent)) if parent else (self._next_number(session), 0)
         ticket = Ticket(
-            source_ref=report.source_ref[:160], source=report.source, status="duplicate" if parent else "new",
+            number=number, sub=sub, source_ref=report.source_ref[:160], source=report.source, status="duplicate" if parent else "new",
             category=report.category, urgency=report.urgency, priority=chosen.priority,
             queue=parent.queue if parent else chosen.queue, channel=parent.channel if parent else chosen.channel,
             reporter=report.reporter, summary=summarize(report.description), description=report.description,
@@ -340,6 +408,10 @@ class TicketService:
         outage = self._check_outage(session, parent or ticket, report.category, now)
         if ticket.parent_id is not None and parent is None:
             parent = session.get(Ticket, ticket.parent_id)  # this report was merged into the outage it declared
+            assert parent is not None
+            # nobody has seen its number yet: it is a report of the outage, and the number stays free
+            ticket.number, ticket.sub = parent.number, self._next_sub(session, parent)
+            session.flush()
         root = parent or ticket
         self.enqueue_webhook(session, root, "linked" if parent else "created", now, event_id=f"{ticket.id}")
         own = self.view(session, ticket)
@@ -440,7 +512,7 @@ class TicketService:
             self._follow(session, root.id, follower.user_id, now, via=follower.via)
         self._event(session, root.id, now, ticket.reporter, "linked", ticket.description,
                     {"report": ticket.id, "merged": True, "by": actor})
-        self._event(session, ticket.id, now, actor, "linked", f"merged into {self.ref(root.id)}, {why}", {"into": root.id})
+        self._event(session, ticket.id, now, actor, "linked", f"merged into {self.ref(root)}, {why}", {"into": root.id})
         root.updated_at = now
 
     def declare_outage(self, session: Session, report: Report, now: datetime, *, key: str, node: str | None = None,
@@ -530,17 +602,25 @@ class TicketService:
 
     def split(self, session: Session, number: int, actor: str, now: datetime) -> Moved:
         """An admin says a linked report is not part of the ticket it was linked to (an outage):
-        it becomes a ticket of its own, routed and prioritised on its own facts."""
+        it becomes a ticket of its own, routed and prioritised on its own facts. A report that
+        was PACS-12.1 takes the next number (its old reference still finds it)."""
+        # the numbering lock (for a PACS-12.1) before the row lock, in the order filing takes them
+        new_number = self._next_number(session) if session.scalar(select(Ticket.sub).where(Ticket.id == number)) else 0
         ticket = self.get(session, number, lock=True)
-        ref = self.ref(ticket.id)
+        ref = self.ref(ticket)
         if ticket.parent_id is None:
             return Moved(self.view(session, ticket), self.view(session, ticket), False,
                          f"{ref} is already a ticket of its own; nothing changed.")
         parent = self.get(session, ticket.parent_id)
+        parent_ref = self.ref(parent)
         if parent.status == "resolved":
-            raise Refused(f"{self.ref(parent.id)} is resolved; reopen it before splitting reports off it.")
+            raise Refused(f"{parent_ref} is resolved; reopen it before splitting reports off it.")
         chosen = route(self.settings, Facts(ticket.category, ticket.urgency, ticket.description, ticket.modality, ticket.location),
                        now, self.timezone)
+        former = None
+        if ticket.sub:
+            former = (ticket.number, ticket.sub)
+            ticket.number, ticket.sub = new_number, 0
         ticket.parent_id, ticket.status, ticket.updated_at = None, "new", now
         ticket.priority, ticket.queue, ticket.channel, ticket.card_ts = chosen.priority, chosen.queue, chosen.channel, None
         ticket.resolved_at = ticket.resolved_by = ticket.resolution = None
@@ -553,12 +633,19 @@ class TicketService:
                                                          TicketFollower.user_id == ticket.reporter,
                                                          TicketFollower.via == "report"))
         self._follow(session, ticket.id, ticket.reporter, now)
-        self._event(session, parent.id, now, actor, "split", f"{ref} is not part of this", {"report": ticket.id})
-        event_id = self._event(session, ticket.id, now, actor, "split", f"not part of {self.ref(parent.id)}",
+        new_ref = self.ref(ticket)
+        now_named = f" (now {new_ref})" if former else ""
+        self._event(session, parent.id, now, actor, "split", f"{ref} is not part of this{now_named}", {"report": ticket.id})
+        if former:
+            # the reference it had keeps finding it (a unique key: given once)
+            self._event(session, ticket.id, now, actor, "renumbered", f"was {ref}, now {new_ref}",
+                        {"number": former[0], "sub": former[1]}, dedupe_key=f"was:{former[0]}.{former[1]}")
+        event_id = self._event(session, ticket.id, now, actor, "split", f"not part of {parent_ref}",
                                {"from": parent.id}, public=True)
         self.enqueue_webhook(session, ticket, "created", now, event_id=f"split:{event_id}")
-        return Moved(self.view(session, ticket), self.view(session, parent), True,
-                     f"{ref} is now a ticket of its own, no longer part of {self.ref(parent.id)}.",
+        view = self.view(session, ticket)
+        return Moved(replace(view, former_ref=ref) if former else view, self.view(session, parent), True,
+                     f"{ref} is now a ticket of its own{now_named}, no longer part of {parent_ref}.",
                      tuple(self.listeners(session, ticket.id)), event_id)
 
     def merge(self, session: Session, number: int, into: int, actor: str, now: datetime) -> Moved:
@@ -567,14 +654,14 @@ class TicketService:
             raise UserError("A ticket cannot be merged into itself.")
         ticket = self.get(session, number, lock=True)
         target = self.get(session, into, lock=True)
-        ref, target_ref = self.ref(ticket.id), self.ref(target.id)
+        ref, target_ref = self.ref(ticket), self.ref(target)
         if ticket.parent_id == target.id:
             return Moved(self.view(session, ticket), self.view(session, target), False,
                          f"{ref} is already part of {target_ref}; nothing changed.")
         if ticket.parent_id is not None:
-            raise Refused(f"{ref} is a report linked to {self.ref(ticket.parent_id)}; split it off first.")
+            raise Refused(f"{ref} is a report linked to {self.ref_of(session, ticket.parent_id)}; split it off first.")
         if target.parent_id is not None:
-            raise Refused(f"{target_ref} is itself linked to {self.ref(target.parent_id)}; merge into that one.")
+            raise Refused(f"{target_ref} is itself linked to {self.ref_of(session, target.parent_id)}; merge into that one.")
         if ticket.status not in OPEN or target.status not in OPEN:
             raise Refused(f"Only open tickets can be merged; {ref if ticket.status not in OPEN else target_ref} is resolved.")
         if ticket.is_incident:
@@ -602,9 +689,10 @@ class TicketService:
     def act(self, session: Session, number: int, action: str, actor: str, now: datetime, *, note: str | None = None, assignee: str | None = None) -> Change:
         """Apply one team action. Repeats (double clicks, retries) change nothing."""
         ticket = self.get(session, number, lock=True)
+        ref = self.ref(ticket)
         if ticket.parent_id is not None and action in ("acknowledge", "assign", "resolve", "reopen"):
-            raise Refused(f"{self.ref(ticket.id)} is a report linked to {self.ref(ticket.parent_id)}; act on {self.ref(ticket.parent_id)} instead.")
-        ref = self.ref(ticket.id)
+            parent_ref = self.ref_of(session, ticket.parent_id)
+            raise Refused(f"{ref} is a report linked to {parent_ref}; act on {parent_ref} instead.")
         if action == "acknowledge":
             if ticket.status != "new":
                 who = f" by <@{ticket.acknowledged_by}>" if ticket.acknowledged_by else ""
@@ -617,7 +705,8 @@ class TicketService:
             if ticket.status == "resolved":
                 return Change(self.view(session, ticket), False, f"{ref} is resolved; reopen it before assigning it.", "assigned")
             if ticket.assignee == target:
-                return Change(self.view(session, ticket), False, f"{ref} is already assigned to <@{target}>; nothing changed.", "assigned")
+                who = "you" if target == actor else f"<@{target}>"
+                return Change(self.view(session, ticket), False, f"{ref} is already assigned to {who}; nothing changed.", "assigned")
             ticket.assignee = target
             if ticket.status == "new":
                 ticket.status, ticket.acknowledged_at, ticket.acknowledged_by = "acknowledged", now, actor
@@ -637,7 +726,10 @@ class TicketService:
         if action == "reopen":
             if ticket.status != "resolved":
                 return Change(self.view(session, ticket), False, f"{ref} is still open; nothing changed.", "reopened")
-            ticket.status, ticket.resolved_at, ticket.resolved_by = "acknowledged", None, None
+            # the resolution no longer holds: the history keeps it, the ticket (and its reports) drop it
+            ticket.status, ticket.resolved_at, ticket.resolved_by, ticket.resolution = "acknowledged", None, None, None
+            for child in session.scalars(select(Ticket).where(Ticket.parent_id == ticket.id, Ticket.resolved_at.is_not(None))):
+                child.resolved_at, child.resolved_by, child.resolution, child.updated_at = None, None, None, now
             ticket.reopen_count += 1
             return self._changed(session, ticket, now, actor, "reopened", (note or "").strip(), public=True)
         if action in ("note", "note_public"):
@@ -654,9 +746,11 @@ class TicketService:
         self.enqueue_webhook(session, ticket, kind, now, event_id=str(event_id))
         listeners = tuple(x for x in self.listeners(session, ticket.id) if x.via == "report" or kind == "resolved") if public else ()
         followers = tuple(x.user for x in listeners)
+        ref = self.ref(ticket)
+        assigned = f"You took {ref}." if ticket.assignee == actor else f"{ref} assigned to <@{ticket.assignee}>."
         messages = {
-            "acknowledged": f"{self.ref(ticket.id)} acknowledged.", "assigned": f"{self.ref(ticket.id)} assigned to <@{ticket.assignee}>.",
-            "resolved": f"{self.ref(ticket.id)} resolved.", "reopened": f"{self.ref(ticket.id)} reopened.",
+            "acknowledged": f"{ref} acknowledged.", "assigned": assigned,
+            "resolved": f"{ref} resolved.", "reopened": f"{ref} reopened.",
             "note": "Private note added (the team only).", "note_public": "Note added and sent to the reporter.",
         }
         return Change(self.view(session, ticket), True, messages[kind], kind, followers, text, event_id, listeners)
@@ -693,7 +787,7 @@ class TicketService:
     def merge_candidates(self, session: Session, number: int, limit: int = 100) -> list[TicketView]:
         """Open tickets ``number`` could be part of: live outages first, then the newest others."""
         rows = session.scalars(select(Ticket).where(Ticket.status.in_(OPEN), Ticket.parent_id.is_(None), Ticket.id != number)
-                               .order_by(Ticket.is_incident.desc(), Ticket.id.desc()).limit(limit))
+                               .order_by(Ticket.is_incident.desc(), Ticket.number.desc()).limit(limit))
         return [self.view(session, t) for t in rows]
 
     def set_card(self, session: Session, number: int, channel: str, ts: str) -> None:
@@ -707,6 +801,11 @@ class TicketService:
                                      Ticket.status.in_(("new", "acknowledged")), Ticket.created_at <= now - older_than)
                 .order_by(Ticket.id).limit(limit))
         return [self.view(session, t) for t in session.scalars(stmt)]
+
+    def people(self, session: Session, since: datetime | None = None) -> list[str]:
+        """Everyone tickets filed since ``since`` name (reporters, assignees): whose names the
+        bot should look up, so that the ticket export can show them."""
+        return export.people(session, since)
 
     def followers(self, session: Session, number: int) -> list[str]:
         return list(session.scalars(select(TicketFollower.user_id).where(TicketFollower.ticket_id == number).order_by(TicketFollower.since)))
@@ -722,9 +821,9 @@ class TicketService:
         base = select(Ticket).where(Ticket.parent_id.is_(None))
         if which == "mine":
             stmt = base.where(or_(Ticket.reporter == user, Ticket.assignee == user, Ticket.id.in_(
-                select(TicketFollower.ticket_id).where(TicketFollower.user_id == user)))).order_by(Ticket.id.desc())
+                select(TicketFollower.ticket_id).where(TicketFollower.user_id == user)))).order_by(Ticket.number.desc())
         elif which == "open":
-            stmt = base.where(Ticket.status.in_(OPEN)).order_by(Ticket.id.desc())
+            stmt = base.where(Ticket.status.in_(OPEN)).order_by(Ticket.number.desc())
         elif which == "unassigned":
             stmt = base.where(Ticket.status.in_(OPEN), Ticket.assignee.is_(None)).order_by(Ticket.id)
         elif which == "stale":
@@ -827,7 +926,7 @@ class TicketService:
             return
         key = f"{ticket.id}:{kind}:{event_id or now.isoformat()}"
         payload = {
-            "event": kind, "event_id": key, "ticket": self.ref(ticket.id), "status": ticket.status,
+            "event": kind, "event_id": key, "ticket": self.ref(ticket), "status": ticket.status,
             "category": ticket.category, "urgency": ticket.urgency, "priority": ticket.priority, "queue": ticket.queue,
             "summary": self.phi(ticket.summary).masked, "accession": ticket.accession,
             "modality": ticket.modality, "location": ticket.location, "reporter": ticket.reporter, "assignee": ticket.assignee,

@@ -12,6 +12,8 @@ from bot.audit import Audit
 from bot.cli.common import cli_actor, open_database, settings_from, subparser
 from bot.features.admin import parse_since
 from bot.privacy_gate import build_gate
+from bot.render.tickets import priority_label
+from commands.verdict import plural
 from core.errors import UserError
 from tickets.export import export_csv
 from tickets.service import TicketService
@@ -27,7 +29,7 @@ def add_parser(sub: Any) -> None:
     listing.add_argument("which", nargs="?", default="open", choices=["open", "unassigned", "stale"])
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     show = actions.add_parser("show", help="one ticket and its history", description="One ticket and its history.")
-    show.add_argument("number", help="e.g. 123 or PACS-123")
+    show.add_argument("number", help="e.g. 123, PACS-123, or PACS-123.1 for a report linked to PACS-123")
     for p in (export, listing, show):
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="configuration file")
     parser.set_defaults(func=run, parser=parser)
@@ -64,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
                 if not rows and not args.json:
                     print(f"No {args.which} tickets.")
                 return 0
-            number = svc.parse_number(args.number)
-            ticket = svc.view(session, svc.get(session, number))
-            print(f"{ticket.ref}  {ticket.priority} {ticket.urgency}  {ticket.category}  {ticket.status}  queue {ticket.queue}")
-            print(f"reporter {ticket.reporter}  assignee {ticket.assignee or '-'}  accession {ticket.accession or '-'}  reports {ticket.reports}")
+            ticket = svc.view(session, svc.find(session, args.number))
+            number = ticket.id
+            print(f"{ticket.ref}  {priority_label(ticket)}  {ticket.category}  {ticket.status}  queue {ticket.queue}")
+            print(f"reporter {ticket.reporter}  assignee {ticket.assignee or '-'}  accession {ticket.accession or '-'}  "
+                  f"{plural(ticket.reports, 'report')}")
             print(ticket.description)
             for e in svc.history(session, number):
                 print(f"  {e.at:%Y-%m-%d %H:%M}Z {e.actor:<12} {e.kind:<13} {e.text[:100]}")

@@ -338,14 +338,7 @@ class TicketsFeature:
             ctx.reply(f":information_source: {change.message}")
             return change
         ticket = change.ticket
-        thread = {
-            "acknowledged": f":eyes: <@{ctx.user_id}> acknowledged this.",
-            "assigned": f":bust_in_silhouette: <@{ctx.user_id}> assigned this to <@{ticket.assignee}>.",
-            "resolved": f":white_check_mark: <@{ctx.user_id}> resolved this: {escape(change.text)}",
-            "reopened": f":arrows_counterclockwise: <@{ctx.user_id}> reopened this." + (f" {escape(change.text)}" if change.text else ""),
-            "note": f":lock: Team note from <@{ctx.user_id}>: {escape(change.text)}",
-            "note_public": f":speech_balloon: Note from <@{ctx.user_id}> (sent to the reporter): {escape(change.text)}",
-        }[change.event]
+        thread = render.thread_line(change.event, ctx.user_id, ticket, change.text)
         if ticket.channel and ticket.card_ts:
             self._safe_post(ticket.channel, thread, thread_ts=ticket.card_ts)
         self.refresh_card(ticket.id)
@@ -373,8 +366,7 @@ class TicketsFeature:
         other = moved.other
         if into is None:
             if other.channel and other.card_ts:
-                self._safe_post(other.channel, f":scissors: <@{ctx.user_id}> split *{moved.ticket.ref}* off: not part of this. "
-                                               "It is a ticket of its own now.", thread_ts=other.card_ts)
+                self._safe_post(other.channel, render.split_line(ctx.user_id, moved.ticket), thread_ts=other.card_ts)
             self.post_card(moved.ticket.id)
             if self._wants_diagnostics(moved.ticket):
                 self.services.background.submit(self.diagnose, moved.ticket.id)
@@ -702,9 +694,9 @@ def ticket_cmd(ctx: Ctx) -> None:
     svc = desk(ctx.services).svc
     if not ctx.args.strip():
         raise UserError("Which ticket? For example `/pacs ticket 123`.")
-    number = svc.parse_number(ctx.args.split()[0])
     with services.db.session() as session:
-        ticket = svc.view(session, svc.get(session, number))
+        ticket = svc.view(session, svc.find(session, ctx.args.split()[0]))
+        number = ticket.id
         is_admin = ctx.role >= Role.ADMIN
         involved = ctx.user_id == ticket.reporter or ctx.user_id in svc.followers(session, ticket.parent_id or ticket.id)
         if not (is_admin or involved):

@@ -329,8 +329,13 @@ def renewals_job(services: "Services") -> int:
 
 @TABLE.job("training-names", every=timedelta(minutes=10))
 def names_job(services: "Services") -> int:
+    desk = services.features.tickets
     with services.db.session() as s:
         missing = records.missing_names(s, limit=NAMES_PER_RUN, stale_before=services.clock.now() - timedelta(days=30))
+        # and the people tickets name, for the names in the ticket export
+        in_tickets = desk.svc.people(s, since=services.clock.now() - timedelta(days=400)) if desk is not None else []
+        known = records.names(s, in_tickets)
+    missing += [u for u in in_tickets if u not in known and u not in missing][:max(0, NAMES_PER_RUN - len(missing))]
     return fill_names(services, missing)
 
 
@@ -817,9 +822,7 @@ def _record_quiz(ctx: Ctx, view_id: str, aid: int, module_id: str, short_hash: s
     except SlackApiError as exc:  # the window was closed meanwhile: say it in a DM instead
         log.info("training: could not show a quiz result in its window (%s)", exc.response.get("error"))
         if outcome is not None and completion is None:
-            g = outcome.grade
-            ctx.dm(ctx.user_id, f"Your quiz result: {g.score}% ({g.correct} of {g.total}); the pass mark is {g.pass_mark}%. "
-                                f"{'Type `/pacs train me` to try again.' if outcome.attempts_left else 'Your trainer has been told.'}")
+            ctx.dm(ctx.user_id, render.result_text(outcome.grade, outcome.attempts_left))
     if completion is not None:
         _refresh_home(services, ctx.user_id, ctx.role)
 

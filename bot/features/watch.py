@@ -35,7 +35,7 @@ from commands.store import record_echoes
 from commands.verdict import plural
 from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
 from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
-from core.errors import UserError
+from core.errors import NotFound, UserError
 from tickets.service import Report
 
 if TYPE_CHECKING:
@@ -89,9 +89,15 @@ def _node(services: "Services", name: str) -> NodeConfig | None:
     return next((n for n in _diag(services).nodes if n.name == name), None)
 
 
-def _ref(services: "Services", number: int | None) -> str | None:
+def _ref(services: "Services", session: "Session", number: int | None) -> str | None:
+    """The reference (PACS-12) of the outage ticket with row id ``number``, read in ``session``."""
     feature = _tickets(services)
-    return feature.svc.ref(number) if (feature is not None and number is not None) else None
+    if feature is None or number is None:
+        return None
+    try:
+        return feature.svc.ref_of(session, number)
+    except NotFound:
+        return None
 
 
 # ----------------------------------------------------------------------------------------
@@ -153,11 +159,11 @@ def _apply(services: "Services", result: EchoResult, now: Any, version: int, rul
         ticket_ref = None
         if t.event == "down":
             declared = _open_outage(services, session, node, result, applied)
-            ticket_ref = _ref(services, declared.ticket.id) if declared else None
+            ticket_ref = declared.ticket.ref if declared else None
             details["ticket"] = ticket_ref
             text = render.down_alert(node, t, result, ticket_ref, tz=services.settings.timezone, checks=rules.down_after)
         else:
-            ticket_ref = _ref(services, applied.outage_ticket)
+            ticket_ref = _ref(services, session, applied.outage_ticket)
             _note_recovery(services, session, applied, render.up_alert(node, t, None, tz=services.settings.timezone))
             _tell_recovery(services, session, applied, node)
             details["ticket"] = ticket_ref
@@ -285,9 +291,9 @@ def outage_notice(services: "Services", *, text: str = "", category: str | None 
     now = services.clock.now()
     with services.db.session() as session:
         items = affected_nodes(session, diag.nodes, now, text=text, category=category)
+        refs = {a.ticket: _ref(services, session, a.ticket) or "" for a in items if a.ticket is not None}
     if not items:
         return None
-    refs = {a.ticket: _ref(services, a.ticket) or "" for a in items if a.ticket is not None}
     words = render.outage_text(items, refs, tz=services.settings.timezone, now=now)
     blocks = [section(words), *_procedure(services, role, user)]
     ticket = next((a.ticket for a in items if a.ticket is not None), None)
@@ -423,16 +429,13 @@ def status(services: "Services", *, admin: bool, title: str = "*System status*")
     with services.db.session() as session:
         state = views(session)
         upcoming = downtimes.upcoming(session, now, limit=5)
+        refs = {name: _ref(services, session, view.outage_ticket) for name, view in state.items()}
     current = {d.node: d for d in upcoming if d.current(now)}
-    lines = [render.node_line(n, state.get(n.name), current.get(n.name), _ref(services, (state.get(n.name) or _Nothing).outage_ticket),
+    lines = [render.node_line(n, state.get(n.name), current.get(n.name), refs.get(n.name),
                               admin=admin, tz=tz, now=now) for n in diag.nodes]
     labels = {n.name: render.label_of(n) for n in diag.nodes}
     return render.status_blocks(lines, upcoming, labels, tz=tz, now=now, watching=services.settings.dicom.watch.enabled, admin=admin,
                                 title=title)
-
-
-class _Nothing:
-    outage_ticket = None
 
 
 def _downtime_list(ctx: Ctx) -> None:

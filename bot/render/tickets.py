@@ -50,15 +50,22 @@ def when(dt: datetime | None) -> str:
     return f"<!date^{int(dt.timestamp())}^{{date_short_pretty}} {{time}}|{dt:%Y-%m-%d %H:%M} UTC>"
 
 
+# The word for a priority, whatever the reporter chose: P1 is worked as STAT, P2 as urgent.
+PRIORITY_WORDS = {"P1": "STAT", "P2": "Urgent", "P3": "Routine", "P4": "Low"}
+
+
 def priority_label(ticket: TicketView) -> str:
-    """``P2 Urgent``; when the priority is not the one the urgency gives (an outage, a routing
-    rule), the urgency the reporter chose is named as such, never ``P1 Routine``."""
-    urgency = URGENCY_LABELS.get(ticket.urgency, ticket.urgency)
+    """``P2 Urgent``: the word follows the priority the team works to. When that is not the
+    one the reporter's urgency gives (an outage, a routing rule), what they reported is named
+    as such — ``P1 outage``, ``P2 Urgent (reported as routine)`` — never ``P1 Routine``."""
+    word = PRIORITY_WORDS.get(ticket.priority, "")
+    label = f"{ticket.priority} {word}".strip()
     if PRIORITY_OF_URGENCY.get(ticket.urgency) == ticket.priority:
-        return f"{ticket.priority} {urgency}"
+        return label
     if ticket.is_incident:
         return f"{ticket.priority} outage"
-    return f"{ticket.priority} (reported {urgency.lower() if urgency != 'STAT' else urgency})"
+    urgency = URGENCY_LABELS.get(ticket.urgency, ticket.urgency)
+    return f"{label} (reported as {urgency if urgency == 'STAT' else urgency.lower()})"
 
 
 def ordinal(n: int) -> str:
@@ -231,7 +238,7 @@ def detail(ticket: TicketView, history: list[Any], *, full: bool) -> tuple[str, 
         who = f"<@{event.actor}>" if event.actor.startswith(("U", "W")) else event.actor
         label = {"note": "team note", "note_public": "note", "linked": "also reported", "reply": "reply"}.get(event.kind, event.kind)
         if event.kind == "assigned" and (event.details or {}).get("assignee"):
-            label += f" to <@{event.details['assignee']}>"
+            label = "took it" if event.details["assignee"] == event.actor else f"{label} to <@{event.details['assignee']}>"
         lines.append(f"• {when(event.at)} {who} — {label}{note}")
     if lines:
         blocks.append(section("\n".join(lines)))
@@ -279,6 +286,27 @@ def filed_reply(ticket: TicketView, *, created: bool, linked: bool, position: in
             f":lock: Your report seems to include patient details ({', '.join(phi_kinds)}). The PACS team can see them on the "
             "ticket, but the channel card shows them hidden. Next time the accession number is enough."))
     return text, blocks
+
+
+def thread_line(kind: str, actor: str, ticket: TicketView, text: str = "") -> str:
+    """What the card's thread says about a change someone on the team made."""
+    if kind == "assigned":
+        if ticket.assignee == actor:
+            return f":bust_in_silhouette: <@{actor}> took this."
+        return f":bust_in_silhouette: <@{actor}> assigned this to <@{ticket.assignee}>."
+    return {
+        "acknowledged": f":eyes: <@{actor}> acknowledged this.",
+        "resolved": f":white_check_mark: <@{actor}> resolved this: {escape(text)}",
+        "reopened": f":arrows_counterclockwise: <@{actor}> reopened this." + (f" {escape(text)}" if text else ""),
+        "note": f":lock: Team note from <@{actor}>: {escape(text)}",
+        "note_public": f":speech_balloon: Note from <@{actor}> (sent to the reporter): {escape(text)}",
+    }[kind]
+
+
+def split_line(actor: str, moved: TicketView) -> str:
+    """The line in the old ticket's thread when a report is split off it."""
+    now = f" It is *{moved.ref}* now, a ticket of its own." if moved.former_ref else " It is a ticket of its own now."
+    return f":scissors: <@{actor}> split *{moved.former_ref or moved.ref}* off: not part of this.{now}"
 
 
 def reporter_label(reporter: str) -> str:
@@ -426,6 +454,10 @@ def back_message(label: str, ticket: TicketView, listener: Listener, *, down_for
 def moved_message(kind: str, moved: TicketView, other: TicketView) -> str:
     """The reporter of a report split off or merged into another ticket."""
     if kind == "split":
+        if moved.former_ref:  # PACS-12.1 is PACS-15 now
+            return (f":scissors: Your report *{moved.former_ref}* (_{escape(moved.masked_summary[:80])}_) is not part of "
+                    f"*{other.ref}* after all: it is now ticket *{moved.ref}*, and the PACS team is checking it. "
+                    "You'll get its updates.")
         return (f":scissors: Your report *{moved.ref}* (_{escape(moved.masked_summary[:80])}_) is not part of *{other.ref}* after all: "
                 "it is now a ticket of its own, and the PACS team is checking it. You'll get its updates.")
     what = f"the outage *{other.ref}*" if other.is_incident else f"*{other.ref}*"
