@@ -541,7 +541,7 @@ class Console:
         messages = self._shown_messages()
         on = on.strip()
         if on:
-            pattern = re.compile(re.escape(on) + r"(?![0-9])", re.I)
+            pattern = re.compile(re.escape(on) + r"(?!\.?[0-9])", re.I)  # PACS-5 is not PACS-5.1
             for message in reversed(messages):
                 searchable = json.dumps([self._message_text(message), message.get("text", ""), message.get("blocks", [])], ensure_ascii=False)
                 if message["ts"] == on or pattern.search(searchable):
@@ -771,7 +771,7 @@ class Console:
         words = " ".join(args)
         label, _, on = words.partition(" on ")
         label = label.strip().lower()
-        pattern = re.compile(re.escape(on.strip()) + r"(?![0-9])", re.I) if on.strip() else None
+        pattern = re.compile(re.escape(on.strip()) + r"(?!\.?[0-9])", re.I) if on.strip() else None  # PACS-5 is not PACS-5.1
         for number in sorted(self.renderer.clickables, reverse=True):
             clickable = self.renderer.clickables[number]
             if self.renderer.text(clickable.element.get("text")).strip().lower() != label:
