@@ -45,8 +45,11 @@ def test_the_database_is_kept_between_runs_and_fresh_starts_empty(data_dir: Path
 def test_ctrl_c_leaves_the_console_quietly_with_130(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PACSBOT_CONFIG", "SLACK_BOT_TOKEN")}
     env["PACSBOT_DATA_DIR"] = str(tmp_path / "data")
+    # as from a terminal: Ctrl-C not ignored (a test run started in the background, as CI's is,
+    # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt)
     child = subprocess.Popen([sys.executable, "-m", "bot", "console"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert child.stdout is not None
     os.set_blocking(child.stdout.fileno(), False)
     seen, deadline = b"", time.monotonic() + 120
