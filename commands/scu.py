@@ -4,7 +4,7 @@ Safety by construction:
 
 * an association requests exactly two abstract syntaxes, Verification (C-ECHO) and Study
   Root Query/Retrieve - FIND; there is no C-MOVE, C-GET or C-STORE here
-  (``tests/test_dicom_safety.py`` scans the code to keep it so);
+  (``tests/commands/test_dicom_safety.py`` scans the code to keep it so);
 * a node's address comes from a :class:`Target` built from the configuration, never from
   chat;
 * every association has ``connection_timeout`` set (``acse_timeout`` does not cover the

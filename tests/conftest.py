@@ -113,6 +113,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _words_only_by_default(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test environment installs the semantic re-ranker, so ``knowledge.semantic: auto``
     would turn it on in every test that starts the bot. Tests assert what the words-only
-    ranking answers unless they are marked ``semantic`` (tests/test_semantic*.py)."""
+    ranking answers unless they are marked ``semantic`` (tests/knowledge/test_semantic*.py)."""
     if request.node.get_closest_marker("semantic") is None:
         monkeypatch.setattr("knowledge.semantic.available", lambda: False)

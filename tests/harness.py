@@ -73,7 +73,7 @@ class Harness:
         if register is not None:
             register(self.services)
         outbox = self.services.features.outbox
-        if outbox is not None:  # Slack's pace (4 messages a second) is measured in tests/test_outbox.py, not waited out here
+        if outbox is not None:  # Slack's pace (4 messages a second) is measured in tests/bot/test_outbox.py, not waited out here
             outbox.rate, outbox.burst = 1000.0, 1000
         upgrade(db)
         self.app = build_app(self.services)

@@ -14,7 +14,7 @@ import sys
 
 from core.errors import UserError
 
-# Each command and the module that adds it (tests/test_cli.py checks this against the modules).
+# Each command and the module that adds it (tests/bot/test_cli.py checks this against the modules).
 COMMANDS = {
     "serve": "bot.cli.serve",
     "console": "bot.cli.console",

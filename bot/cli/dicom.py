@@ -81,7 +81,7 @@ def _diagnostics(settings: Settings, db: Database | None = None) -> Iterator[Dia
 
 def _demo_wanted(dicom: DicomSettings) -> bool:
     """``commands.demo.demo_wanted(dicom, interactive=False)``, decided without importing that
-    module (tests/test_cli_dicom_imports.py keeps the two in step)."""
+    module (tests/commands/test_cli_dicom_imports.py keeps the two in step)."""
     return dicom.demo == "true"
 
 

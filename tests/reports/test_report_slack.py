@@ -16,7 +16,7 @@ from bot.models import AuditEntry, SchedulerClaim
 from bot.scheduler import Scheduler
 from core.clock import ManualClock
 from tests.harness import ADMIN, CLINICIAN, Harness
-from tests.test_report_weekly import PNG_SIGNATURE, seed
+from tests.reports.test_report_weekly import PNG_SIGNATURE, seed
 
 UTC = timezone.utc
 ADMIN_CHANNEL = "C0PACSADM"

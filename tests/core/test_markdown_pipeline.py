@@ -20,7 +20,7 @@ from knowledge.manuals import load_library, parse_manual
 from knowledge.site import page_url, render_page
 from training.manuals import ManualIndex, rewrite_links
 
-FIXTURES = Path(__file__).resolve().parent / "golden" / "fixtures" / "manuals"
+FIXTURES = Path(__file__).resolve().parents[1] / "golden" / "fixtures" / "manuals"
 
 
 def _ids(page: str) -> set[str]:

@@ -184,7 +184,7 @@ def test_snapshots_are_cached_by_file_signature() -> None:
 
 # -- calibrated confidence, three modes, typos as people type them (issue: answers on unseen manuals)
 
-ORTHANC_BOOK = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "corpus-orthanc" / "book"
+ORTHANC_BOOK = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "corpus-orthanc" / "book"
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -258,7 +258,7 @@ def test_early_termination_keeps_the_exact_top_results(kb: KnowledgeBase) -> Non
     scores and confidences included, for every question of the benchmark's bundled set."""
     import yaml
 
-    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "benchmarks/data/kb_questions.yml").read_text())
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "benchmarks/data/kb_questions.yml").read_text())
     questions = [item["q"] for item in data["answerable"]] + list(data["unanswerable"])
     index = kb.snapshot.index
     for q in questions:

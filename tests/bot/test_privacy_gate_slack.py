@@ -34,7 +34,7 @@ from tickets.export import export_csv
 from tickets.intake import CATEGORY_LABELS, summarize
 from tickets.models import Ticket
 
-MANUALS = Path(__file__).resolve().parent.parent / "knowledge" / "manuals"
+MANUALS = Path(__file__).resolve().parents[2] / "knowledge" / "manuals"
 QUEUE = "C0PACSQUE"
 ADMIN_CHANNEL = "C0PACSADM"
 WARD = "C0RADIOLO"

@@ -11,7 +11,7 @@ import pytest
 
 from bot.render import tickets as render
 from bot.storage import Database, upgrade
-from tests.test_tickets_domain import MONDAY_10, report, settings
+from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
 from tickets.service import TicketService, TicketView
 
 ADMIN, OTHER = "U0ADMIN01", "U0ADMIN02"

@@ -20,7 +20,7 @@ from training.content import parse_module
 from training.quiz import grade, unanswered
 from training.schedule import in_working_hours, parse_due, reminder_step, working_days_between
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "training" / "examples" / "example-module.md"
+EXAMPLE = Path(__file__).resolve().parents[2] / "training" / "examples" / "example-module.md"
 
 GOOD = """\
 ---

@@ -11,7 +11,7 @@ import pytest
 
 from bot.storage import Database, upgrade
 from tests.harness import TECH, Harness
-from tests.test_tickets_domain import MONDAY_10, report, settings
+from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
 from tickets.export import FIELDS, export_csv, known_names, people
 from tickets.service import Report, TicketService
 from training.records import save_names

@@ -20,7 +20,7 @@ from bot.console import Console
 from tests.harness import ADMIN, make_settings
 from tickets.models import Incident, Ticket
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "console" / "outage-morning.txt"
+SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "console" / "outage-morning.txt"
 RAVI, TOM, RHEA, TERRY = "U0RES0001", "U0TECH001", "U0RAD0001", "U0TRAIN01"
 QUEUE = "C0PACSQUE"
 

@@ -15,7 +15,7 @@ from bot.cli.dicom import _demo_wanted
 from commands.config import DicomSettings
 from commands.demo import demo_wanted
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pynetdicom", "pydicom", "numpy", "sqlalchemy", "pydantic", "commands.demo", "commands.service")
 
 

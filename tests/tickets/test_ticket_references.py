@@ -19,7 +19,7 @@ from bot.privacy_gate import build_gate
 from bot.storage import Database, upgrade
 from core.errors import NotFound, UserError
 from tests.harness import make_settings
-from tests.test_tickets_domain import MONDAY_10, report, settings
+from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
 from tickets.models import Ticket
 from tickets.service import Report, TicketService
 

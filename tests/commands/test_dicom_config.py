@@ -113,7 +113,7 @@ def test_relative_tls_paths_are_relative_to_the_config_file(tmp_path: Path, tls_
 
 
 def test_example_config_documents_node_keys() -> None:
-    example = (Path(__file__).resolve().parent.parent / "pacsbot.example.yml").read_text()
+    example = (Path(__file__).resolve().parents[2] / "pacsbot.example.yml").read_text()
     for key in ("name:", "ae_title:", "host:", "port:", "kind:", "description:", "tls:", "ca_file:", "cert_file:",
                 "key_file:", "check_hostname:", "timeouts:", "connect:", "association:", "dimse:", "total:",
                 "max_matches:", "show_phi:", "accession_locate_role:", "rate_limit:", "runs:", "per_seconds:", "demo:"):

@@ -124,7 +124,7 @@ def test_secrets_come_only_from_the_environment() -> None:
 
 
 def test_the_example_config_is_valid_and_documents_every_key() -> None:
-    example = Path(__file__).resolve().parent.parent / "pacsbot.example.yml"
+    example = Path(__file__).resolve().parents[2] / "pacsbot.example.yml"
     settings = load_settings(example)
     text = example.read_text()
 

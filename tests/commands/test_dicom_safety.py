@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Everything that runs when someone types /pacs echo|locate|nodes or pacsbot echo|locate,
 # plus the demo SCP (which must not accept stores or retrieves either).

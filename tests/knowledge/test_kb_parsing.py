@@ -229,7 +229,7 @@ def test_a_site_manual_replaces_a_bundled_one_with_the_same_path(tmp_path: Path)
 
 
 def test_every_public_manual_parses_without_raw_markup() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     docs = next((p / "shared" / "public-manuals" / "docs" for p in (root.parent, root.parent.parent)
                  if (p / "shared" / "public-manuals" / "docs").is_dir()), root.parent / "shared" / "public-manuals" / "docs")
     if not docs.is_dir():
