@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -64,7 +65,9 @@ class Simulator:
         return f"{self.response_url_base}/{user_id}/{channel_id or '-'}/{self._n()}"
 
     def trigger_id(self) -> str:
-        return f"{self._n()}.{int(time.time())}.trigger"
+        # unique like Slack's (which ends in random hex): a counter and the second repeat when a
+        # second console starts within the same second, and the bot files a command once per trigger
+        return f"{self._n()}.{int(time.time())}.{secrets.token_hex(8)}"
 
     def _user(self, user_id: str) -> dict[str, Any]:
         return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id}

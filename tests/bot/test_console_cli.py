@@ -29,6 +29,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def filed(capsys: pytest.CaptureFixture[str], problem: str, *args: str) -> str:
     assert main(["console", *args, "--as", "tom.tech", "--say", f"/pacs report {problem}"]) == 0
     out = capsys.readouterr().out
+    assert "Filed *PACS-" in out, out
     return out[out.index("Filed *PACS-"):].split("*")[1]
 
 
@@ -61,3 +62,12 @@ def test_ctrl_c_leaves_the_console_quietly_with_130(tmp_path: Path) -> None:
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130
     assert b"Traceback" not in err and err.strip() == b"", err
+
+
+def test_two_consoles_never_send_the_same_trigger_id() -> None:
+    """The bot files a command once per trigger id (Slack's retries repeat it), so two console
+    runs started within the same second must not repeat one (they did: a counter and the second)."""
+    from bot.simulate import Simulator
+
+    first, second = Simulator("secret"), Simulator("secret")
+    assert first.trigger_id() != second.trigger_id()
