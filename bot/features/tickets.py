@@ -398,9 +398,10 @@ class TicketsFeature:
             self.svc.follow_told(session, number, user, self.services.clock.now())
 
 
-def _number_from(ctx: Ctx, svc: TicketService) -> int:
+def _number_from(ctx: Ctx) -> int:
+    """The ticket a button or form is about (its suffix, value or private metadata)."""
     raw = ctx.action_suffix or ctx.action_value or (ctx.view or {}).get("private_metadata") or ""
-    return svc.parse_number(str(raw))
+    return desk(ctx.services).svc.parse_number(str(raw))
 
 
 def _report_from_values(ctx: Ctx, values: dict[str, Any], meta: dict[str, Any]) -> Report:
@@ -587,30 +588,24 @@ def thread_reply(ctx: Ctx) -> None:
 # -- the card's buttons ------------------------------------------------------------------
 @TABLE.action("ticket_ack", role=Role.ADMIN, label="Acknowledge")
 def ack_button(ctx: Ctx) -> None:
-    feature = desk(ctx.services)
-    svc = feature.svc
-    feature.act(ctx, _number_from(ctx, svc), "acknowledge")
+    desk(ctx.services).act(ctx, _number_from(ctx), "acknowledge")
 
 
 @TABLE.action("ticket_assign", role=Role.ADMIN, label="Assign to me")
 def assign_button(ctx: Ctx) -> None:
-    feature = desk(ctx.services)
-    svc = feature.svc
-    feature.act(ctx, _number_from(ctx, svc), "assign")
+    desk(ctx.services).act(ctx, _number_from(ctx), "assign")
 
 
 @TABLE.action("ticket_split", role=Role.ADMIN, label="Not part of this")
 def split_button(ctx: Ctx) -> None:
-    feature = desk(ctx.services)
-    svc = feature.svc
-    feature.move(ctx, _number_from(ctx, svc))
+    desk(ctx.services).move(ctx, _number_from(ctx))
 
 
 @TABLE.action("ticket_merge", role=Role.ADMIN, label="Merge into…")
 def merge_button(ctx: Ctx) -> None:
     services = ctx.services
     svc = desk(ctx.services).svc
-    number = _number_from(ctx, svc)
+    number = _number_from(ctx)
     with services.db.session() as session:
         ticket = svc.view(session, svc.get(session, number))
         candidates = svc.merge_candidates(session, number)
@@ -624,21 +619,19 @@ def merge_submitted(ctx: Ctx) -> None:
     if not first_submission(ctx):
         return
     into = svc.parse_number(str(ctx.view_values().get("into") or ""))
-    feature.move(ctx, _number_from(ctx, svc), into=into)
+    feature.move(ctx, _number_from(ctx), into=into)
 
 
 @TABLE.action("ticket_reopen", role=Role.ADMIN, label="Reopen")
 def reopen_button(ctx: Ctx) -> None:
-    feature = desk(ctx.services)
-    svc = feature.svc
-    feature.act(ctx, _number_from(ctx, svc), "reopen")
+    desk(ctx.services).act(ctx, _number_from(ctx), "reopen")
 
 
 @TABLE.action("ticket_resolve", role=Role.ADMIN, label="Resolve")
 def resolve_button(ctx: Ctx) -> None:
     services = ctx.services
     svc = desk(ctx.services).svc
-    number = _number_from(ctx, svc)
+    number = _number_from(ctx)
     with services.db.session() as session:
         ticket = svc.view(session, svc.get(session, number))
     if ticket.status == "resolved":
@@ -651,7 +644,7 @@ def resolve_button(ctx: Ctx) -> None:
 def note_button(ctx: Ctx) -> None:
     services = ctx.services
     svc = desk(ctx.services).svc
-    number = _number_from(ctx, svc)
+    number = _number_from(ctx)
     with services.db.session() as session:
         ticket = svc.view(session, svc.get(session, number))
     ctx.open_modal(render.note_form(ticket))
@@ -668,22 +661,20 @@ def first_submission(ctx: Ctx) -> bool:
 @TABLE.view(render.RESOLVE_FORM, role=Role.ADMIN, label="Resolve")
 def resolve_submitted(ctx: Ctx) -> None:
     feature = desk(ctx.services)
-    svc = feature.svc
     if not first_submission(ctx):
         return
     values = ctx.view_values()
-    feature.act(ctx, _number_from(ctx, svc), "resolve", note=values.get("resolution"))
+    feature.act(ctx, _number_from(ctx), "resolve", note=values.get("resolution"))
 
 
 @TABLE.view(render.NOTE_FORM, role=Role.ADMIN, label="Add note")
 def note_submitted(ctx: Ctx) -> None:
     feature = desk(ctx.services)
-    svc = feature.svc
     if not first_submission(ctx):
         return  # the note is saved already (a double submit, or Slack's retry)
     values = ctx.view_values()
     kind = "note_public" if values.get("visibility") == "public" else "note"
-    feature.act(ctx, _number_from(ctx, svc), kind, note=values.get("note"))
+    feature.act(ctx, _number_from(ctx), kind, note=values.get("note"))
 
 
 # -- reading -----------------------------------------------------------------------------
