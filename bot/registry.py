@@ -128,9 +128,7 @@ class Registry:
         limit: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(fn: Handler) -> Handler:
-            if name in self.subcommands or name in self.aliases:
-                raise ValueError(f"subcommand {name!r} is declared twice")
-            spec = Subcommand(
+            self._add_subcommand(Subcommand(
                 name=name,
                 handler=fn,
                 role=role,
@@ -145,15 +143,19 @@ class Registry:
                 variants=variants,
                 audit=audit,
                 limit=limit,
-            )
-            self.subcommands[name] = spec
-            for alias in aliases:
-                if alias in self.subcommands or alias in self.aliases:
-                    raise ValueError(f"alias {alias!r} is declared twice")
-                self.aliases[alias] = name
+            ))
             return fn
 
         return decorate
+
+    def _add_subcommand(self, spec: Subcommand) -> None:
+        if spec.name in self.subcommands or spec.name in self.aliases:
+            raise ValueError(f"subcommand {spec.name!r} is declared twice")
+        self.subcommands[spec.name] = spec
+        for alias in spec.aliases:
+            if alias in self.subcommands or alias in self.aliases:
+                raise ValueError(f"alias {alias!r} is declared twice")
+            self.aliases[alias] = spec.name
 
     def _interaction(self, kind: InteractionKind, id: str, role: Role, label: str, inline: bool, *,
                      audit: str | None = None, limit: str | None = None) -> Callable[[Handler], Handler]:
@@ -199,11 +201,7 @@ class Registry:
         """Add a feature's module-level table of entries. ``roles`` sets, by subcommand name,
         a role the site configures (``dicom.accession_locate_role`` for ``locate``)."""
         for name, spec in table.subcommands.items():
-            if roles and name in roles:
-                spec = replace(spec, role=roles[name])
-            self.subcommand(name, role=spec.role, summary=spec.summary, usage=spec.usage, group=spec.group,
-                            aliases=spec.aliases, inline=spec.inline, ack_text=spec.ack_text, hidden=spec.hidden,
-                            details=spec.details, variants=spec.variants, audit=spec.audit, limit=spec.limit)(spec.handler)
+            self._add_subcommand(replace(spec, role=roles[name]) if roles and name in roles else spec)
         for (kind, id_), interaction in table.interactions.items():
             if (kind, id_) in self.interactions:
                 raise ValueError(f"{kind} {id_!r} is declared twice")
