@@ -7,25 +7,12 @@ import csv
 import io
 from datetime import timedelta
 
-import pytest
-
-from bot.storage import Database, upgrade
+from bot.storage import Database
 from tests.harness import TECH, Harness
-from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
+from tests.tickets.test_tickets_domain import MONDAY_10, report
 from tickets.export import FIELDS, export_csv, known_names, people
 from tickets.service import Report, TicketService
 from training.records import save_names
-
-
-@pytest.fixture
-def svc() -> TicketService:
-    return TicketService(settings())
-
-
-@pytest.fixture
-def ready(db: Database) -> Database:
-    upgrade(db)
-    return db
 
 
 def rows(text: str) -> list[dict[str, str]]:

@@ -24,17 +24,6 @@ from tickets.models import Ticket
 from tickets.service import Report, TicketService
 
 
-@pytest.fixture
-def svc() -> TicketService:
-    return TicketService(settings())
-
-
-@pytest.fixture
-def ready(db: Database) -> Database:
-    upgrade(db)
-    return db
-
-
 def refs(db: Database, svc: TicketService) -> dict[int, str]:
     with db.session() as s:
         return {t.id: svc.ref(t) for t in s.scalars(select(Ticket).order_by(Ticket.id))}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.storage import Database, upgrade
+from bot.storage import Database
 from core.errors import Refused, UserError
 from tickets.config import TicketSettings
 from tickets.export import export_csv
@@ -52,17 +52,6 @@ def settings(**extra: Any) -> TicketSettings:
     }
     base.update(extra)
     return TicketSettings.model_validate(base)
-
-
-@pytest.fixture
-def svc() -> TicketService:
-    return TicketService(settings())
-
-
-@pytest.fixture
-def ready(db: Database) -> Database:
-    upgrade(db)
-    return db
 
 
 def report(text: str, ref: str, user: str = "U0TECH001", **kw: Any) -> Report:
