@@ -609,7 +609,7 @@ def _answers_only_to_the_caller(assoc: Any) -> None:
     has nothing to serve: its non-blocking takes get nothing, and every answer waits in the
     queue for the blocking take of the call that asked.
     """
-    dimse = getattr(assoc, "dimse", None)
+    dimse: Any = getattr(assoc, "dimse", None)
     take = getattr(dimse, "get_msg", None)
     if take is None:
         return
