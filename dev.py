@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
         else:
             print("No SLACK_BOT_TOKEN set: starting the local console (a pretend Slack in this terminal).", flush=True)
             args = ["console", *rest]
-        return run_child([str(python), "-m", "bot", *args])
+        return run_child([str(python), "-m", "pacsbot.bot", *args])
     if command == "test":
         python = ensure_env("test")
         return run_child([str(python), "-m", "pytest", *rest])

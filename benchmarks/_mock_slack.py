@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.slackmock import MockSlack
+from pacsbot.bot.slackmock import MockSlack
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bot.server import run_gunicorn
+from pacsbot.bot.server import run_gunicorn
 
 SLOW_SECONDS = 2.0
 
@@ -30,7 +30,7 @@ def bare(slow: bool, answer: Any = None) -> Any:
     from slack_bolt import App
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-    from bot.slack_client import make_web_client
+    from pacsbot.bot.slack_client import make_web_client
 
     executor = ThreadPoolExecutor(max_workers=8)
     _executors.append(executor)
@@ -61,8 +61,8 @@ def bare_bm25() -> Any:
 
     from rank_bm25 import BM25Okapi
 
-    from knowledge.manuals import load_library
-    from knowledge.text import STOPWORDS, words
+    from pacsbot.knowledge.manuals import load_library
+    from pacsbot.knowledge.text import STOPWORDS, words
 
     sections = [s for s in load_library([Path(__file__).resolve().parent.parent / "knowledge" / "manuals"]).sections
                 if s.text.strip()]
@@ -94,9 +94,9 @@ def bare_healthz() -> Any:
 
 
 def pacsbot_slow() -> Any:
-    from bot.access import Role
-    from bot.cli.serve import make_worker
-    from bot.settings import Secrets, config_path_from, load_settings
+    from pacsbot.bot.access import Role
+    from pacsbot.bot.cli.serve import make_worker
+    from pacsbot.bot.settings import Secrets, config_path_from, load_settings
 
     def extend(services: Any) -> None:
         @services.registry.subcommand("bench-sleep", role=Role.CLINICIAN, summary="benchmark: 2 s of work after the ack", hidden=True)
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    from bot.cli.serve import stop_worker
+    from pacsbot.bot.cli.serve import stop_worker
 
     def stop() -> None:
         stop_worker()

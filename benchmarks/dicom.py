@@ -9,7 +9,7 @@ studies, then times, each from a fresh association:
   counts, and with one node there is nothing to compare series against);
 * a bare pynetdicom C-FIND at STUDY level (connect, query, release; pynetdicom defaults);
 * dcmtk's findscu as a process (/usr/bin/findscu), the same STUDY query;
-* ``pacsbot locate A1001 --json`` as a process (``python -m bot``: settings, the database
+* ``pacsbot locate A1001 --json`` as a process (``python -m pacsbot.bot``: settings, the database
   and its audit, one node, the JSON), timed in turns with that findscu process; with a
   SQLite database in the benchmark's directory and compiled bytecode, as an installed
   package has (``PYTHONPYCACHEPREFIX``: a development shell may set
@@ -118,10 +118,10 @@ def main(argv: list[str]) -> int:
     from pynetdicom import AE
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-    from commands.config import DicomSettings
-    from commands.demo import demo_studies, instance_files
-    from commands.query import parse_locate
-    from commands.service import Diagnostics
+    from pacsbot.commands.config import DicomSettings
+    from pacsbot.commands.demo import demo_studies, instance_files
+    from pacsbot.commands.query import parse_locate
+    from pacsbot.commands.service import Diagnostics
     from tests.orthanc import Orthanc, orthanc_binary
 
     if orthanc_binary() is None:
@@ -183,7 +183,7 @@ def main(argv: list[str]) -> int:
         cli_env.pop("PACSBOT_CONFIG", None)
 
         def cli() -> None:
-            done = subprocess.run([sys.executable, "-m", "bot", "--config", str(config), "locate", ACCESSION, "--json"],
+            done = subprocess.run([sys.executable, "-m", "pacsbot.bot", "--config", str(config), "locate", ACCESSION, "--json"],
                                   cwd=root, env=cli_env, capture_output=True, text=True)
             assert done.returncode == 0, done.stderr[-2000:]
             assert json.loads(done.stdout)["nodes"][0]["studies"][0]["instance_count"] == 242

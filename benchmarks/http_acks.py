@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.loadgen import Result, encode, run
-from bot.simulate import Simulator
+from pacsbot.bot.simulate import Simulator
 
 SECRET = "benchmark-signing-secret-0123456789"
 TOKEN = "xoxb-benchmark"
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def start(kind: str, env: dict[str, str], port: int, workers: int, threads: int, config: Path) -> subprocess.Popen[bytes]:
     if kind == "pacsbot":
-        cmd = [sys.executable, "-m", "bot", "--config", str(config), "serve", "--port", str(port),
+        cmd = [sys.executable, "-m", "pacsbot.bot", "--config", str(config), "serve", "--port", str(port),
                "--workers", str(workers), "--threads", str(threads)]
     else:
         cmd = [sys.executable, "-m", "benchmarks._servers", kind, "--port", str(port), "--workers", str(workers), "--threads", str(threads)]

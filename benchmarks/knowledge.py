@@ -261,15 +261,15 @@ def _pct(values: list[float], pct: float) -> float:
 def build_index(directory: Path, ranking: Any = None, *, synonyms: bool = True) -> Any:
     """The index the bot would build for ``directory`` (``knowledge.base.build_snapshot``), or
     one without synonyms for the ``--compare`` variant."""
-    from knowledge.search import Ranking
+    from pacsbot.knowledge.search import Ranking
 
     if synonyms:
-        from knowledge.base import build_snapshot
+        from pacsbot.knowledge.base import build_snapshot
 
         return build_snapshot([directory], ranking=ranking or Ranking()).index
-    from knowledge.manuals import load_library
-    from knowledge.search import Index
-    from knowledge.text import Synonyms
+    from pacsbot.knowledge.manuals import load_library
+    from pacsbot.knowledge.search import Index
+    from pacsbot.knowledge.text import Synonyms
 
     library = load_library([directory])
     return Index.build(library.sections, Synonyms.empty(), ranking or Ranking(), tags_of={m.file: m.tags for m in library.manuals})
@@ -324,7 +324,7 @@ def realistic_sections(n: int, directories: list[Path], seed: int = 7) -> list[A
     paragraphs drawn from the manuals in ``directories`` (the bundled manuals, the Orthanc
     Book and, when present, the public manuals), so the words, their frequencies and the
     section lengths are those of real manuals, at hospital scale."""
-    from knowledge.manuals import Section, load_library
+    from pacsbot.knowledge.manuals import Section, load_library
 
     rng = random.Random(seed)
     real = [sec for sec in load_library(directories).sections if sec.text.strip()]
@@ -358,8 +358,8 @@ def scale_test(directories: list[Path], sets: list[Path], n: int = 10_000, queri
     import numpy as np
     from rank_bm25 import BM25Okapi
 
-    from knowledge.search import Index
-    from knowledge.text import STOPWORDS, Synonyms, words
+    from pacsbot.knowledge.search import Index
+    from pacsbot.knowledge.text import STOPWORDS, Synonyms, words
 
     sections = realistic_sections(n, directories)
     synonyms = Synonyms.load()
@@ -390,7 +390,7 @@ def scale_test(directories: list[Path], sets: list[Path], n: int = 10_000, queri
 # --------------------------------------------------------------------------------------
 
 def variants() -> list[tuple[str, dict[str, Any], bool]]:
-    from knowledge.search import Ranking
+    from pacsbot.knowledge.search import Ranking
 
     default = Ranking()
     return [
@@ -408,8 +408,8 @@ def variants() -> list[tuple[str, dict[str, Any], bool]]:
 def check_sets(only: str | None, public_dir: Path) -> int:
     """Every accepted answer of every question set is a section with text in its corpus: the
     one check allowed on a held-out set before its first run (it looks at keys, not rankings)."""
-    from knowledge.config import BUNDLED_MANUALS
-    from knowledge.manuals import load_library
+    from pacsbot.knowledge.config import BUNDLED_MANUALS
+    from pacsbot.knowledge.manuals import load_library
 
     plan = [("bundled", BUNDLED_MANUALS, [BUNDLED_SET]), ("public", public_dir, [PUBLIC_SET, HELDOUT_SET]),
             ("orthanc", ORTHANC_DIR, [ORTHANC_SET])]
@@ -447,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure without the semantic re-ranker even when it is installed")
     args = parser.parse_args(argv or [])
     sys.path.insert(0, str(ROOT))
-    from knowledge.config import BUNDLED_MANUALS
-    from knowledge.search import Ranking
+    from pacsbot.knowledge.config import BUNDLED_MANUALS
+    from pacsbot.knowledge.search import Ranking
 
     if args.check_sets:
         return check_sets(args.corpus, args.public_manuals)
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("Answers from the manuals — quality (the first set of each corpus includes no warm-up; "
           "2-core shared machine, timings noisy)\n")
-    from knowledge import semantic
+    from pacsbot.knowledge import semantic
 
     use_semantic = semantic.available() and not args.words_only
     chosen = Ranking.default(semantic=use_semantic)

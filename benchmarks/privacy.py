@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from core.privacy import Detector, SeenIdentifiers
+    from pacsbot.core.privacy import Detector, SeenIdentifiers
     from tests.phi_corpus import (
         AE_TITLES,
         KEEP_PATTERNS,

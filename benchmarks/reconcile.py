@@ -85,7 +85,7 @@ class Recorder:
         from pydicom.dataset import FileMetaDataset
         from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-        from commands.scu import FIND_MODEL
+        from pacsbot.commands.scu import FIND_MODEL
 
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -137,9 +137,9 @@ def main(argv: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from commands.config import DicomSettings
-    from commands.demo import DemoNode, archive_copy, daily_studies
-    from commands.service import Diagnostics
+    from pacsbot.commands.config import DicomSettings
+    from pacsbot.commands.demo import DemoNode, archive_copy, daily_studies
+    from pacsbot.commands.service import Diagnostics
 
     have_findscu = os.access(FINDSCU, os.X_OK)
     day = date(2026, 1, 4)

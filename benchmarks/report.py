@@ -41,15 +41,15 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, insert, literal, or_, select
 
 from benchmarks._peers import Measure, order, print_table
-from bot.storage import Database, upgrade
-from commands.models import NodeCheck
-from knowledge.models import Gap
-from reports.chart import render_png
-from reports.export import csvs
-from reports.weekly import Week, gather
-from tickets.config import CATEGORIES
-from tickets.models import Ticket
-from training.models import Assignment
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.commands.models import NodeCheck
+from pacsbot.knowledge.models import Gap
+from pacsbot.reports.chart import render_png
+from pacsbot.reports.export import csvs
+from pacsbot.reports.weekly import Week, gather
+from pacsbot.tickets.config import CATEGORIES
+from pacsbot.tickets.models import Ticket
+from pacsbot.training.models import Assignment
 
 TARGET_SECONDS = 5.0
 TARGET_RATIO = 3.0  # gather / plain SQL (see the docstring)

@@ -122,7 +122,7 @@ def settled_workers(master: int, workers: int, timeout: float = 20.0) -> list[in
 def start_and_measure(kind: str, env: dict[str, str], config: Path, workers: int, threads: int) -> Run:
     port = free_port()
     if kind == "pacsbot":
-        cmd = [sys.executable, "-m", "bot", "--config", str(config), "serve", "--http", "--port", str(port),
+        cmd = [sys.executable, "-m", "pacsbot.bot", "--config", str(config), "serve", "--http", "--port", str(port),
                "--workers", str(workers), "--threads", str(threads)]
     else:
         cmd = [sys.executable, "-m", "benchmarks._servers", "bare-healthz", "--port", str(port),
@@ -161,8 +161,8 @@ def start_and_measure(kind: str, env: dict[str, str], config: Path, workers: int
 
 def index_mib(config: Path) -> float:
     """Memory the knowledge index of the configured manuals takes (Python and numpy allocations)."""
-    from bot.settings import load_settings
-    from knowledge.base import build_snapshot
+    from pacsbot.bot.settings import load_settings
+    from pacsbot.knowledge.base import build_snapshot
 
     knowledge = load_settings(config).knowledge
     ranking = knowledge.ranking()

@@ -36,9 +36,9 @@ from sqlalchemy import create_engine, func, select, text
 from benchmarks._peers import Measure, order, print_table, wait_idle
 from benchmarks.http_acks import MockSlackProcess, free_port, start, stop
 from benchmarks.loadgen import Result, _read_response, encode
-from bot.simulate import Simulator
-from bot.storage import normalize_url
-from tickets.models import Ticket
+from pacsbot.bot.simulate import Simulator
+from pacsbot.bot.storage import normalize_url
+from pacsbot.tickets.models import Ticket
 
 SECRET = "benchmark-signing-secret-0123456789"
 TOKEN = "xoxb-benchmark"

@@ -115,19 +115,19 @@ def main(argv: list[str]) -> int:
 
     from benchmarks import _servers
     from benchmarks._peers import Measure, order, print_table
-    from bot.app import build_app
-    from bot.features.training import feature
-    from bot.models import OutboxMessage
-    from bot.outbox import Outbox, get_outbox
-    from bot.server import wsgi_app
-    from bot.services import build_services
-    from bot.settings import Secrets, load_settings
-    from bot.simulate import Simulator
-    from bot.slack_client import make_web_client
-    from bot.slackmock import MockSlack
-    from bot.storage import Database, upgrade
-    from training import records
-    from training.models import Assignment, Attempt, Attestation, Completion
+    from pacsbot.bot.app import build_app
+    from pacsbot.bot.features.training import feature
+    from pacsbot.bot.models import OutboxMessage
+    from pacsbot.bot.outbox import Outbox, get_outbox
+    from pacsbot.bot.server import wsgi_app
+    from pacsbot.bot.services import build_services
+    from pacsbot.bot.settings import Secrets, load_settings
+    from pacsbot.bot.simulate import Simulator
+    from pacsbot.bot.slack_client import make_web_client
+    from pacsbot.bot.slackmock import MockSlack
+    from pacsbot.bot.storage import Database, upgrade
+    from pacsbot.training import records
+    from pacsbot.training.models import Assignment, Attempt, Attestation, Completion
 
     tmp = tempfile.mkdtemp(prefix="pacsbot-bench-training-")
     schema = None
@@ -391,7 +391,7 @@ def _own_schema(url: str) -> tuple[str, str | None]:
         return url, None
     from sqlalchemy import create_engine, text
 
-    from bot.storage import normalize_url
+    from pacsbot.bot.storage import normalize_url
 
     schema = f"bench_{_secrets.token_hex(5)}"
     engine = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
@@ -404,7 +404,7 @@ def _own_schema(url: str) -> tuple[str, str | None]:
 def _drop_schema(url: str, schema: str) -> None:
     from sqlalchemy import create_engine, text
 
-    from bot.storage import normalize_url
+    from pacsbot.bot.storage import normalize_url
 
     engine = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:

@@ -1,7 +1,7 @@
-"""``python -m bot`` is the same as the ``pacsbot`` command."""
+"""``python -m pacsbot.bot`` is the same as the ``pacsbot`` command."""
 
 import sys
 
-from bot.cli import main
+from pacsbot.bot.cli import main
 
 sys.exit(main())

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import listeners
-from bot.privacy_gate import scrub_incoming
+from pacsbot.bot import listeners
+from pacsbot.bot.privacy_gate import scrub_incoming
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

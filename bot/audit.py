@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import AuditEntry
-from bot.storage import Database
-from core.clock import Clock, SystemClock
+from pacsbot.bot.models import AuditEntry
+from pacsbot.bot.storage import Database
+from pacsbot.core.clock import Clock, SystemClock
 
 OUTCOMES = ("ok", "denied", "refused", "failed", "error")
 

@@ -24,11 +24,11 @@ from typing import Any, TextIO
 from rapidfuzz import fuzz, process
 from slack_bolt.request import BoltRequest
 
-from bot.access import Role
-from bot.render.terminal import TerminalRenderer, mrkdwn_to_text
-from bot.settings import Secrets, Settings
-from bot.simulate import SignedRequest, Simulator
-from bot.slackmock import BOT_USER_ID, MockSlack, Output
+from pacsbot.bot.access import Role
+from pacsbot.bot.render.terminal import TerminalRenderer, mrkdwn_to_text
+from pacsbot.bot.settings import Secrets, Settings
+from pacsbot.bot.simulate import SignedRequest, Simulator
+from pacsbot.bot.slackmock import BOT_USER_ID, MockSlack, Output
 
 CONSOLE_TOKEN = "xoxb-console-local-only"
 
@@ -159,11 +159,11 @@ class Console:
 
     # set-up ------------------------------------------------------------------------------
     def start(self) -> "Console":
-        from bot.app import build_app
-        from bot.scheduler import Scheduler
-        from bot.services import build_services
-        from bot.slack_client import make_web_client
-        from bot.storage import upgrade
+        from pacsbot.bot.app import build_app
+        from pacsbot.bot.scheduler import Scheduler
+        from pacsbot.bot.services import build_services
+        from pacsbot.bot.slack_client import make_web_client
+        from pacsbot.bot.storage import upgrade
 
         self.mock.start()
         for user in DEMO_USERS:
@@ -202,7 +202,7 @@ class Console:
 
     def _start_demo_nodes(self) -> None:
         """``dicom.demo: auto`` and no nodes configured: run the demo nodes for this console."""
-        from commands.demo import DemoNetwork, demo_wanted
+        from pacsbot.commands.demo import DemoNetwork, demo_wanted
 
         dicom = self.settings.dicom
         if dicom.demo == "auto" and demo_wanted(dicom, interactive=True):
@@ -679,7 +679,7 @@ class Console:
 
     def _why(self, question: str) -> None:
         """What the search makes of a question, for whoever tunes the manuals (the console only)."""
-        from bot.cli.kb import corrections_text
+        from pacsbot.bot.cli.kb import corrections_text
 
         if not question.strip():
             raise ValueError("usage: :why QUESTION   (e.g. :why how do I hang a prior)")
@@ -954,7 +954,7 @@ class Console:
             f"Database: {self.services.db.display_url}. Type :help for console commands, /pacs help for the bot's.",
         )
         if self.demo_network is not None:
-            from commands.demo import banner_lines
+            from pacsbot.commands.demo import banner_lines
 
             self.say(*banner_lines(self.demo_network))
         self._watcher = threading.Thread(target=self._watch, daemon=True)

@@ -19,16 +19,16 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.access import Role
-from bot.background import BUSY_TEXT, Busy
-from bot.slack_client import make_webhook_client
-from bot.storage import StorageError
-from core.errors import NotYours, UserError
+from pacsbot.bot.access import Role
+from pacsbot.bot.background import BUSY_TEXT, Busy
+from pacsbot.bot.slack_client import make_webhook_client
+from pacsbot.bot.storage import StorageError
+from pacsbot.core.errors import NotYours, UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, delete, select
 
-from bot.models import Draft
+from pacsbot.bot.models import Draft
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 KEEP = timedelta(days=1)
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from bot.access import Role
-    from bot.context import Ctx
-    from bot.features.training import TrainingFeature
-    from bot.outbox import Outbox
-    from bot.render.blocks import Block
-    from bot.services import Services
-    from commands.demo import DemoNetwork
-    from commands.service import Diagnostics
-    from knowledge.base import KnowledgeBase
-    from tickets.service import Declared, TicketService
+    from pacsbot.bot.access import Role
+    from pacsbot.bot.context import Ctx
+    from pacsbot.bot.features.training import TrainingFeature
+    from pacsbot.bot.outbox import Outbox
+    from pacsbot.bot.render.blocks import Block
+    from pacsbot.bot.services import Services
+    from pacsbot.commands.demo import DemoNetwork
+    from pacsbot.commands.service import Diagnostics
+    from pacsbot.knowledge.base import KnowledgeBase
+    from pacsbot.tickets.service import Declared, TicketService
 
 
 class MessageAnswerer(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db import NAMING_CONVENTION, BigId, Json, UTCDateTime
+from pacsbot.core.db import NAMING_CONVENTION, BigId, Json, UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -55,14 +55,14 @@ from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage
-from bot.storage import Database
-from core.clock import Clock, SystemClock
+from pacsbot.bot.models import OutboxMessage
+from pacsbot.bot.storage import Database
+from pacsbot.core.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from core.privacy import Detector, SeenIdentifiers, strip_vouch, vouch
+from pacsbot.core.privacy import Detector, SeenIdentifiers, strip_vouch, vouch
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from bot.storage import Database
+    from pacsbot.bot.settings import Settings
+    from pacsbot.bot.storage import Database
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class SeenStore:
             return None
         with self._lock:
             if self._seen is None:
-                from commands.store import pseudonym_key
+                from pacsbot.commands.store import pseudonym_key
 
                 try:
                     with self.db.session() as session:
@@ -254,7 +254,7 @@ class SeenStore:
     def _load(self) -> dict[str, float]:
         from sqlalchemy import delete, select
 
-        from bot.models import SeenIdentifier
+        from pacsbot.bot.models import SeenIdentifier
 
         if self.db.in_session():
             return {}
@@ -269,7 +269,7 @@ class SeenStore:
         return {digest: expires.timestamp() for digest, expires in rows}
 
     def _save(self, digests: dict[str, float]) -> None:
-        from bot.models import SeenIdentifier
+        from pacsbot.bot.models import SeenIdentifier
 
         if self.db.in_session():
             return

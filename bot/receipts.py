@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.models import EventReceipt
+from pacsbot.bot.models import EventReceipt
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 
 def once(services: "Services", key: str) -> bool:

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.access import Role
-from bot.limits import Limit
+from pacsbot.bot.access import Role
+from pacsbot.bot.limits import Limit
 
 if TYPE_CHECKING:
-    from bot.context import Ctx
-    from bot.services import Services
+    from pacsbot.bot.context import Ctx
+    from pacsbot.bot.services import Services
 
 Handler = Callable[["Ctx"], Any]
 InteractionKind = Literal["action", "view", "view_closed", "shortcut", "message_shortcut"]

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.models import SchedulerClaim
-from bot.registry import Job
+from pacsbot.bot.models import SchedulerClaim
+from pacsbot.bot.registry import Job
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -7,17 +7,17 @@ from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 
-from bot.access import Access, GroupDirectory, Role
-from bot.audit import Audit
-from bot.background import Background
-from bot.feature_set import Features
-from bot.features import register_all
-from bot.privacy_gate import PrivacyGate, build_gate
-from bot.registry import Registry
-from bot.settings import Secrets, Settings
-from bot.slack_client import GatedWebClient, make_web_client
-from bot.storage import Database
-from core.clock import Clock, SystemClock
+from pacsbot.bot.access import Access, GroupDirectory, Role
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.background import Background
+from pacsbot.bot.feature_set import Features
+from pacsbot.bot.features import register_all
+from pacsbot.bot.privacy_gate import PrivacyGate, build_gate
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.settings import Secrets, Settings
+from pacsbot.bot.slack_client import GatedWebClient, make_web_client
+from pacsbot.bot.storage import Database
+from pacsbot.core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from pydantic import (
     model_validator,
 )
 
-from commands.config import DicomSettings
-from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, USER_ID_RE, Regex, Section, resolve_path
-from knowledge.config import KnowledgeSettings
-from reports.config import ReportSettings
-from tickets.config import TicketSettings
-from training.config import TrainingSettings
+from pacsbot.commands.config import DicomSettings
+from pacsbot.core.config import GROUP_HANDLE_RE, GROUP_ID_RE, USER_ID_RE, Regex, Section, resolve_path
+from pacsbot.knowledge.config import KnowledgeSettings
+from pacsbot.reports.config import ReportSettings
+from pacsbot.tickets.config import TicketSettings
+from pacsbot.training.config import TrainingSettings
 
 ENV_CONFIG = "PACSBOT_CONFIG"
 ENV_DATA_DIR = "PACSBOT_DATA_DIR"

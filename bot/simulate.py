@@ -17,7 +17,7 @@ from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slackmock import TEAM_ID
+from pacsbot.bot.slackmock import TEAM_ID
 
 API_APP_ID = "A0PACSBOT"
 

@@ -23,8 +23,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from bot.privacy_gate import PUBLIC_METHODS, PrivacyGate
-from core.privacy import strip_vouch
+from pacsbot.bot.privacy_gate import PUBLIC_METHODS, PrivacyGate
+from pacsbot.core.privacy import strip_vouch
 
 DEFAULT_TIMEOUT = 15
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
-import importlib.util
 import logging
 import os
 import threading
@@ -180,33 +179,22 @@ class Database:
 # --------------------------------------------------------------------------------------
 # metadata and migrations
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def all_metadata() -> list[MetaData]:
     """Every package's MetaData (importing their ``models`` modules)."""
-    result = []
-    for owner in TABLE_OWNERS:
-        if _has_module(f"{owner}.models"):
-            module = importlib.import_module(f"{owner}.models")
-            result.append(module.Base.metadata)
-    return result
+    return [importlib.import_module(f"pacsbot.{owner}.models").Base.metadata for owner in TABLE_OWNERS]
 
 
 def migration_dirs() -> list[Path]:
+    """Each table owner's migrations folder, inside the installed package. Every owner has one:
+    a missing folder is a broken installation, never a database quietly left without tables."""
     dirs = []
     for owner in TABLE_OWNERS:
-        spec = importlib.util.find_spec(owner)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        base = Path(next(iter(spec.submodule_search_locations)))
+        package = importlib.import_module(f"pacsbot.{owner}")
+        base = Path(next(iter(package.__path__)))
         candidate = base / ("migrations/versions" if owner == "bot" else "migrations")
-        if candidate.is_dir():
-            dirs.append(candidate)
+        if not candidate.is_dir():
+            raise StorageError(f"the {owner} migrations are missing from this installation ({candidate}); reinstall pacsbot")
+        dirs.append(candidate)
     return dirs
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from commands.scu import Target
+from pacsbot.commands.scu import Target
 
 log = logging.getLogger(__name__)
 

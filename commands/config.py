@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.config import ChannelId, Section, TimeOfDay, hour_minute, resolve_path
+from pacsbot.core.config import ChannelId, Section, TimeOfDay, hour_minute, resolve_path
 
 # DICOM PS3.5 AE title (VR "AE"): up to 16 characters of the default repertoire, no backslash
 # or control characters; leading/trailing spaces are not significant. We are stricter: letters,

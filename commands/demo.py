@@ -39,8 +39,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom g
     Verification,
 )
 
-from commands.config import DicomSettings, NodeConfig
-from commands.scu import keep_phi_out_of_pynetdicom_logs
+from pacsbot.commands.config import DicomSettings, NodeConfig
+from pacsbot.commands.scu import keep_phi_out_of_pynetdicom_logs
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from commands.models import Downtime
-from core.errors import NotFound, UserError
+from pacsbot.commands.models import Downtime
+from pacsbot.core.errors import NotFound, UserError
 
 ADD_USAGE = '/pacs downtime add <node> <start> <end> "<reason>"   e.g. /pacs downtime add pacs tomorrow 22:00 tomorrow 23:30 "PACS upgrade"'
 MAX_REASON = 200

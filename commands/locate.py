@@ -17,9 +17,9 @@ from typing import Any, Literal, TypeVar
 
 from pydicom.dataset import Dataset
 
-from commands.query import LocateQuery
-from commands.results import Failure, NodeLocate, SeriesInfo, StudyInfo
-from commands.scu import BROKEN, FIND_MODEL, Associations, FindOutcome, NodeError, Session, Target, echo, open_session
+from pacsbot.commands.query import LocateQuery
+from pacsbot.commands.results import Failure, NodeLocate, SeriesInfo, StudyInfo
+from pacsbot.commands.scu import BROKEN, FIND_MODEL, Associations, FindOutcome, NodeError, Session, Target, echo, open_session
 
 # Caps for the counting queries (the study-level cap is configurable: dicom.max_matches).
 SERIES_CAP = 500

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db import NAMING_CONVENTION, BigId, UTCDateTime
+from pacsbot.core.db import NAMING_CONVENTION, BigId, UTCDateTime
 
 
 class Base(DeclarativeBase):

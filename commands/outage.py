@@ -15,10 +15,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from commands.config import NodeConfig
-from commands.downtime import active
-from commands.watch import SERVED_CATEGORIES, node_label
-from commands.watch_store import views
+from pacsbot.commands.config import NodeConfig
+from pacsbot.commands.downtime import active
+from pacsbot.commands.watch import SERVED_CATEGORIES, node_label
+from pacsbot.commands.watch_store import views
 
 KIND_WORDS = {"pacs": ("pacs", "viewer"), "vna": ("vna", "archive"), "modality": (), "router": ("router",), "other": ()}
 

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import date
 
-from core.errors import UserError
+from pacsbot.core.errors import UserError
 
 ACCESSION_MAX = 16  # VR SH
 PATIENT_ID_MAX = 64  # VR LO

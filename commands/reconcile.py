@@ -36,14 +36,14 @@ from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 
-from commands.concurrency import run_concurrently
-from commands.config import ReconcileSettings
-from commands.locate import IMAGE_CAP, SERIES_CAP, _explain, _int, _text, _values, image_identifier, series_identifier
-from commands.query import resolve_nodes
-from commands.results import Failure, NodeRef, to_public_dict
-from commands.scu import FIND_MODEL, NodeError, Session, Target, open_session, stalled
-from core.errors import UserError
-from core.privacy import vouch
+from pacsbot.commands.concurrency import run_concurrently
+from pacsbot.commands.config import ReconcileSettings
+from pacsbot.commands.locate import IMAGE_CAP, SERIES_CAP, _explain, _int, _text, _values, image_identifier, series_identifier
+from pacsbot.commands.query import resolve_nodes
+from pacsbot.commands.results import Failure, NodeRef, to_public_dict
+from pacsbot.commands.scu import FIND_MODEL, NodeError, Session, Target, open_session, stalled
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import vouch
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom g
     Verification,
 )
 
-from commands.config import DicomSettings, NodeConfig, TlsSettings
-from commands.results import EchoResult, Failure, NodeRef
+from pacsbot.commands.config import DicomSettings, NodeConfig, TlsSettings
+from pacsbot.commands.results import EchoResult, Failure, NodeRef
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from commands.concurrency import run_concurrently
-from commands.config import DicomSettings, NodeConfig
-from commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
-from commands.query import LocateQuery, resolve_nodes
-from commands.reconcile import ReconcileReport, reconcile
-from commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
-from commands.scu import FIND_MODEL, Associations, Target, echo, target_for
-from commands.verdict import locate_verdict, total_images
+from pacsbot.commands.concurrency import run_concurrently
+from pacsbot.commands.config import DicomSettings, NodeConfig
+from pacsbot.commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
+from pacsbot.commands.query import LocateQuery, resolve_nodes
+from pacsbot.commands.reconcile import ReconcileReport, reconcile
+from pacsbot.commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
+from pacsbot.commands.scu import FIND_MODEL, Associations, Target, echo, target_for
+from pacsbot.commands.verdict import locate_verdict, total_images
 
 if TYPE_CHECKING:
     from datetime import date

@@ -16,11 +16,11 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from commands.config import RateLimitSettings
-from commands.models import DicomKey, DicomRun, NodeCheck, NodeStatus
-from commands.results import EchoResult
-from commands.verdict import plural
-from core.errors import Refused
+from pacsbot.commands.config import RateLimitSettings
+from pacsbot.commands.models import DicomKey, DicomRun, NodeCheck, NodeStatus
+from pacsbot.commands.results import EchoResult
+from pacsbot.commands.verdict import plural
+from pacsbot.core.errors import Refused
 
 PSEUDONYM_KEY = "audit-pseudonym-key"
 RUN_RETENTION = timedelta(days=2)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from commands.query import LocateQuery
-from commands.results import Finding, NodeLocate, Severity, StudyInfo, Verdict
+from pacsbot.commands.query import LocateQuery
+from pacsbot.commands.results import Finding, NodeLocate, Severity, StudyInfo, Verdict
 
 _RANK: dict[str, int] = {"ok": 0, "info": 1, "warn": 2, "bad": 3}
 MAX_LISTED = 5

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from core.privacy import vouch
+from pacsbot.core.privacy import vouch
 
 State = Literal["unknown", "up", "down"]
 Event = Literal["down", "up"]

@@ -21,9 +21,9 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from commands.models import NodeCheck, NodeWatch
-from commands.results import EchoResult
-from commands.watch import Rules, Transition, WatchState, step
+from pacsbot.commands.models import NodeCheck, NodeWatch
+from pacsbot.commands.results import EchoResult
+from pacsbot.commands.watch import Rules, Transition, WatchState, step
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ _NAME_CUE_SKIP = frozenset({"ID", "MRN", "DOB", "PID", "NO", "NUMBER", "NAME", "
 @lru_cache(maxsize=1)
 def given_names() -> frozenset[str]:
     """Common given names (one per line in ``given_names.txt``), upper case."""
-    text = resources.files("core").joinpath("given_names.txt").read_text(encoding="utf-8")
+    text = resources.files("pacsbot.core").joinpath("given_names.txt").read_text(encoding="utf-8")
     return frozenset(line.strip().upper() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knowledge.manuals import Library, Manual, Problem, Section, load_library, signature
-from knowledge.search import Index, Ranking, SearchResult
-from knowledge.text import SYNONYMS_FILE, Synonyms
+from pacsbot.knowledge.manuals import Library, Manual, Problem, Section, load_library, signature
+from pacsbot.knowledge.search import Index, Ranking, SearchResult
+from pacsbot.knowledge.text import SYNONYMS_FILE, Synonyms
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.config import Section, resolve_path, resolve_paths
+from pacsbot.core.config import Section, resolve_path, resolve_paths
 
 BUNDLED_MANUALS = Path(__file__).resolve().parent / "manuals"
 
@@ -82,12 +82,12 @@ class KnowledgeSettings(Section):
         """Whether to use the semantic re-ranker (``on`` without the extra fails validation)."""
         if self.semantic == "off":
             return False
-        from knowledge import semantic
+        from pacsbot.knowledge import semantic
 
         return semantic.available()
 
     def ranking(self):  # -> knowledge.search.Ranking (imported late: config loads before the index code)
-        from knowledge.search import Ranking
+        from pacsbot.knowledge.search import Ranking
 
         ranking = Ranking.default(semantic=self.semantic_enabled())
         if self.min_confidence is not None:
@@ -104,7 +104,7 @@ class KnowledgeSettings(Section):
     @model_validator(mode="after")
     def _semantic_installed(self) -> "KnowledgeSettings":
         if self.semantic == "on":
-            from knowledge import semantic
+            from pacsbot.knowledge import semantic
 
             if not semantic.available():
                 raise ValueError("knowledge.semantic is 'on' but the semantic re-ranker is not installed: "

@@ -61,9 +61,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from core.errors import UserError
-from knowledge.manuals import MAX_MANUAL_BYTES, ManualError, humanise, split_front_matter
-from knowledge.markup import slugify
+from pacsbot.core.errors import UserError
+from pacsbot.knowledge.manuals import MAX_MANUAL_BYTES, ManualError, humanise, split_front_matter
+from pacsbot.knowledge.markup import slugify
 
 INSTALL_HINT = "pip install 'pacsbot[import]'"
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote
 
-from knowledge.manuals import Library, Manual, Problem, load_library
+from pacsbot.knowledge.manuals import Library, Manual, Problem, load_library
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 

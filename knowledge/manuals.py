@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from core import markdown
-from knowledge.markup import clean, heading_text
+from pacsbot.core import markdown
+from pacsbot.knowledge.markup import clean, heading_text
 
 MANUAL_SUFFIXES = (".md", ".markdown")
 MAX_MANUAL_BYTES = 2_000_000

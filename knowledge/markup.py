@@ -35,10 +35,10 @@ import html
 import re
 import textwrap
 
-from core.markdown import Slugger as Slugger
-from core.markdown import inline_text
-from core.markdown import slugify as slugify
-from core.markdown import split_heading_id as split_heading_id
+from pacsbot.core.markdown import Slugger as Slugger
+from pacsbot.core.markdown import inline_text
+from pacsbot.core.markdown import slugify as slugify
+from pacsbot.core.markdown import split_heading_id as split_heading_id
 
 # --------------------------------------------------------------------------------------
 # headings

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db import NAMING_CONVENTION, BigId, UTCDateTime
+from pacsbot.core.db import NAMING_CONVENTION, BigId, UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from core.privacy import Detector
+from pacsbot.core.privacy import Detector
 
 _DEFAULT = Detector()
 

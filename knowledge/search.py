@@ -32,9 +32,9 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from knowledge.calibration import UNCALIBRATED, Calibration, calibrate
-from knowledge.manuals import Section
-from knowledge.text import STOPWORDS, Synonyms, content_stems, is_content, stem, words
+from pacsbot.knowledge.calibration import UNCALIBRATED, Calibration, calibrate
+from pacsbot.knowledge.manuals import Section
+from pacsbot.knowledge.text import STOPWORDS, Synonyms, content_stems, is_content, stem, words
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ class Index:
         )
         object.__setattr__(index, "_by_key", {s.key: i for i, s in enumerate(sections)})
         if ranking.semantic and sections:
-            from knowledge.vectors import section_text, section_vectors
+            from pacsbot.knowledge.vectors import section_text, section_vectors
 
             object.__setattr__(index, "vectors", section_vectors([section_text(s.breadcrumb, s.text) for s in sections]))
         if ranking.calibrate and sections:
@@ -484,7 +484,7 @@ class Index:
     def _best_cosines(self, questions: list[str]) -> list[float]:
         if self.vectors is None or not len(self.vectors) or not questions:
             return [0.0] * len(questions)
-        from knowledge.vectors import encoder
+        from pacsbot.knowledge.vectors import encoder
 
         return [float(v) for v in (encoder().encode(questions) @ self.vectors.T).max(axis=1)]
 
@@ -493,7 +493,7 @@ class Index:
         q = self._query(question)
         calibration = self.calibration
         if self.vectors is not None:
-            from knowledge.vectors import encoder
+            from pacsbot.knowledge.vectors import encoder
 
             query_vector = encoder().encode([question])[0]
             # confidence: how well the manuals' words cover the question (the best lexical

@@ -24,8 +24,8 @@ from markdown_it.common.normalize_url import normalizeLink
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from core import markdown
-from knowledge.manuals import MANUAL_SUFFIXES, Library, Manual, load_library
+from pacsbot.core import markdown
+from pacsbot.knowledge.manuals import MANUAL_SUFFIXES, Library, Manual, load_library
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 

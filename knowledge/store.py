@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core.privacy import Detector
-from knowledge.models import Feedback, Gap
-from knowledge.privacy import mask
-from knowledge.text import STOPWORDS, stem, words
+from pacsbot.core.privacy import Detector
+from pacsbot.knowledge.models import Feedback, Gap
+from pacsbot.knowledge.privacy import mask
+from pacsbot.knowledge.text import STOPWORDS, stem, words
 
 REASONS = {
     "wrong": "Wrong section — not what I asked",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge import semantic
+from pacsbot.knowledge import semantic
 
 log = logging.getLogger(__name__)
 

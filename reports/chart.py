@@ -17,8 +17,8 @@ import io
 import textwrap
 from typing import TYPE_CHECKING, cast
 
-from commands.verdict import plural
-from reports.weekly import WeeklyReport
+from pacsbot.commands.verdict import plural
+from pacsbot.reports.weekly import WeeklyReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

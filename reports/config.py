@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from core.config import ChannelId, Section, TimeOfDay, hour_minute
+from pacsbot.core.config import ChannelId, Section, TimeOfDay, hour_minute
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -10,10 +10,10 @@ import csv
 import io
 from pathlib import Path
 
-from commands.verdict import plural
-from core.errors import UserError
-from reports.chart import ChartsUnavailable, fmt_duration, fmt_ms, fmt_pct, render_png
-from reports.weekly import WeeklyReport
+from pacsbot.commands.verdict import plural
+from pacsbot.core.errors import UserError
+from pacsbot.reports.chart import ChartsUnavailable, fmt_duration, fmt_ms, fmt_pct, render_png
+from pacsbot.reports.weekly import WeeklyReport
 
 CSV_FILES = ("nodes.csv", "tickets.csv", "knowledge_gaps.csv", "training.csv")
 

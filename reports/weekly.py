@@ -33,12 +33,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from commands.store import checks_between
-from core.errors import UserError
-from knowledge.store import gaps_between
-from tickets.config import CATEGORIES
-from tickets.stats import period as ticket_period
-from training.records import assigned_module_ids, module_status
+from pacsbot.commands.store import checks_between
+from pacsbot.core.errors import UserError
+from pacsbot.knowledge.store import gaps_between
+from pacsbot.tickets.config import CATEGORIES
+from pacsbot.tickets.stats import period as ticket_period
+from pacsbot.training.records import assigned_module_ids, module_status
 
 _ISO_WEEK = re.compile(r"^(\d{4})-?[Ww](\d{1,2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.slackmock import MockSlack
-from bot.storage import Database, normalize_url
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database, normalize_url
 from tests.harness import ADMIN, CLINICIAN, TECH, TRAINER, Harness, make_settings
 
 PG_ENV = "PACSBOT_TEST_DATABASE_URL"
@@ -115,4 +115,4 @@ def _words_only_by_default(request: pytest.FixtureRequest, monkeypatch: pytest.M
     would turn it on in every test that starts the bot. Tests assert what the words-only
     ranking answers unless they are marked ``semantic`` (tests/knowledge/test_semantic*.py)."""
     if request.node.get_closest_marker("semantic") is None:
-        monkeypatch.setattr("knowledge.semantic.available", lambda: False)
+        monkeypatch.setattr("pacsbot.knowledge.semantic.available", lambda: False)

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from commands.config import DicomSettings
-from commands.demo import UID_PREFIX, DemoNetwork, DemoSeries, DemoStudy
+from pacsbot.commands.config import DicomSettings
+from pacsbot.commands.demo import UID_PREFIX, DemoNetwork, DemoSeries, DemoStudy
 
 
 @pytest.fixture
 def production_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Logging as ``pacsbot serve`` sets it up, at DEBUG, captured by ``caplog``."""
-    from bot.logs import setup_logging
+    from pacsbot.bot.logs import setup_logging
 
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level

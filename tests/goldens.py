@@ -36,13 +36,13 @@ ANSWER_LIMIT = 1200
 
 
 def _bundled_manuals() -> Path:
-    from knowledge.config import BUNDLED_MANUALS
+    from pacsbot.knowledge.config import BUNDLED_MANUALS
 
     return BUNDLED_MANUALS
 
 
 def _bundled_modules() -> Path:
-    from training.config import BUNDLED_MODULES
+    from pacsbot.training.config import BUNDLED_MODULES
 
     return BUNDLED_MODULES
 
@@ -87,7 +87,7 @@ def _json(value: Any) -> str:
 # manuals
 
 def _manual_record(manual: Any) -> dict[str, Any]:
-    from knowledge.manuals import split_front_matter
+    from pacsbot.knowledge.manuals import split_front_matter
 
     meta, _, _ = split_front_matter(manual.source)
     return {
@@ -124,8 +124,8 @@ def _manual_record(manual: Any) -> dict[str, Any]:
 
 
 def _mrkdwn_of(manual: Any) -> str:
-    from bot.render.mrkdwn import relative_resolver, to_mrkdwn, trim
-    from knowledge.site import page_url
+    from pacsbot.bot.render.mrkdwn import relative_resolver, to_mrkdwn, trim
+    from pacsbot.knowledge.site import page_url
 
     out: list[str] = []
     for s in manual.sections:
@@ -142,7 +142,7 @@ def _mrkdwn_of(manual: Any) -> str:
 
 
 def _site(directories: list[Path]) -> dict[str, str]:
-    from knowledge.site import build_site
+    from pacsbot.knowledge.site import build_site
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -151,7 +151,7 @@ def _site(directories: list[Path]) -> dict[str, str]:
 
 
 def _check(directories: list[Path]) -> str:
-    from knowledge.lint import check
+    from pacsbot.knowledge.lint import check
 
     with _in_root():
         problems = check(directories, today=TODAY)
@@ -159,7 +159,7 @@ def _check(directories: list[Path]) -> str:
 
 
 def manual_goldens(name: str, directory: Path) -> dict[str, str]:
-    from knowledge.manuals import load_library
+    from pacsbot.knowledge.manuals import load_library
 
     library = load_library([directory])
     files: dict[str, str] = {}
@@ -189,8 +189,8 @@ def _module_record(module: Any) -> Any:
 
 
 def _module_mrkdwn(module: Any) -> str:
-    from bot.render.mrkdwn import inline, to_mrkdwn
-    from knowledge.markup import clean
+    from pacsbot.bot.render.mrkdwn import inline, to_mrkdwn
+    from pacsbot.knowledge.markup import clean
 
     def md(text: str) -> str:
         return to_mrkdwn(clean(text))
@@ -210,8 +210,8 @@ def _module_mrkdwn(module: Any) -> str:
 
 
 def module_goldens(name: str, modules: Path, manuals: Path) -> dict[str, str]:
-    from training.catalog import load_catalog
-    from training.content import parse_module
+    from pacsbot.training.catalog import load_catalog
+    from pacsbot.training.content import parse_module
 
     files: dict[str, str] = {}
     paths = sorted(modules.glob("*.md"))
@@ -238,9 +238,9 @@ def _digest(*parts: Any) -> str:
 
 
 def corpus_digests(directory: Path) -> dict[str, Any]:
-    from bot.render.mrkdwn import relative_resolver, to_mrkdwn
-    from knowledge.manuals import load_library
-    from knowledge.site import page_url
+    from pacsbot.bot.render.mrkdwn import relative_resolver, to_mrkdwn
+    from pacsbot.knowledge.manuals import load_library
+    from pacsbot.knowledge.site import page_url
 
     library = load_library([directory])
     manuals: dict[str, Any] = {}
@@ -255,7 +255,7 @@ def corpus_digests(directory: Path) -> dict[str, Any]:
             "mrkdwn": _digest([to_mrkdwn(s.markdown, relative_resolver(BASE_URL, s.file, page_url)) for s in m.sections]),
         }
     with _in_root():
-        from knowledge.lint import check
+        from pacsbot.knowledge.lint import check
 
         problems = [str(p).replace(str(directory) + os.sep, "") for p in check([directory], today=TODAY)]
     return {"manuals": manuals, "kb_check": problems}

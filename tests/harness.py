@@ -16,15 +16,15 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot.access import Role
-from bot.app import build_app
-from bot.server import wsgi_app
-from bot.services import Services, build_services
-from bot.settings import Secrets, Settings, load_settings
-from bot.simulate import SignedRequest, Simulator
-from bot.slack_client import make_web_client
-from bot.slackmock import MockSlack
-from bot.storage import Database, upgrade
+from pacsbot.bot.access import Role
+from pacsbot.bot.app import build_app
+from pacsbot.bot.server import wsgi_app
+from pacsbot.bot.services import Services, build_services
+from pacsbot.bot.settings import Secrets, Settings, load_settings
+from pacsbot.bot.simulate import SignedRequest, Simulator
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database, upgrade
 
 TOKEN = "xoxb-test-token"
 

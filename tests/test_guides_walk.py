@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.console import Console
+from pacsbot.bot.console import Console
 from tests.harness import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent

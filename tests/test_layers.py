@@ -5,6 +5,7 @@ circle exists, not even through an import inside a function."""
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "core", "commands", "knowledge", "training", "tickets", "reports")
 FEATURE_PACKAGES = ("commands", "knowledge", "training", "tickets", "reports")
 SLACK = ("slack_bolt", "slack_sdk")
+SKIP = {"build", "data", "node_modules", "__pycache__", "venv"}  # and every .hidden folder (.venv, .git)
 
 
 def modules() -> dict[str, Path]:
@@ -20,8 +22,14 @@ def modules() -> dict[str, Path]:
         for path in (ROOT / package).rglob("*.py"):
             rel = path.relative_to(ROOT).with_suffix("")
             parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
-            found[".".join(parts)] = path
+            found[".".join(("pacsbot", *parts))] = path
     return found
+
+
+def package_of(module: str) -> str:
+    """``pacsbot.bot.features.x`` -> ``bot``; anything outside pacsbot -> its top-level name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "pacsbot" and len(parts) > 1 else parts[0]
 
 
 MODULES = modules()
@@ -54,17 +62,17 @@ def imports(path: Path, name: str, *, type_checking: bool = True) -> Iterator[tu
 
 def test_feature_packages_import_neither_slack_nor_bot() -> None:
     wrong = [f"{name}:{line} imports {target}"
-             for name, path in MODULES.items() if name.split(".")[0] in FEATURE_PACKAGES + ("core",)
+             for name, path in MODULES.items() if package_of(name) in FEATURE_PACKAGES + ("core",)
              for target, line, _ in imports(path, name)
-             if target.split(".")[0] in (*SLACK, "bot")]
+             if package_of(target) in (*SLACK, "bot")]
     assert wrong == []
 
 
 def test_core_imports_no_feature_package() -> None:
     wrong = [f"{name}:{line} imports {target}"
-             for name, path in MODULES.items() if name.split(".")[0] == "core"
+             for name, path in MODULES.items() if package_of(name) == "core"
              for target, line, _ in imports(path, name)
-             if target.split(".")[0] in FEATURE_PACKAGES]
+             if package_of(target) in FEATURE_PACKAGES]
     assert wrong == []
 
 
@@ -106,3 +114,20 @@ def test_no_import_circles_even_through_imports_inside_functions() -> None:
     graph = {name: {target for target, _, _ in imports(path, name, type_checking=False) if target in MODULES and target != name}
              for name, path in MODULES.items()}
     assert _cycles(graph) == []
+
+
+def python_files() -> Iterator[Path]:
+    """Every .py file of the repository: source, tests, benchmarks, dev.py (not .venv, .git, data)."""
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIP]
+        yield from (Path(folder, f) for f in files if f.endswith(".py"))
+
+
+def test_everything_imports_the_installed_names_never_the_bare_folders() -> None:
+    """The folders are installed as pacsbot.bot, pacsbot.commands, ...; ``import bot`` would work
+    from the repository's root only, and would load a second copy of the module beside it."""
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {target}"
+             for path in python_files()
+             for target, line, _ in imports(path, "__main__")
+             if target.split(".")[0] in PACKAGES]
+    assert wrong == []

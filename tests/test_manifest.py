@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.listeners.commands import COMMAND
-from bot.registry import Registry
-from bot.services import build_services
-from bot.settings import Secrets, load_settings
+from pacsbot.bot.listeners.commands import COMMAND
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.services import build_services
+from pacsbot.bot.settings import Secrets, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Regex, Section
+from pacsbot.core.config import GROUP_HANDLE_RE, GROUP_ID_RE, ChannelId, Regex, Section
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")

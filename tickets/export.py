@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session, aliased
 
-from tickets.intake import find_phi
-from tickets.models import Ticket
-from training.records import names
+from pacsbot.tickets.intake import find_phi
+from pacsbot.tickets.models import Ticket
+from pacsbot.training.records import names
 
 FIELDS = (
     "ticket", "created_at", "status", "category", "urgency", "priority", "queue", "reporter", "reporter_name",

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from core.errors import UserError
-from core.privacy import MASK as _MASK
-from core.privacy import Detector
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import MASK as _MASK
+from pacsbot.core.privacy import Detector
 
 CATEGORY_LABELS = {
     "outage": "Archive outage",

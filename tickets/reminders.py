@@ -39,8 +39,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from tickets.config import PriorityReminders, TicketSettings
-from tickets.routing import in_working_hours
+from pacsbot.tickets.config import PriorityReminders, TicketSettings
+from pacsbot.tickets.routing import in_working_hours
 
 Phase = Literal["acknowledge", "resolve"]
 ACKNOWLEDGE: Phase = "acknowledge"

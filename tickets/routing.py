@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tickets.config import RuleSettings, TicketSettings
-from tickets.intake import PRIORITY_OF_URGENCY
+from pacsbot.tickets.config import RuleSettings, TicketSettings
+from pacsbot.tickets.intake import PRIORITY_OF_URGENCY
 
 DEFAULT_QUEUE = "default"
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

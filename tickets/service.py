@@ -26,11 +26,11 @@ from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound, Refused, UserError
-from core.privacy import Detector
-from tickets import export
-from tickets.config import CATEGORIES, URGENCIES, TicketSettings
-from tickets.intake import (
+from pacsbot.core.errors import NotFound, Refused, UserError
+from pacsbot.core.privacy import Detector
+from pacsbot.tickets import export
+from pacsbot.tickets.config import CATEGORIES, URGENCIES, TicketSettings
+from pacsbot.tickets.intake import (
     MAX_DESCRIPTION,
     PhiFinding,
     find_accession,
@@ -42,9 +42,9 @@ from tickets.intake import (
     summarize,
     validate_accession,
 )
-from tickets.models import Incident, Ticket, TicketEvent, TicketFollower, WebhookDelivery
-from tickets.reminders import DigestEntry, ReminderPolicy, Sent, Step, TicketFacts
-from tickets.routing import Facts, Route, route
+from pacsbot.tickets.models import Incident, Ticket, TicketEvent, TicketFollower, WebhookDelivery
+from pacsbot.tickets.reminders import DigestEntry, ReminderPolicy, Sent, Step, TicketFacts
+from pacsbot.tickets.routing import Facts, Route, route
 
 OPEN = ("new", "acknowledged")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}

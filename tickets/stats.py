@@ -12,7 +12,7 @@ from typing import cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tickets.models import Ticket
+from pacsbot.tickets.models import Ticket
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tickets.config import TicketSettings, WebhookSettings
-from tickets.models import WebhookDelivery
+from pacsbot.tickets.config import TicketSettings, WebhookSettings
+from pacsbot.tickets.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 

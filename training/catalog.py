@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from training.config import BUNDLED_MODULES
-from training.content import Module, Problem, parse_module
-from training.manuals import MANUAL_LINK, ManualIndex, rewrite_links
+from pacsbot.training.config import BUNDLED_MODULES
+from pacsbot.training.content import Module, Problem, parse_module
+from pacsbot.training.manuals import MANUAL_LINK, ManualIndex, rewrite_links
 
 log = logging.getLogger(__name__)
 

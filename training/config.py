@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from core.config import ChannelId, Section, resolve_paths
+from pacsbot.core.config import ChannelId, Section, resolve_paths
 
 BUNDLED_MODULES = Path(__file__).resolve().parent / "modules"
 

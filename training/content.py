@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from core import markdown
+from pacsbot.core import markdown
 
 MAX_OPTIONS = 10          # Slack: radio buttons and checkboxes take at most 10 options
 MAX_QUESTIONS = 40        # a modal holds 100 blocks; each question takes two

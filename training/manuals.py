@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.manuals import Manual, ManualError, load_file
+from pacsbot.knowledge.manuals import Manual, ManualError, load_file
 
 MANUAL_LINK = re.compile(r"\[([^\]]+)\]\(manual:([^)#\s]+)(?:#([^)\s]+))?\)")
 

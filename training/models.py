@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db import NAMING_CONVENTION, BigId, Json, UTCDateTime
+from pacsbot.core.db import NAMING_CONVENTION, BigId, Json, UTCDateTime
 
 # Assignment.status values
 OPEN = "open"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.content import Module, Question
+from pacsbot.training.content import Module, Question
 
 ATTESTATION = "I have read and understood this module."
 

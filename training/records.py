@@ -19,9 +19,9 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from core.errors import NotFound, NotYours, Refused
-from training.content import Module
-from training.models import (
+from pacsbot.core.errors import NotFound, NotYours, Refused
+from pacsbot.training.content import Module
+from pacsbot.training.models import (
     ASSIGNED,
     CANCELLED,
     COMPLETED,
@@ -37,8 +37,8 @@ from training.models import (
     Person,
     Reminder,
 )
-from training.quiz import ATTESTATION, Grade, grade
-from training.schedule import local_date, reminder_step
+from pacsbot.training.quiz import ATTESTATION, Grade, grade
+from pacsbot.training.schedule import local_date, reminder_step
 
 CHUNK = 500
 

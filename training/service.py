@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from core.clock import Clock, SystemClock
-from core.errors import NotFound, UserError
-from training.catalog import Catalog, CatalogCache
-from training.config import TrainingSettings
-from training.content import Module
-from training.records import VersionInfo, ensure_version
-from training.schedule import in_working_hours, local_date, parse_due
+from pacsbot.core.clock import Clock, SystemClock
+from pacsbot.core.errors import NotFound, UserError
+from pacsbot.training.catalog import Catalog, CatalogCache
+from pacsbot.training.config import TrainingSettings
+from pacsbot.training.content import Module
+from pacsbot.training.records import VersionInfo, ensure_version
+from pacsbot.training.schedule import in_working_hours, local_date, parse_due
 
 log = logging.getLogger(__name__)
 

@@ -12,22 +12,22 @@ import argparse
 import importlib
 import sys
 
-from core.errors import UserError
+from pacsbot.core.errors import UserError
 
 # Each command and the module that adds it (tests/bot/test_cli.py checks this against the modules).
 COMMANDS = {
-    "serve": "bot.cli.serve",
-    "console": "bot.cli.console",
-    "db": "bot.cli.db",
-    "audit": "bot.cli.audit",
-    "echo": "bot.cli.dicom",
-    "locate": "bot.cli.dicom",
-    "reconcile": "bot.cli.reconcile",
-    "kb": "bot.cli.kb",
-    "training": "bot.cli.training",
-    "tickets": "bot.cli.tickets",
-    "report": "bot.cli.report",
-    "outbox": "bot.cli.outbox",
+    "serve": "pacsbot.bot.cli.serve",
+    "console": "pacsbot.bot.cli.console",
+    "db": "pacsbot.bot.cli.db",
+    "audit": "pacsbot.bot.cli.audit",
+    "echo": "pacsbot.bot.cli.dicom",
+    "locate": "pacsbot.bot.cli.dicom",
+    "reconcile": "pacsbot.bot.cli.reconcile",
+    "kb": "pacsbot.bot.cli.kb",
+    "training": "pacsbot.bot.cli.training",
+    "tickets": "pacsbot.bot.cli.tickets",
+    "report": "pacsbot.bot.cli.report",
+    "outbox": "pacsbot.bot.cli.outbox",
 }
 SUBCOMMANDS = tuple(dict.fromkeys(COMMANDS.values()))
 
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # The settings (pydantic) and the database (SQLAlchemy) are imported by the commands
         # that use them, not here: an error of theirs can only come from an imported module.
-        if _raised_by(exc, "bot.settings", "ConfigError"):
+        if _raised_by(exc, "pacsbot.bot.settings", "ConfigError"):
             print(f"pacsbot: {exc}", file=sys.stderr)
             return 2
-        if _raised_by(exc, "bot.storage", "StorageError"):
+        if _raised_by(exc, "pacsbot.bot.storage", "StorageError"):
             print(f"pacsbot: {exc}.", file=sys.stderr)
             print("Check database.url in the configuration file, and that the database server is running.", file=sys.stderr)
             return 1

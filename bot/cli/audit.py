@@ -7,10 +7,10 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.audit import Audit, to_csv, to_table
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.features.admin import parse_since
-from core.errors import UserError
+from pacsbot.bot.audit import Audit, to_csv, to_table
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.bot.features.admin import parse_since
+from pacsbot.core.errors import UserError
 
 
 def add_parser(sub: Any) -> None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 # pydantic (the settings) and SQLAlchemy (the database) are imported when a command uses
 # them: `pacsbot COMMAND --help` needs neither.
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from bot.storage import Database
+    from pacsbot.bot.settings import Settings
+    from pacsbot.bot.storage import Database
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +25,13 @@ def subparser(sub: Any, name: str, help_text: str, description: str | None = Non
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    from bot.settings import config_path_from, load_settings
+    from pacsbot.bot.settings import config_path_from, load_settings
 
     return load_settings(config_path_from(getattr(args, "config", None)))
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:
-    from bot.storage import Database, upgrade
+    from pacsbot.bot.storage import Database, upgrade
 
     db = Database(settings.database_url, pool_size=settings.database.pool_size)
     db.check()

@@ -9,12 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.access import Role
-from bot.cli.common import settings_from, subparser
-from bot.logs import setup_logging
+from pacsbot.bot.access import Role
+from pacsbot.bot.cli.common import settings_from, subparser
+from pacsbot.bot.logs import setup_logging
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from pacsbot.bot.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.console import Console
+    from pacsbot.bot.console import Console
 
     settings = settings_from(args)
     setup_logging("WARNING", "text")

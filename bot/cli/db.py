@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import settings_from, subparser
-from bot.storage import Database, current_revisions, head_revisions, upgrade
+from pacsbot.bot.cli.common import settings_from, subparser
+from pacsbot.bot.storage import Database, current_revisions, head_revisions, upgrade
 
 
 def add_parser(sub: Any) -> None:

@@ -18,18 +18,18 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from commands.query import make_query, parse_echo
-from commands.results import to_public_dict
-from core.errors import Refused, UserError
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.commands.query import make_query, parse_echo
+from pacsbot.commands.results import to_public_dict
+from pacsbot.core.errors import Refused, UserError
 
 # A command line call pays for every import: what only some paths need (SQLAlchemy's ORM,
 # pynetdicom and pydicom, the demo SCP, the text renderer) is imported where it is used.
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from bot.storage import Database
-    from commands.config import DicomSettings
-    from commands.service import Diagnostics
+    from pacsbot.bot.settings import Settings
+    from pacsbot.bot.storage import Database
+    from pacsbot.commands.config import DicomSettings
+    from pacsbot.commands.service import Diagnostics
 
 LOCATE_CLI_USAGE = "pacsbot locate ACCESSION | --patient ID [--date YYYYMMDD[-YYYYMMDD]] [--node NAME]"
 
@@ -66,8 +66,8 @@ def _diagnostics(settings: Settings, db: Database | None = None) -> Iterator[Dia
     """The configured nodes, plus the demo nodes for this command when ``dicom.demo: true``.
     With ``db``, the patient IDs and names a locate returns are remembered for the privacy
     gate of the running bot (keyed hashes in the database), as a locate in Slack does."""
-    from commands.scu import quiet_pynetdicom  # pynetdicom and pydicom: only to ask the nodes
-    from commands.service import Diagnostics
+    from pacsbot.commands.scu import quiet_pynetdicom  # pynetdicom and pydicom: only to ask the nodes
+    from pacsbot.commands.service import Diagnostics
 
     quiet_pynetdicom()  # its own log lines repeat ours; we print the failure in plain words
     network = _start_demo() if _demo_wanted(settings.dicom) else None
@@ -86,25 +86,25 @@ def _demo_wanted(dicom: DicomSettings) -> bool:
 
 
 def _start_demo() -> Any:
-    from commands.demo import DemoNetwork  # the demo SCPs: only when they are to run
+    from pacsbot.commands.demo import DemoNetwork  # the demo SCPs: only when they are to run
 
     return DemoNetwork().start()
 
 
 def _remember(settings: Settings, db: Database) -> Any:
-    from bot.privacy_gate import build_gate  # its detector's patterns: only with a database
+    from pacsbot.bot.privacy_gate import build_gate  # its detector's patterns: only with a database
 
     return build_gate(settings, db, _now).remember
 
 
 def _audit(db: Database) -> Any:
-    from bot.audit import Audit  # SQLAlchemy's ORM: only once there is something to record
+    from pacsbot.bot.audit import Audit  # SQLAlchemy's ORM: only once there is something to record
 
     return Audit(db)
 
 
 def _pseudonym(session: Any, patient_id: str) -> str:
-    from commands.store import pseudonym, pseudonym_key  # SQLAlchemy's dialects: only by patient
+    from pacsbot.commands.store import pseudonym, pseudonym_key  # SQLAlchemy's dialects: only by patient
 
     return pseudonym(patient_id, pseudonym_key(session, now=_now()))
 
@@ -123,8 +123,8 @@ def run_echo(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"Checking {', '.join(t.name for t in targets)}…", file=sys.stderr, flush=True)
             results = diag.echo(targets)
-        from commands.service import echo_audit, new_run_id
-        from commands.store import record_echoes  # SQLAlchemy's dialects: only to record
+        from pacsbot.commands.service import echo_audit, new_run_id
+        from pacsbot.commands.store import record_echoes  # SQLAlchemy's dialects: only to record
 
         actor, run = cli_actor(), new_run_id()
         audit = _audit(db)
@@ -135,7 +135,7 @@ def run_echo(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"calling_ae": settings.dicom.ae_title, "results": to_public_dict(results)}, indent=2))
         else:
-            from bot.render.diagnostics_text import echo_lines  # text output only
+            from pacsbot.bot.render.diagnostics_text import echo_lines  # text output only
 
             print("\n".join(echo_lines(results, calling_ae=settings.dicom.ae_title)))
         return 0 if all(r.ok for r in results) else 1
@@ -186,7 +186,7 @@ def run_locate(args: argparse.Namespace) -> int:
                 print(f"Checking {', '.join(t.name for t in targets)} for {query.describe()}…", file=sys.stderr, flush=True)
             started = time.perf_counter()
             report = diag.locate(query, targets, want_phi=bool(args.show_phi))
-        from commands.service import locate_audit, new_run_id
+        from pacsbot.commands.service import locate_audit, new_run_id
 
         actor, run = cli_actor(), new_run_id()
         audit = _audit(db)
@@ -197,7 +197,7 @@ def run_locate(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_with_took_ms(to_public_dict(report, include_phi=bool(args.show_phi)), started), indent=2))
         else:
-            from bot.render.diagnostics_text import locate_lines  # text output only
+            from pacsbot.bot.render.diagnostics_text import locate_lines  # text output only
 
             print("\n".join(locate_lines(report, calling_ae=settings.dicom.ae_title, phi=bool(args.show_phi),
                                          patient_id=query.patient_id if args.show_phi else None)))

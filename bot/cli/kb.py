@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import add_config_option, open_database, settings_from, subparser
-from core.errors import UserError
+from pacsbot.bot.cli.common import add_config_option, open_database, settings_from, subparser
+from pacsbot.core.errors import UserError
 
 MIN_JSON_RESULTS = 5
 
@@ -116,8 +116,8 @@ def corrections_text(result: Any) -> str:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from knowledge.base import KnowledgeBase
-    from knowledge.config import KnowledgeSettings
+    from pacsbot.knowledge.base import KnowledgeBase
+    from pacsbot.knowledge.config import KnowledgeSettings
 
     if args.limit < 1:
         raise UserError("--limit must be at least 1.")
@@ -177,7 +177,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from knowledge.lint import check
+    from pacsbot.knowledge.lint import check
 
     settings = settings_from(args)
     dirs = _dirs(args)
@@ -186,7 +186,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(p)
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = len(problems) - errors
-    from knowledge.manuals import load_library
+    from pacsbot.knowledge.manuals import load_library
 
     library = load_library(dirs)
     print(f"{len(library.manuals)} manuals, {len(library.sections)} sections checked in {', '.join(str(d) for d in dirs)}: "
@@ -195,8 +195,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_gaps(args: argparse.Namespace) -> int:
-    from bot.features.admin import parse_since
-    from knowledge.store import REASONS, gaps_report
+    from pacsbot.bot.features.admin import parse_since
+    from pacsbot.knowledge.store import REASONS, gaps_report
 
     settings = settings_from(args)
     since = parse_since(args.since, datetime.now(timezone.utc)) if args.since else datetime.now(timezone.utc) - timedelta(days=30)
@@ -236,7 +236,7 @@ def run_gaps(args: argparse.Namespace) -> int:
 
 
 def run_html(args: argparse.Namespace) -> int:
-    from knowledge.site import build_site
+    from pacsbot.knowledge.site import build_site
 
     dirs = _dirs(args)
     if args.out is None and args.outdir is None:
@@ -256,9 +256,9 @@ def run_html(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     import os
 
-    from knowledge.importer import ConversionError, audience_words, convert, output_name
-    from knowledge.lint import check_manual
-    from knowledge.manuals import ManualError, load_file
+    from pacsbot.knowledge.importer import ConversionError, audience_words, convert, output_name
+    from pacsbot.knowledge.lint import check_manual
+    from pacsbot.knowledge.manuals import ManualError, load_file
 
     if args.title is not None and len(args.files) > 1:
         raise UserError("--title names one manual: give it with a single FILE.")

@@ -15,12 +15,12 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 
-from bot.audit import Audit
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.models import OutboxMessage
-from bot.outbox import FAILED, PENDING, SENDING
-from core.errors import UserError
-from tickets.models import WebhookDelivery
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.bot.models import OutboxMessage
+from pacsbot.bot.outbox import FAILED, PENDING, SENDING
+from pacsbot.core.errors import UserError
+from pacsbot.tickets.models import WebhookDelivery
 
 
 def add_parser(sub: Any) -> None:

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.audit import Audit
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.cli.dicom import _diagnostics
-from bot.features.reconcile import audit_details
-from commands.reconcile import choose_pairs, csv_text, parse_day, summary, to_json
-from commands.service import new_run_id
-from core.errors import UserError
-from core.privacy import strip_vouch
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.bot.cli.dicom import _diagnostics
+from pacsbot.bot.features.reconcile import audit_details
+from pacsbot.commands.reconcile import choose_pairs, csv_text, parse_day, summary, to_json
+from pacsbot.commands.service import new_run_id
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import strip_vouch
 
 CLI_USAGE = "pacsbot reconcile [--date YYYY-MM-DD|yesterday|today] [--source NODE --archive NODE] [--json] [--csv PATH]"
 

@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from core.errors import UserError
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.core.errors import UserError
 
 
 def add_parser(sub: Any) -> None:
@@ -29,10 +29,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.audit import Audit
-    from bot.features.report import audit_details, make_report
-    from reports.export import summary, write_files
-    from reports.weekly import parse_week
+    from pacsbot.bot.audit import Audit
+    from pacsbot.bot.features.report import audit_details, make_report
+    from pacsbot.reports.export import summary, write_files
+    from pacsbot.reports.weekly import parse_week
 
     settings = settings_from(args)
     now = datetime.now(timezone.utc)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     if not png:
-        from reports.chart import CHARTS_HINT
+        from pacsbot.reports.chart import CHARTS_HINT
 
         print(f"(no chart: it needs matplotlib on this machine: {CHARTS_HINT})")
     sys.stdout.flush()
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _catalog(settings: Any) -> Any:
-    from training.service import TrainingService
+    from pacsbot.training.service import TrainingService
 
     try:
         return TrainingService(settings.training, timezone=settings.timezone, manual_dirs=settings.knowledge.manual_dirs(),

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bot.cli.common import open_database, settings_from, subparser
-from bot.logs import setup_logging
-from bot.settings import ConfigError, Secrets, Settings
-from bot.storage import StorageError
-from core.errors import UserError
+from pacsbot.bot.cli.common import open_database, settings_from, subparser
+from pacsbot.bot.logs import setup_logging
+from pacsbot.bot.settings import ConfigError, Secrets, Settings
+from pacsbot.bot.storage import StorageError
+from pacsbot.core.errors import UserError
 
 log = logging.getLogger("pacsbot")
 
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
 def _check_slack(settings: Settings, secrets: Secrets) -> None:
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack_client import make_web_client
+    from pacsbot.bot.slack_client import make_web_client
 
     client = make_web_client(secrets.bot_token, secrets.api_url, timeout=10)
     try:
@@ -56,10 +56,10 @@ def make_worker(settings: Settings, secrets: Secrets, extend: Callable[[Any], No
     ``extend(services)`` may declare more entry points before the app is built (plug-ins,
     benchmarks).
     """
-    from bot.app import build_app
-    from bot.scheduler import Scheduler
-    from bot.server import wsgi_app
-    from bot.services import build_services
+    from pacsbot.bot.app import build_app
+    from pacsbot.bot.scheduler import Scheduler
+    from pacsbot.bot.server import wsgi_app
+    from pacsbot.bot.services import build_services
 
     services = build_services(settings, secrets)
     if extend is not None:
@@ -81,7 +81,7 @@ def migrate_apart(settings: Settings) -> Callable[[], None]:
     memory every worker inherits, and they run while the master loads what the workers need
     (:func:`preload`). Without ``os.fork`` they run here, before returning.
     """
-    from bot.storage import Database, upgrade
+    from pacsbot.bot.storage import Database, upgrade
 
     def migrate() -> None:
         db = Database(settings.database_url, pool_size=1)
@@ -157,11 +157,11 @@ def preload(settings: Settings) -> None:
     app and scheduler after the fork (:func:`make_worker`)."""
     import gc
 
-    import bot.app  # noqa: F401 - for the workers (above)
-    import bot.scheduler  # noqa: F401
-    import bot.server  # noqa: F401
-    import bot.services  # noqa: F401
-    from bot.features import warm_all
+    import pacsbot.bot.app  # noqa: F401 - for the workers (above)
+    import pacsbot.bot.scheduler  # noqa: F401
+    import pacsbot.bot.server  # noqa: F401
+    import pacsbot.bot.services  # noqa: F401
+    from pacsbot.bot.features import warm_all
 
     warm_all(settings)
     # What is loaded by now lives as long as the process: keep the workers' garbage
@@ -200,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
         db.dispose()
         _check_slack(settings, secrets)
 
-        from bot.app import build_app
-        from bot.scheduler import Scheduler
-        from bot.server import run_socket_mode
-        from bot.services import build_services
+        from pacsbot.bot.app import build_app
+        from pacsbot.bot.scheduler import Scheduler
+        from pacsbot.bot.server import run_socket_mode
+        from pacsbot.bot.services import build_services
 
         services = build_services(settings, secrets)
         app = build_app(services)
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             services.close()
         return 0
 
-    from bot.server import run_gunicorn
+    from pacsbot.bot.server import run_gunicorn
 
     host = args.host or settings.server.host
     port = args.port or settings.server.port

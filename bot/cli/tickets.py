@@ -8,15 +8,15 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.audit import Audit
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.features.admin import parse_since
-from bot.privacy_gate import build_gate
-from bot.render.tickets import priority_label
-from commands.verdict import plural
-from core.errors import UserError
-from tickets.export import export_csv
-from tickets.service import TicketService
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.bot.features.admin import parse_since
+from pacsbot.bot.privacy_gate import build_gate
+from pacsbot.bot.render.tickets import priority_label
+from pacsbot.commands.verdict import plural
+from pacsbot.core.errors import UserError
+from pacsbot.tickets.export import export_csv
+from pacsbot.tickets.service import TicketService
 
 
 def add_parser(sub: Any) -> None:

@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import cli_actor, open_database, settings_from, subparser
-from bot.settings import Settings
-from core.errors import UserError
-from training.catalog import load_catalog
-from training.config import BUNDLED_MODULES
+from pacsbot.bot.cli.common import cli_actor, open_database, settings_from, subparser
+from pacsbot.bot.settings import Settings
+from pacsbot.core.errors import UserError
+from pacsbot.training.catalog import load_catalog
+from pacsbot.training.config import BUNDLED_MODULES
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "training" / "examples" / "example-module.md"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _service(settings: Settings, db: Any = None) -> Any:
-    from training.service import TrainingService
+    from pacsbot.training.service import TrainingService
 
     return TrainingService(settings.training, timezone=settings.timezone, manual_dirs=settings.knowledge.manual_dirs(),
                            base_url=settings.knowledge.base_url)
@@ -122,7 +122,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _new(settings: Settings, args: argparse.Namespace) -> int:
-    from training.content import ID_RE
+    from pacsbot.training.content import ID_RE
 
     if not ID_RE.match(args.id):
         raise UserError(f"{args.id!r} is not a module id: use 3-64 lowercase letters, digits and hyphens (e.g. mr-safety-basics).")
@@ -143,7 +143,7 @@ def _new(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _modules(settings: Settings, args: argparse.Namespace) -> int:
-    from training.records import ensure_version
+    from pacsbot.training.records import ensure_version
 
     svc = _service(settings)
     catalog = svc.catalog()
@@ -172,7 +172,7 @@ def _modules(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from training.records import assigned_module_ids, module_status
+    from pacsbot.training.records import assigned_module_ids, module_status
 
     svc = _service(settings)
     catalog = svc.catalog()
@@ -204,14 +204,14 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 def _since(text: str | None) -> datetime | None:
     if not text:
         return None
-    from bot.features.admin import parse_since
+    from pacsbot.bot.features.admin import parse_since
 
     return parse_since(text, datetime.now(timezone.utc))
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.audit import Audit
-    from training.records import report_rows, to_csv
+    from pacsbot.bot.audit import Audit
+    from pacsbot.training.records import report_rows, to_csv
 
     since = _since(args.since)
     if args.user and not _USER_ID.match(args.user):
@@ -234,8 +234,8 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.audit import Audit
-    from training.records import report_rows, to_csv
+    from pacsbot.bot.audit import Audit
+    from pacsbot.training.records import report_rows, to_csv
 
     if not _USER_ID.match(args.user):
         raise UserError(f"{args.user!r} is not a Slack user id (like U0123ABC).")
@@ -267,11 +267,11 @@ def _users(values: list[str]) -> list[str]:
 
 
 def _assign(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.audit import Audit
-    from bot.features.training import ORIGIN
-    from bot.outbox import Outbox
-    from bot.render import training as render
-    from training import records
+    from pacsbot.bot.audit import Audit
+    from pacsbot.bot.features.training import ORIGIN
+    from pacsbot.bot.outbox import Outbox
+    from pacsbot.bot.render import training as render
+    from pacsbot.training import records
 
     svc = _service(settings)
     module = svc.module(args.module)
@@ -307,11 +307,11 @@ def _assign(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _unassign(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.audit import Audit
-    from bot.features.training import ORIGIN
-    from bot.outbox import Outbox
-    from bot.render import training as render
-    from training import records
+    from pacsbot.bot.audit import Audit
+    from pacsbot.bot.features.training import ORIGIN
+    from pacsbot.bot.outbox import Outbox
+    from pacsbot.bot.render import training as render
+    from pacsbot.training import records
 
     svc = _service(settings)
     module_id = args.module.strip().lower()

@@ -10,23 +10,23 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.services import Services
-    from bot.settings import Settings
+    from pacsbot.bot.services import Services
+    from pacsbot.bot.settings import Settings
 
 # Order matters only for App Home sections of equal rank and for help groups.
 FEATURES = (
-    "bot.features.general",
-    "bot.features.home",
-    "bot.features.messages",
-    "bot.features.admin",
-    "bot.features.diagnostics",
-    "bot.features.watch",
-    "bot.features.reconcile",
-    "bot.features.knowledge",
-    "bot.outbox",
-    "bot.features.training",
-    "bot.features.tickets",
-    "bot.features.report",
+    "pacsbot.bot.features.general",
+    "pacsbot.bot.features.home",
+    "pacsbot.bot.features.messages",
+    "pacsbot.bot.features.admin",
+    "pacsbot.bot.features.diagnostics",
+    "pacsbot.bot.features.watch",
+    "pacsbot.bot.features.reconcile",
+    "pacsbot.bot.features.knowledge",
+    "pacsbot.bot.outbox",
+    "pacsbot.bot.features.training",
+    "pacsbot.bot.features.tickets",
+    "pacsbot.bot.features.report",
 )
 
 

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, delete
 
-from bot import drafts
-from bot.access import Role
-from bot.audit import AuditRow
-from bot.context import Ctx
-from bot.listeners.events import redeliver_unhandled
-from bot.models import EventReceipt, SchedulerClaim
-from bot.registry import Registry
-from bot.render.blocks import USER_MENTION_RE, context, escape, section
-from bot.scheduler import CLAIM_RETENTION
-from core.config import USER_ID_RE
-from core.errors import UserError
+from pacsbot.bot import drafts
+from pacsbot.bot.access import Role
+from pacsbot.bot.audit import AuditRow
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.listeners.events import redeliver_unhandled
+from pacsbot.bot.models import EventReceipt, SchedulerClaim
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render.blocks import USER_MENTION_RE, context, escape, section
+from pacsbot.bot.scheduler import CLAIM_RETENTION
+from pacsbot.core.config import USER_ID_RE
+from pacsbot.core.errors import UserError
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 _RELATIVE = re.compile(r"^(\d{1,4})([dhw])$")
 

@@ -14,22 +14,22 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.registry import Registry
-from bot.render.blocks import context, escape
-from bot.render.diagnostics import echo_blocks, echo_interim_blocks, locate_blocks, locate_interim_blocks, nodes_blocks
-from commands.demo import DemoNetwork, demo_wanted
-from commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
-from commands.results import EchoResult, NodeLocate
-from commands.scu import Target
-from commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
-from commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
-from commands.verdict import plural
-from core.errors import Refused, UserError
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render.blocks import context, escape
+from pacsbot.bot.render.diagnostics import echo_blocks, echo_interim_blocks, locate_blocks, locate_interim_blocks, nodes_blocks
+from pacsbot.commands.demo import DemoNetwork, demo_wanted
+from pacsbot.commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
+from pacsbot.commands.results import EchoResult, NodeLocate
+from pacsbot.commands.scu import Target
+from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
+from pacsbot.commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
+from pacsbot.commands.verdict import plural
+from pacsbot.core.errors import Refused, UserError
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.registry import Registry
-from bot.render.blocks import escape, section
-from bot.render.help import help_blocks, subcommand_help, suggest
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render.blocks import escape, section
+from pacsbot.bot.render.help import help_blocks, subcommand_help, suggest
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 
 def register(services: "Services") -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.registry import Registry
-from bot.render.blocks import Block, context, divider, header, section
-from bot.render.help import group_rank
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render.blocks import Block, context, divider, header, section
+from pacsbot.bot.render.help import group_rank
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

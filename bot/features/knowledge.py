@@ -24,23 +24,23 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.features.admin import parse_since
-from bot.registry import Registry
-from bot.render import knowledge as render
-from bot.render.blocks import context, escape, section
-from bot.slack_client import make_webhook_client
-from core.errors import UserError
-from knowledge import store
-from knowledge.base import Answer, KnowledgeBase
-from knowledge.lint import check as lint_check
-from knowledge.search import SearchResult
-from knowledge.smalltalk import GREETING, small_talk
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.features.admin import parse_since
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render import knowledge as render
+from pacsbot.bot.render.blocks import context, escape, section
+from pacsbot.bot.slack_client import make_webhook_client
+from pacsbot.core.errors import UserError
+from pacsbot.knowledge import store
+from pacsbot.knowledge.base import Answer, KnowledgeBase
+from pacsbot.knowledge.lint import check as lint_check
+from pacsbot.knowledge.search import SearchResult
+from pacsbot.knowledge.smalltalk import GREETING, small_talk
 
 if TYPE_CHECKING:
-    from bot.services import Services
-    from bot.settings import Settings
+    from pacsbot.bot.services import Services
+    from pacsbot.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

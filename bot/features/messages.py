@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.context import Ctx
-from bot.registry import Registry
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.registry import Registry
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

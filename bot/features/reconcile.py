@@ -22,13 +22,13 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.features.diagnostics import LIMIT, diagnostics_of, rate_limit
-from bot.registry import Registry
-from bot.render.blocks import Block, context, escape, section
-from bot.scheduler import claim_done, claim_once
-from commands.reconcile import (
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.features.diagnostics import LIMIT, diagnostics_of, rate_limit
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render.blocks import Block, context, escape, section
+from pacsbot.bot.scheduler import claim_done, claim_once
+from pacsbot.commands.reconcile import (
     RECONCILE_USAGE,
     ReconcileReport,
     choose_pairs,
@@ -37,12 +37,12 @@ from commands.reconcile import (
     parse_request,
     summary,
 )
-from commands.service import Diagnostics, new_run_id
-from core.errors import UserError
-from core.privacy import vouch
+from pacsbot.commands.service import Diagnostics, new_run_id
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import vouch
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

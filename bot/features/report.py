@@ -13,20 +13,20 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.features.training import feature
-from bot.registry import Registry
-from bot.scheduler import claim_done, claim_once
-from core.privacy import vouch
-from reports.chart import CHARTS_HINT, ChartsUnavailable, render_png
-from reports.export import png_name, summary
-from reports.weekly import Week, WeeklyReport, gather, parse_week
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.features.training import feature
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.scheduler import claim_done, claim_once
+from pacsbot.core.privacy import vouch
+from pacsbot.reports.chart import CHARTS_HINT, ChartsUnavailable, render_png
+from pacsbot.reports.export import png_name, summary
+from pacsbot.reports.weekly import Week, WeeklyReport, gather, parse_week
 
 if TYPE_CHECKING:
-    from bot.services import Services
-    from bot.settings import Settings
-    from bot.storage import Database
+    from pacsbot.bot.services import Services
+    from pacsbot.bot.settings import Settings
+    from pacsbot.bot.storage import Database
 
 log = logging.getLogger(__name__)
 

@@ -18,31 +18,31 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot import drafts
-from bot.access import Role
-from bot.context import Ctx, call_the_oncall, storage_down
-from bot.features.knowledge import ask
-from bot.outbox import get_outbox
-from bot.receipts import once
-from bot.registry import Registry
-from bot.render import tickets as render
-from bot.render.blocks import Block, context, escape, section, unescape
-from bot.render.diagnostics import locate_blocks
-from bot.render.knowledge import section_url
-from bot.render.mrkdwn import to_mrkdwn, trim
-from bot.render.tickets import MONITORING_REPORTER
-from bot.scheduler import claim_done, claim_once, replica_id
-from bot.spool import Spool
-from commands.query import parse_locate
-from commands.service import locate_audit, new_run_id
-from commands.verdict import most_severe, plural
-from core.errors import NotFound, NotYours, UserError
-from tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
-from tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
-from tickets.webhooks import deliver_due, post_json
+from pacsbot.bot import drafts
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx, call_the_oncall, storage_down
+from pacsbot.bot.features.knowledge import ask
+from pacsbot.bot.outbox import get_outbox
+from pacsbot.bot.receipts import once
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render import tickets as render
+from pacsbot.bot.render.blocks import Block, context, escape, section, unescape
+from pacsbot.bot.render.diagnostics import locate_blocks
+from pacsbot.bot.render.knowledge import section_url
+from pacsbot.bot.render.mrkdwn import to_mrkdwn, trim
+from pacsbot.bot.render.tickets import MONITORING_REPORTER
+from pacsbot.bot.scheduler import claim_done, claim_once, replica_id
+from pacsbot.bot.spool import Spool
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.service import locate_audit, new_run_id
+from pacsbot.commands.verdict import most_severe, plural
+from pacsbot.core.errors import NotFound, NotYours, UserError
+from pacsbot.tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
+from pacsbot.tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
+from pacsbot.tickets.webhooks import deliver_due, post_json
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -23,23 +23,23 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.features.home import home_view
-from bot.listeners.policy import allowed
-from bot.outbox import get_outbox
-from bot.registry import Registry
-from bot.render import training as render
-from bot.render.blocks import USER_MENTION_RE, Block, context, escape
-from core.config import CHANNEL_ID_RE, GROUP_ID_RE, USER_ID_RE
-from core.errors import UserError
-from training import records
-from training.content import Module
-from training.models import ASSIGNED, COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN, SYSTEM_ACTOR
-from training.service import TrainingService
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.features.home import home_view
+from pacsbot.bot.listeners.policy import allowed
+from pacsbot.bot.outbox import get_outbox
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render import training as render
+from pacsbot.bot.render.blocks import USER_MENTION_RE, Block, context, escape
+from pacsbot.core.config import CHANNEL_ID_RE, GROUP_ID_RE, USER_ID_RE
+from pacsbot.core.errors import UserError
+from pacsbot.training import records
+from pacsbot.training.content import Module
+from pacsbot.training.models import ASSIGNED, COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN, SYSTEM_ACTOR
+from pacsbot.training.service import TrainingService
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -16,34 +16,34 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.access import Role
-from bot.context import Ctx
-from bot.features.knowledge import audience_of
-from bot.listeners.policy import allowed
-from bot.outbox import get_outbox
-from bot.registry import Registry
-from bot.render import watch as render
-from bot.render.blocks import Block, context, section
-from bot.render.mrkdwn import to_mrkdwn
-from bot.render.tickets import MONITORING_REPORTER
-from commands import downtime as downtimes
-from commands.config import NodeConfig
-from commands.outage import affected_nodes, explains, relevant_nodes
-from commands.results import EchoResult
-from commands.service import Diagnostics
-from commands.store import record_echoes
-from commands.verdict import plural
-from commands.watch import OUTAGE_CATEGORY, Rules, duration_words
-from commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
-from core.errors import NotFound, UserError
-from tickets.service import Report
+from pacsbot.bot.access import Role
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.features.knowledge import audience_of
+from pacsbot.bot.listeners.policy import allowed
+from pacsbot.bot.outbox import get_outbox
+from pacsbot.bot.registry import Registry
+from pacsbot.bot.render import watch as render
+from pacsbot.bot.render.blocks import Block, context, section
+from pacsbot.bot.render.mrkdwn import to_mrkdwn
+from pacsbot.bot.render.tickets import MONITORING_REPORTER
+from pacsbot.commands import downtime as downtimes
+from pacsbot.commands.config import NodeConfig
+from pacsbot.commands.outage import affected_nodes, explains, relevant_nodes
+from pacsbot.commands.results import EchoResult
+from pacsbot.commands.service import Diagnostics
+from pacsbot.commands.store import record_echoes
+from pacsbot.commands.verdict import plural
+from pacsbot.commands.watch import OUTAGE_CATEGORY, Rules, duration_words
+from pacsbot.commands.watch_store import Applied, apply_result, claim_due, set_outage_ticket, views
+from pacsbot.core.errors import NotFound, UserError
+from pacsbot.tickets.service import Report
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from bot.feature_set import TicketDesk
-    from bot.services import Services
-    from tickets.service import Declared
+    from pacsbot.bot.feature_set import TicketDesk
+    from pacsbot.bot.services import Services
+    from pacsbot.tickets.service import Declared
 
 log = logging.getLogger(__name__)
 

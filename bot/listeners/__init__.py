@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.listeners import commands, events, interactions
+from pacsbot.bot.listeners import commands, events, interactions
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 
 def register(app: "App", services: "Services") -> None:

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.background import BUSY_TEXT
-from bot.listeners.policy import check, make_ctx, record_refusal, run_entry_inline, run_inline, start_after_ack
-from bot.render.help import unknown_subcommand
+from pacsbot.bot.background import BUSY_TEXT
+from pacsbot.bot.listeners.policy import check, make_ctx, record_refusal, run_entry_inline, run_inline, start_after_ack
+from pacsbot.bot.render.help import unknown_subcommand
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 COMMAND = "/pacs"
 

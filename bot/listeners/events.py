@@ -19,16 +19,16 @@ from slack_bolt import BoltResponse
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.background import Busy
-from bot.listeners.policy import make_ctx
-from bot.models import EventReceipt
-from bot.registry import EventSpec
-from bot.storage import StorageError
+from pacsbot.bot.background import Busy
+from pacsbot.bot.listeners.policy import make_ctx
+from pacsbot.bot.models import EventReceipt
+from pacsbot.bot.registry import EventSpec
+from pacsbot.bot.storage import StorageError
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.background import BUSY_TEXT
-from bot.listeners.policy import (
+from pacsbot.bot.background import BUSY_TEXT
+from pacsbot.bot.listeners.policy import (
     check,
     make_ctx,
     notify_soon,
@@ -18,12 +18,12 @@ from bot.listeners.policy import (
     run_entry_inline,
     start_after_ack,
 )
-from bot.registry import Interaction
+from pacsbot.bot.registry import Interaction
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

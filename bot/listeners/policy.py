@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.access import Role
-from bot.background import Busy
-from bot.context import Ctx
-from bot.registry import Interaction, Subcommand, permits
+from pacsbot.bot.access import Role
+from pacsbot.bot.background import Busy
+from pacsbot.bot.context import Ctx
+from pacsbot.bot.registry import Interaction, Subcommand, permits
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
 

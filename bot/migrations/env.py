@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.storage import all_metadata
+from pacsbot.bot.storage import all_metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.render.blocks import MAX_BLOCKS_MESSAGE, Block, context, divider, escape, section
-from commands.results import EchoResult, LocateReport, NodeLocate, NodeRef, StudyInfo
-from commands.store import LastEcho
-from commands.verdict import PATIENT_SEARCH, plural, total_images
+from pacsbot.bot.render.blocks import MAX_BLOCKS_MESSAGE, Block, context, divider, escape, section
+from pacsbot.commands.results import EchoResult, LocateReport, NodeLocate, NodeRef, StudyInfo
+from pacsbot.commands.store import LastEcho
+from pacsbot.commands.verdict import PATIENT_SEARCH, plural, total_images
 
 ICON = {"ok": ":white_check_mark:", "info": ":information_source:", "warn": ":warning:", "bad": ":red_circle:"}
 MAX_STUDY_LINES = 12

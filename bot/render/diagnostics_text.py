@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from commands.results import EchoResult, LocateReport, NodeLocate, StudyInfo
-from commands.verdict import PATIENT_SEARCH, plural
+from pacsbot.commands.results import EchoResult, LocateReport, NodeLocate, StudyInfo
+from pacsbot.commands.verdict import PATIENT_SEARCH, plural
 
 MARK = {"ok": "OK", "info": "--", "warn": "!!", "bad": "!!"}
 

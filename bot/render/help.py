@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from bot.access import Role
-from bot.registry import Registry, Subcommand
-from bot.render.blocks import Block, context, escape, section
+from pacsbot.bot.access import Role
+from pacsbot.bot.registry import Registry, Subcommand
+from pacsbot.bot.render.blocks import Block, context, escape, section
 
 if TYPE_CHECKING:
-    from bot.context import Ctx
+    from pacsbot.bot.context import Ctx
 
 
 # Help lists what people need most first; groups not named here come before General.

@@ -8,13 +8,13 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from bot.render.blocks import Block, actions, button, clip, context, escape, section
-from bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
-from core.privacy import vouch
-from knowledge.base import Answer
-from knowledge.manuals import Manual, Problem, Section
-from knowledge.site import page_url
-from knowledge.store import REASONS, GapsReport
+from pacsbot.bot.render.blocks import Block, actions, button, clip, context, escape, section
+from pacsbot.bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
+from pacsbot.core.privacy import vouch
+from pacsbot.knowledge.base import Answer
+from pacsbot.knowledge.manuals import Manual, Problem, Section
+from pacsbot.knowledge.site import page_url
+from pacsbot.knowledge.store import REASONS, GapsReport
 
 # action ids (declared in bot/features/knowledge.py)
 HELPFUL = "kb_helpful"

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from markdown_it.token import Token
 
-from core.markdown import parse, parse_inline
+from pacsbot.core.markdown import parse, parse_inline
 
 LinkResolver = Callable[[str], "str | None"]
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.render.blocks import (
+from pacsbot.bot.render.blocks import (
     Block,
     actions,
     button,
@@ -19,13 +19,13 @@ from bot.render.blocks import (
     plain,
     section,
 )
-from bot.render.mrkdwn import split_for_blocks
-from commands.verdict import plural
-from commands.watch import duration_words
-from tickets.config import TicketSettings
-from tickets.intake import CATEGORY_LABELS, PRIORITY_OF_URGENCY, URGENCY_LABELS
-from tickets.reminders import DigestEntry, Step
-from tickets.service import Listener, TicketView
+from pacsbot.bot.render.mrkdwn import split_for_blocks
+from pacsbot.commands.verdict import plural
+from pacsbot.commands.watch import duration_words
+from pacsbot.tickets.config import TicketSettings
+from pacsbot.tickets.intake import CATEGORY_LABELS, PRIORITY_OF_URGENCY, URGENCY_LABELS
+from pacsbot.tickets.reminders import DigestEntry, Step
+from pacsbot.tickets.service import Listener, TicketView
 
 # Who files the tickets the node watch opens (bot.features.watch uses the same name).
 MONITORING_REPORTER = "pacsbot"

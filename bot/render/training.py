@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.render.blocks import (
+from pacsbot.bot.render.blocks import (
     MAX_SECTION_TEXT,
     Block,
     actions,
@@ -27,16 +27,16 @@ from bot.render.blocks import (
     plain,
     section,
 )
-from bot.render.mrkdwn import inline, split_for_blocks
-from bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
-from commands.verdict import plural
-from core.privacy import vouch
-from knowledge.markup import clean
-from training.catalog import Catalog
-from training.content import SLACK_OPTION_TEXT, Module, Question
-from training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
-from training.quiz import ATTESTATION, Grade, letters, pass_words
-from training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
+from pacsbot.bot.render.mrkdwn import inline, split_for_blocks
+from pacsbot.bot.render.mrkdwn import to_mrkdwn as _to_mrkdwn
+from pacsbot.commands.verdict import plural
+from pacsbot.core.privacy import vouch
+from pacsbot.knowledge.markup import clean
+from pacsbot.training.catalog import Catalog
+from pacsbot.training.content import SLACK_OPTION_TEXT, Module, Question
+from pacsbot.training.models import COMPLETED, FAILED, OPEN, RENEWAL, RETRAIN
+from pacsbot.training.quiz import ATTESTATION, Grade, letters, pass_words
+from pacsbot.training.records import AssignmentInfo, AssignOutcome, CompletionInfo, LearnerItem, ModuleStatus, SubmitOutcome
 
 QUIZ_CALLBACK = "train_quiz"
 PAGES_CALLBACK = "train_pages"

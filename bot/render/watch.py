@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.render.blocks import Block, clip, context, escape, section
-from commands.config import NodeConfig
-from commands.downtime import DowntimeView
-from commands.outage import Affected
-from commands.results import EchoResult
-from commands.watch import Transition, duration_words, local_time, node_label
-from commands.watch_store import NodeView
-from core.privacy import vouch
+from pacsbot.bot.render.blocks import Block, clip, context, escape, section
+from pacsbot.commands.config import NodeConfig
+from pacsbot.commands.downtime import DowntimeView
+from pacsbot.commands.outage import Affected
+from pacsbot.commands.results import EchoResult
+from pacsbot.commands.watch import Transition, duration_words, local_time, node_label
+from pacsbot.commands.watch_store import NodeView
+from pacsbot.core.privacy import vouch
 
 
 def label_of(node: NodeConfig) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import BigId, UTCDateTime
+from pacsbot.core.db import BigId, UTCDateTime
 
 revision = "commands_0002"
 down_revision = "commands_0001"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import BigId, UTCDateTime
+from pacsbot.core.db import BigId, UTCDateTime
 
 revision = "knowledge_0001"
 down_revision = None

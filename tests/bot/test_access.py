@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from bot.access import Access, GroupDirectory, Role
-from bot.slack_client import make_web_client
-from bot.slackmock import MockSlack
+from pacsbot.bot.access import Access, GroupDirectory, Role
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.bot.slackmock import MockSlack
 
 
 def test_roles_from_ids_and_admins_include_trainer() -> None:

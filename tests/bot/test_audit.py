@@ -6,9 +6,9 @@ import csv
 import io
 from datetime import timedelta
 
-from bot.audit import Audit, to_csv, to_table
-from bot.storage import Database, upgrade
-from core.clock import ManualClock
+from pacsbot.bot.audit import Audit, to_csv, to_table
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.core.clock import ManualClock
 
 
 def test_record_query_and_filters(db: Database) -> None:

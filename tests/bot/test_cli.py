@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import Audit
-from bot.cli import build_parser, main
-from bot.storage import Database
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli import build_parser, main
+from pacsbot.bot.storage import Database
 
 
 def config(tmp_path: Path, db_url: str, extra: str = "") -> str:
@@ -35,7 +35,7 @@ def test_the_command_table_matches_what_the_modules_add() -> None:
     import argparse
     import importlib
 
-    from bot.cli import COMMANDS, SUBCOMMANDS, command_word
+    from pacsbot.bot.cli import COMMANDS, SUBCOMMANDS, command_word
 
     added = {}
     for module in SUBCOMMANDS:
@@ -110,7 +110,7 @@ def test_serve_with_unreachable_database_exits_1(tmp_path: Path, monkeypatch: py
 def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
     cfg = config(tmp_path, f"sqlite:///{tmp_path}/console.db")
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", cfg, "console", "--as", "dr.rhea", "--say", "/pacs help", "--say", "/pacs whoami"],
+        [sys.executable, "-m", "pacsbot.bot", "--config", cfg, "console", "--as", "dr.rhea", "--say", "/pacs help", "--say", "/pacs whoami"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -122,8 +122,8 @@ def test_outbox_list_shows_what_gave_up_and_retry_queues_it_again(tmp_path: Path
     import json
     from datetime import datetime, timedelta, timezone
 
-    from bot.models import OutboxMessage
-    from bot.storage import upgrade
+    from pacsbot.bot.models import OutboxMessage
+    from pacsbot.bot.storage import upgrade
 
     db = Database(db_url)
     upgrade(db)

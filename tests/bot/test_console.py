@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.access import Role
-from bot.console import Console
+from pacsbot.bot.access import Role
+from pacsbot.bot.console import Console
 from tests.harness import make_settings
 
 
@@ -107,7 +107,7 @@ def test_modal_fill_submit_and_click(tmp_path: Any, db_url: str) -> None:
     c.start()
     try:
         _register_modal_demo(c.services)
-        from bot.app import build_app
+        from pacsbot.bot.app import build_app
 
         c.app = build_app(c.services)
         c.run_script(["/pacs demo-form"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from pacsbot.bot.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def test_ctrl_c_leaves_the_console_quietly_with_130(tmp_path: Path) -> None:
     env["PACSBOT_DATA_DIR"] = str(tmp_path / "data")
     # as from a terminal: Ctrl-C not ignored (a test run started in the background, as CI's is,
     # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt)
-    child = subprocess.Popen([sys.executable, "-m", "bot", "console"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "pacsbot.bot", "console"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert child.stdout is not None
@@ -67,7 +67,7 @@ def test_ctrl_c_leaves_the_console_quietly_with_130(tmp_path: Path) -> None:
 def test_two_consoles_never_send_the_same_trigger_id() -> None:
     """The bot files a command once per trigger id (Slack's retries repeat it), so two console
     runs started within the same second must not repeat one (they did: a counter and the second)."""
-    from bot.simulate import Simulator
+    from pacsbot.bot.simulate import Simulator
 
     first, second = Simulator("secret"), Simulator("secret")
     assert first.trigger_id() != second.trigger_id()

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.access import Role
-from bot.console import Console
-from bot.slackmock import BOT_USER_ID
+from pacsbot.bot.access import Role
+from pacsbot.bot.console import Console
+from pacsbot.bot.slackmock import BOT_USER_ID
+from pacsbot.tickets.models import Ticket, TicketEvent
 from tests.harness import make_settings
-from tickets.models import Ticket, TicketEvent
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def _register_demo(services: Any) -> None:
 
 @pytest.fixture
 def demo(console: tuple[Console, io.StringIO]) -> tuple[Console, io.StringIO]:
-    from bot.app import build_app
+    from pacsbot.bot.app import build_app
 
     c, out = console
     _register_demo(c.services)

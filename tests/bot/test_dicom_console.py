@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.console import Console
+from pacsbot.bot.console import Console
 from tests.harness import make_settings
 
 

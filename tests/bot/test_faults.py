@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.slackmock import MockSlack
-from bot.storage import Database
-from core.clock import ManualClock
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database
+from pacsbot.core.clock import ManualClock
+from pacsbot.tickets.models import Ticket
 from tests.conftest import PG_ENV
 from tests.faultproxy import FaultProxy
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, make_settings
-from tickets.models import Ticket
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 QUEUE = "C0PACSQUE"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.access import Role
-from bot.models import AuditEntry, EventReceipt
-from core.errors import UserError
+from pacsbot.bot.access import Role
+from pacsbot.bot.models import AuditEntry, EventReceipt
+from pacsbot.core.errors import UserError
 from tests.harness import ADMIN, CLINICIAN, TRAINER, Harness, texts_of
 
 
@@ -223,7 +223,7 @@ def test_admin_views_that_used_to_go_unaudited_are_audited(harness: Harness) -> 
 
 
 def test_an_undeclared_limit_is_a_declaration_error() -> None:
-    from bot.registry import Registry
+    from pacsbot.bot.registry import Registry
 
     registry = Registry()
     registry.subcommand("x", role=Role.CLINICIAN, summary="x", limit="nope")(lambda ctx: None)
@@ -409,7 +409,7 @@ def test_healthz_is_degraded_when_slack_refuses_the_token(harness: Harness) -> N
 
 
 def test_healthz_answers_within_a_second_when_a_check_hangs() -> None:
-    from bot.server import BoundedCheck
+    from pacsbot.bot.server import BoundedCheck
 
     release = threading.Event()
     calls = []

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.models import OutboxMessage
-from bot.outbox import FAILED, PENDING, SENT, Outbox
-from bot.slack_client import make_web_client
-from bot.slackmock import MockSlack
-from bot.storage import Database, upgrade
-from core.clock import ManualClock
+from pacsbot.bot.models import OutboxMessage
+from pacsbot.bot.outbox import FAILED, PENDING, SENT, Outbox
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.core.clock import ManualClock
 
 TOKEN = "xoxb-test-token"
 

@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import AuditEntry
-from bot.privacy_gate import PUBLIC_METHODS
-from bot.slackmock import MockSlack
-from bot.storage import Database
+from pacsbot.bot.models import AuditEntry
+from pacsbot.bot.privacy_gate import PUBLIC_METHODS
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database
+from pacsbot.tickets.export import export_csv
+from pacsbot.tickets.intake import CATEGORY_LABELS, summarize
+from pacsbot.tickets.models import Ticket
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, make_settings, texts_of
 from tests.phi_corpus import SEEN_IDS, SEEN_NAMES, SITE_PATTERNS, Item, corpus
-from tickets.export import export_csv
-from tickets.intake import CATEGORY_LABELS, summarize
-from tickets.models import Ticket
 
 MANUALS = Path(__file__).resolve().parents[2] / "knowledge" / "manuals"
 QUEUE = "C0PACSQUE"
@@ -373,8 +373,8 @@ def test_broadcasts_and_disguised_links_are_not_echoed(bot: Harness) -> None:
 
 
 def test_the_weekly_report_after_the_corpus_names_nobody(bot: Harness, outcome: dict[str, Any]) -> None:
-    from bot.features.report import post_weekly
-    from reports.weekly import parse_week
+    from pacsbot.bot.features.report import post_weekly
+    from pacsbot.reports.weekly import parse_week
 
     h = bot
     since = len(h.mock.calls)
@@ -390,8 +390,8 @@ def test_the_weekly_report_after_the_corpus_names_nobody(bot: Harness, outcome: 
 def test_sla_reminders_and_the_digest_after_the_corpus_name_nobody(bot: Harness, outcome: dict[str, Any]) -> None:
     from datetime import timedelta
 
-    from bot.outbox import get_outbox
-    from core.clock import ManualClock
+    from pacsbot.bot.outbox import get_outbox
+    from pacsbot.core.clock import ManualClock
 
     h = bot
     before = h.services.clock

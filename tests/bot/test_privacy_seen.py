@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import SeenIdentifier
-from bot.privacy_gate import PrivacyGate, build_gate, scrub_incoming
-from bot.services import build_services
-from bot.settings import Secrets
-from bot.slack_client import make_web_client
-from commands.demo import DemoNetwork
-from core.privacy import vouch
+from pacsbot.bot.models import SeenIdentifier
+from pacsbot.bot.privacy_gate import PrivacyGate, build_gate, scrub_incoming
+from pacsbot.bot.services import build_services
+from pacsbot.bot.settings import Secrets
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.commands.demo import DemoNetwork
+from pacsbot.core.privacy import vouch
 from tests.dicom_support import demo_network, node_dicts  # noqa: F401 - fixtures
 from tests.harness import ADMIN, CLINICIAN, TECH, TOKEN, Harness, texts_of
 

@@ -6,11 +6,11 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from bot.scheduler import Scheduler
-from bot.services import build_services
-from bot.settings import Secrets
-from bot.storage import Database, upgrade
-from core.clock import ManualClock
+from pacsbot.bot.scheduler import Scheduler
+from pacsbot.bot.services import build_services
+from pacsbot.bot.settings import Secrets
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.core.clock import ManualClock
 from tests.harness import make_settings
 
 
@@ -60,7 +60,7 @@ def test_a_failing_job_does_not_stop_the_others(tmp_path: Any, db: Database) -> 
 
 
 def test_housekeeping_forgets_old_event_ids(tmp_path: Any, db: Database) -> None:
-    from bot.listeners.events import store_event
+    from pacsbot.bot.listeners.events import store_event
 
     upgrade(db)
     clock = ManualClock()
@@ -102,7 +102,7 @@ def test_a_slow_job_delays_only_itself(tmp_path: Any, db: Database) -> None:
 
 
 def test_once_per_day_work_is_claimed_once_and_retried_only_if_never_finished(tmp_path: Any, db: Database) -> None:
-    from bot.scheduler import claim_done, claim_once
+    from pacsbot.bot.scheduler import claim_done, claim_once
 
     upgrade(db)
     clock = ManualClock()

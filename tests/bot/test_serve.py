@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.simulate import Simulator
-from bot.slackmock import MockSlack
+from pacsbot.bot.simulate import Simulator
+from pacsbot.bot.slackmock import MockSlack
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def served(tmp_path: Path, mock_slack: MockSlack) -> Iterator[tuple[int, Any, Mo
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock_slack.api_url}
     env.pop("SLACK_APP_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--config", str(cfg), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+        [sys.executable, "-m", "pacsbot.bot", "--config", str(cfg), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
@@ -112,7 +112,7 @@ def test_socket_mode_when_an_app_token_is_set(tmp_path: Path, mock_slack: MockSl
     cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/socket.db\nroles:\n  admins: [U0ADMIN01]\n")
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-1-test", "SLACK_API_URL": mock_slack.api_url}
     env.pop("SLACK_SIGNING_SECRET", None)
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(cfg), "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "pacsbot.bot", "--config", str(cfg), "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         if not server.connected.wait(60):

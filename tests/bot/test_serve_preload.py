@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.cli.serve import migrate_apart, preload
-from bot.slackmock import MockSlack
-from bot.storage import Database, StorageError, pending
-from knowledge import base
-from knowledge.search import Index
+from pacsbot.bot.cli.serve import migrate_apart, preload
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database, StorageError, pending
+from pacsbot.knowledge import base
+from pacsbot.knowledge.search import Index
 from tests.harness import Harness, make_settings
 
 
@@ -74,14 +74,14 @@ def test_what_the_migrations_raise_is_raised_in_the_parent(tmp_path: Path, monke
     def refused(db: Database) -> list[str]:
         raise StorageError("cannot reach the database at sqlite:///x.db: disk I/O error")
 
-    monkeypatch.setattr("bot.storage.upgrade", refused)
+    monkeypatch.setattr("pacsbot.bot.storage.upgrade", refused)
     with pytest.raises(StorageError, match="disk I/O error"):
         migrate_apart(settings)()
 
     def broken(db: Database) -> list[str]:
         raise KeyError("down_revision")
 
-    monkeypatch.setattr("bot.storage.upgrade", broken)
+    monkeypatch.setattr("pacsbot.bot.storage.upgrade", broken)
     with pytest.raises(KeyError, match="down_revision") as info:
         migrate_apart(settings)()
     assert "in a child process" in "\n".join(getattr(info.value, "__notes__", []))

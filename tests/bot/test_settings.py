@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, Secrets, load_settings
+from pacsbot.bot.settings import ConfigError, Secrets, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -144,7 +144,7 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
 
 def test_bad_config_exits_2_without_a_traceback(tmp_path: Path) -> None:
     path = write(tmp_path, "serverr: {}\n")
-    result = subprocess.run([sys.executable, "-m", "bot", "--config", str(path), "db", "current"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "pacsbot.bot", "--config", str(path), "db", "current"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "pacsbot.yml:1: serverr: unknown key" in result.stderr
     assert "Traceback" not in result.stderr

@@ -7,8 +7,8 @@ import time
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.slack_client import make_web_client
-from bot.slackmock import MockSlack
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.bot.slackmock import MockSlack
 
 
 def test_429_is_retried_after_retry_after(mock_slack: MockSlack) -> None:

@@ -11,9 +11,18 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.audit import Audit
-from bot.models import AuditEntry
-from bot.storage import Database, StorageError, all_metadata, current_revisions, head_revisions, normalize_url, pending, upgrade
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.models import AuditEntry
+from pacsbot.bot.storage import (
+    Database,
+    StorageError,
+    all_metadata,
+    current_revisions,
+    head_revisions,
+    normalize_url,
+    pending,
+    upgrade,
+)
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(db: Database) -> None:
@@ -101,7 +110,7 @@ def test_an_up_to_date_database_is_recognised_without_alembic(db: Database, monk
     from the migration files (no Alembic import, ~0.2 s) must be exactly Alembic's own."""
     from alembic import command
 
-    from bot.storage import _script_heads
+    from pacsbot.bot.storage import _script_heads
 
     assert _script_heads() == head_revisions()
     upgrade(db)

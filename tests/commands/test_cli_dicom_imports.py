@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.cli.dicom import _demo_wanted
-from commands.config import DicomSettings
-from commands.demo import demo_wanted
+from pacsbot.bot.cli import main
+from pacsbot.bot.cli.dicom import _demo_wanted
+from pacsbot.commands.config import DicomSettings
+from pacsbot.commands.demo import demo_wanted
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pynetdicom", "pydicom", "numpy", "sqlalchemy", "pydantic", "commands.demo", "commands.service")
+HEAVY = ("pynetdicom", "pydicom", "numpy", "sqlalchemy", "pydantic", "pacsbot.commands.demo", "pacsbot.commands.service")
 
 
 def loaded_after(code: str) -> list[str]:
@@ -28,8 +28,8 @@ def loaded_after(code: str) -> list[str]:
 
 
 def test_the_command_line_and_its_help_load_no_heavy_module() -> None:
-    assert loaded_after("import bot.cli, bot.cli.dicom") == []
-    help_run = "import contextlib, io\nfrom bot.cli import main\n" \
+    assert loaded_after("import pacsbot.bot.cli, pacsbot.bot.cli.dicom") == []
+    help_run = "import contextlib, io\nfrom pacsbot.bot.cli import main\n" \
                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n" \
                "    main(['locate', '--help'])"
     assert loaded_after(help_run) == []

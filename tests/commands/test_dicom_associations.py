@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from pynetdicom import evt
 
-from commands.demo import DemoNode, demo_studies, pacs_copy
-from commands.locate import LocateOptions, image_identifier, locate_on_node
-from commands.query import parse_locate
-from commands.scu import FIND_MODEL, Associations, open_session, target_for
-from commands.service import Diagnostics
+from pacsbot.commands.demo import DemoNode, demo_studies, pacs_copy
+from pacsbot.commands.locate import LocateOptions, image_identifier, locate_on_node
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.scu import FIND_MODEL, Associations, open_session, target_for
+from pacsbot.commands.service import Diagnostics
 from tests.dicom_support import dicom_settings
 
 
@@ -200,7 +200,7 @@ def test_an_unexpected_error_does_not_keep_the_association(nodes: tuple[Counting
 
 
 def _study_query() -> Any:
-    from commands.locate import study_identifier
+    from pacsbot.commands.locate import study_identifier
 
     return study_identifier(parse_locate("A1001"), want_phi=False)
 

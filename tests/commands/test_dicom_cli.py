@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.audit import Audit
-from bot.cli import main
-from bot.storage import Database
-from commands.demo import DemoNetwork
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli import main
+from pacsbot.bot.storage import Database
+from pacsbot.commands.demo import DemoNetwork
 from tests.dicom_support import closed_port, demo_network, node_dicts  # noqa: F401 - fixture
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load_settings
-from commands.config import DicomSettings
-from commands.scu import target_for
+from pacsbot.bot.settings import ConfigError, load_settings
+from pacsbot.commands.config import DicomSettings
+from pacsbot.commands.scu import target_for
 from tests.dicom_support import TlsFiles, tls_files  # noqa: F401 - fixture
 
 

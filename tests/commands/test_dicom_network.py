@@ -16,12 +16,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelMove, Verification
 
-from commands.concurrency import run_concurrently
-from commands.demo import DemoNetwork, DemoNode, DemoStudy, demo_studies
-from commands.locate import LocateOptions, locate_on_node, series_identifier
-from commands.query import parse_locate
-from commands.scu import FIND_MODEL, NodeError, Target, _new_ae, _Probe, echo, open_session, target_for
-from commands.service import Diagnostics
+from pacsbot.commands.concurrency import run_concurrently
+from pacsbot.commands.demo import DemoNetwork, DemoNode, DemoStudy, demo_studies
+from pacsbot.commands.locate import LocateOptions, locate_on_node, series_identifier
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.scu import FIND_MODEL, NodeError, Target, _new_ae, _Probe, echo, open_session, target_for
+from pacsbot.commands.service import Diagnostics
 from tests.dicom_support import (  # noqa: F401 - fixtures
     BlackHole,
     SilentServer,
@@ -308,7 +308,7 @@ def test_a_refused_connect_is_logged_once_in_our_words(caplog: pytest.LogCapture
     port = closed_port()
     echo(target(port))
     pynetdicom_errors = [r for r in caplog.records if r.name.startswith("pynetdicom") and r.levelno >= logging.ERROR]
-    ours = [r.getMessage() for r in caplog.records if r.name == "commands.scu"]
+    ours = [r.getMessage() for r in caplog.records if r.name == "pacsbot.commands.scu"]
     assert pynetdicom_errors == []
     assert ours == [f"dicom: n refused (connection refused by 127.0.0.1:{port}) after {ours[0].rsplit('after ', 1)[1]}"]
 
@@ -371,7 +371,7 @@ def test_a_rejection_is_named_even_when_the_close_is_noticed_first() -> None:
     order that leaves the association not marked rejected; the PDU the probe saw decides."""
     from types import SimpleNamespace
 
-    from commands.scu import _association_failure
+    from pacsbot.commands.scu import _association_failure
 
     node = target(104, ae="ORTHANC")
     probe = _Probe()

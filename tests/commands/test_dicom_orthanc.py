@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
-from commands.demo import DemoNetwork, demo_studies, instance_files, pacs_copy
-from commands.locate import LocateOptions, locate_on_node
-from commands.query import parse_locate
-from commands.scu import FIND_MODEL, open_session, target_for
-from commands.service import Diagnostics
+from pacsbot.bot.cli import main
+from pacsbot.commands.demo import DemoNetwork, demo_studies, instance_files, pacs_copy
+from pacsbot.commands.locate import LocateOptions, locate_on_node
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.scu import FIND_MODEL, open_session, target_for
+from pacsbot.commands.service import Diagnostics
 from tests.dicom_support import closed_port, demo_network, dicom_settings, node_dicts, tiny_studies  # noqa: F401
 from tests.harness import ADMIN, Harness, texts_of
 from tests.orthanc import Orthanc, orthanc_binary

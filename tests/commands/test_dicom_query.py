@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from commands.query import (
+from pacsbot.commands.query import (
     DateRange,
     make_query,
     parse_dates,
@@ -16,7 +16,7 @@ from commands.query import (
     validate_accession,
     validate_patient_id,
 )
-from core.errors import UserError
+from pacsbot.core.errors import UserError
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -72,7 +72,7 @@ def test_only_scu_opens_associations_and_requests_contexts() -> None:
 def test_the_scu_requests_exactly_verification_and_study_root_find() -> None:
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 
-    from commands import scu
+    from pacsbot.commands import scu
 
     assert scu.ALLOWED_ABSTRACT_SYNTAXES == {str(Verification), str(StudyRootQueryRetrieveInformationModelFind)}
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import bot.features.diagnostics as diagnostics_feature
-from bot.models import AuditEntry
-from commands.demo import DemoNetwork
-from commands.models import NodeStatus
+import pacsbot.bot.features.diagnostics as diagnostics_feature
+from pacsbot.bot.models import AuditEntry
+from pacsbot.commands.demo import DemoNetwork
+from pacsbot.commands.models import NodeStatus
 from tests.dicom_support import SilentServer, demo_network, node_dicts, production_logging  # noqa: F401 - fixtures
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
 
@@ -255,7 +255,7 @@ class TestSlowNode:
 
 
 def test_app_home_shows_node_health_to_admins(harness: Harness) -> None:
-    from bot.features.home import home_view
+    from pacsbot.bot.features.home import home_view
 
     view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
     assert "*DICOM nodes* — 2 nodes\n:white_circle: not checked yet: vna, pacs" in texts_of(view["blocks"])
@@ -269,7 +269,7 @@ def test_app_home_shows_node_health_to_admins(harness: Harness) -> None:
 def test_housekeeping_forgets_old_rate_limit_entries(harness: Harness) -> None:
     from datetime import timedelta
 
-    from commands.models import DicomRun
+    from pacsbot.commands.models import DicomRun
 
     harness.command(ADMIN, "echo vna")
     harness.drain()

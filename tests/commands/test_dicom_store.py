@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from bot.storage import Database, upgrade
-from commands.config import RateLimitSettings
-from commands.results import EchoResult, Failure, NodeRef
-from commands.store import last_echoes, prune_runs, pseudonym, pseudonym_key, record_echoes, runs_of, take_run
-from core.clock import ManualClock
-from core.errors import Refused
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.commands.config import RateLimitSettings
+from pacsbot.commands.results import EchoResult, Failure, NodeRef
+from pacsbot.commands.store import last_echoes, prune_runs, pseudonym, pseudonym_key, record_echoes, runs_of, take_run
+from pacsbot.core.clock import ManualClock
+from pacsbot.core.errors import Refused
 
 PACS = NodeRef("pacs", "pacs", "PACS", "10.0.0.1", 104)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from commands.query import parse_locate
-from commands.results import Failure, NodeLocate, NodeRef, SeriesInfo, StudyInfo
-from commands.verdict import locate_verdict, plural
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.results import Failure, NodeLocate, NodeRef, SeriesInfo, StudyInfo
+from pacsbot.commands.verdict import locate_verdict, plural
 
 VNA = NodeRef("vna", "vna", "VNA01", "10.0.0.2", 104)
 PACS = NodeRef("pacs", "pacs", "PACS01", "10.0.0.1", 104)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.cli.console import script_lines
-from bot.console import Console
+from pacsbot.bot.cli.console import script_lines
+from pacsbot.bot.console import Console
+from pacsbot.tickets.models import Incident, Ticket
 from tests.harness import ADMIN, make_settings
-from tickets.models import Incident, Ticket
 
 SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "console" / "outage-morning.txt"
 RAVI, TOM, RHEA, TERRY = "U0RES0001", "U0TECH001", "U0RAD0001", "U0TRAIN01"

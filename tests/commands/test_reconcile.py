@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from bot.audit import Audit
-from bot.cli import main
-from bot.settings import ConfigError, load_settings
-from bot.storage import Database
-from commands.config import DicomSettings, ReconcileSettings
-from commands.demo import (
+from pacsbot.bot.audit import Audit
+from pacsbot.bot.cli import main
+from pacsbot.bot.settings import ConfigError, load_settings
+from pacsbot.bot.storage import Database
+from pacsbot.commands.config import DicomSettings, ReconcileSettings
+from pacsbot.commands.demo import (
     DAILY_INCOMPLETE,
     DAILY_MISSING,
     DAILY_ONLY_ON_ARCHIVE,
@@ -31,7 +31,7 @@ from commands.demo import (
     archive_copy,
     daily_studies,
 )
-from commands.reconcile import (
+from pacsbot.commands.reconcile import (
     CSV_COLUMNS,
     DayListing,
     DayStudy,
@@ -42,12 +42,12 @@ from commands.reconcile import (
     reconcile,
     to_json,
 )
-from commands.reconcile import summary as vouched_summary
-from commands.results import Failure, NodeRef
-from commands.scu import target_for
-from commands.service import Diagnostics
-from core.errors import UserError
-from core.privacy import strip_vouch, vouch
+from pacsbot.commands.reconcile import summary as vouched_summary
+from pacsbot.commands.results import Failure, NodeRef
+from pacsbot.commands.scu import target_for
+from pacsbot.commands.service import Diagnostics
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import strip_vouch, vouch
 from tests.dicom_support import closed_port, demo_network, node_dicts  # noqa: F401 - fixture
 
 DAY = date(2026, 1, 4)

@@ -11,10 +11,10 @@ from datetime import date
 
 import pytest
 
-from commands.config import DicomSettings
-from commands.demo import DAILY_INCOMPLETE, DAILY_MISSING, DemoNode, archive_copy, daily_studies, instance_files
-from commands.reconcile import summary
-from commands.service import Diagnostics
+from pacsbot.commands.config import DicomSettings
+from pacsbot.commands.demo import DAILY_INCOMPLETE, DAILY_MISSING, DemoNode, archive_copy, daily_studies, instance_files
+from pacsbot.commands.reconcile import summary
+from pacsbot.commands.service import Diagnostics
 from tests.orthanc import Orthanc, orthanc_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.orthanc]

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import AuditEntry
-from commands.demo import DAILY_INCOMPLETE, DAILY_MISSING, DemoNetwork
-from core.clock import ManualClock
+from pacsbot.bot.models import AuditEntry
+from pacsbot.commands.demo import DAILY_INCOMPLETE, DAILY_MISSING, DemoNetwork
+from pacsbot.core.clock import ManualClock
 from tests.dicom_support import demo_network, node_dicts  # noqa: F401 - fixture
 from tests.harness import ADMIN, CLINICIAN, Harness
 

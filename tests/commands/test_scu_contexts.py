@@ -9,8 +9,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom g
     Verification,
 )
 
-from commands.demo import DemoNetwork
-from commands.scu import FIND_MODEL, _presentation_contexts, open_session, target_for
+from pacsbot.commands.demo import DemoNetwork
+from pacsbot.commands.scu import FIND_MODEL, _presentation_contexts, open_session, target_for
 from tests.dicom_support import demo_network, dicom_settings  # noqa: F401 - fixture
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.console import HELP, Console
+from pacsbot.bot.console import HELP, Console
 from tests.harness import make_settings
 
 

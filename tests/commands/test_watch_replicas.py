@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.features.watch import run_watch
-from bot.models import OutboxMessage
-from bot.scheduler import Scheduler
-from bot.services import Services, build_services
-from bot.settings import Secrets
-from bot.slack_client import make_web_client
-from bot.slackmock import MockSlack
-from bot.storage import Database, upgrade
-from commands.demo import DemoNetwork
-from commands.models import NodeCheck
-from core.clock import ManualClock
+from pacsbot.bot.features.watch import run_watch
+from pacsbot.bot.models import OutboxMessage
+from pacsbot.bot.scheduler import Scheduler
+from pacsbot.bot.services import Services, build_services
+from pacsbot.bot.settings import Secrets
+from pacsbot.bot.slack_client import make_web_client
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.commands.demo import DemoNetwork
+from pacsbot.commands.models import NodeCheck
+from pacsbot.core.clock import ManualClock
 from tests.dicom_support import node_dicts
 from tests.harness import TOKEN, make_settings
 

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.features.watch import run_downtime_notices, run_watch
-from bot.models import AuditEntry
-from bot.outbox import get_outbox
-from commands.demo import DemoNetwork
-from commands.models import NodeCheck, NodeStatus, NodeWatch
-from core.clock import ManualClock
+from pacsbot.bot.features.watch import run_downtime_notices, run_watch
+from pacsbot.bot.models import AuditEntry
+from pacsbot.bot.outbox import get_outbox
+from pacsbot.commands.demo import DemoNetwork
+from pacsbot.commands.models import NodeCheck, NodeStatus, NodeWatch
+from pacsbot.core.clock import ManualClock
+from pacsbot.tickets.models import Ticket
 from tests.dicom_support import node_dicts
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
-from tickets.models import Ticket
 
 ALERTS = "C0PACSADM"
 QUEUE = "C0PACSQUE"
@@ -117,7 +117,7 @@ def test_status_for_clinicians_and_admins(harness: Harness, clock: ManualClock, 
     harness.drain()
     shown = texts_of(harness.mock.calls_to("response_url")[-1].params["blocks"])
     assert "last echo failed: connection refused" in shown and " ms · last change " in shown
-    from bot.features.home import home_view
+    from pacsbot.bot.features.home import home_view
 
     view = home_view(harness.services, ADMIN, harness.services.access.role_of(ADMIN))
     assert "*DICOM nodes* — 2 nodes\n:red_circle: down: VNA" in texts_of(view["blocks"])
@@ -287,7 +287,7 @@ def test_a_question_in_a_dm_during_an_outage_is_told_first(harness: Harness, clo
     dm = [c.params for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") == "D0RAD0001"]
     assert dm[0]["text"].startswith(":rotating_light: VNA is down since 14:05, the team is on it — PACS-1.")
     with harness.db.session() as session:
-        from tickets.models import TicketFollower
+        from pacsbot.tickets.models import TicketFollower
 
         # the one who was told follows it as "told" (not "pacsbot", the watch that filed it)
         rows = session.execute(select(TicketFollower.user_id, TicketFollower.via).where(TicketFollower.ticket_id == 1)).all()

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from commands.downtime import parse_add
-from commands.watch import Rules, WatchState, duration_words, local_time, node_label, step
-from core.clock import ManualClock
-from core.errors import UserError
-from core.privacy import vouch
+from pacsbot.commands.downtime import parse_add
+from pacsbot.commands.watch import Rules, WatchState, duration_words, local_time, node_label, step
+from pacsbot.core.clock import ManualClock
+from pacsbot.core.errors import UserError
+from pacsbot.core.privacy import vouch
 
 RULES = Rules(down_after=3, up_after=2)
 
@@ -119,7 +119,7 @@ def test_downtime_input_errors_say_what_is_wrong(args: str, message: str) -> Non
 # ----------------------------------------------------------------------------------------
 # configuration
 
-from commands.config import DicomSettings  # noqa: E402
+from pacsbot.commands.config import DicomSettings  # noqa: E402
 
 
 def _node(**extra: object) -> dict[str, object]:

@@ -9,16 +9,15 @@ from urllib.parse import unquote
 
 import pytest
 
-import knowledge.importer
-import knowledge.markup
-import training.manuals
-from bot.render.mrkdwn import relative_resolver, to_mrkdwn, trim
-from core import markdown
-from knowledge.config import BUNDLED_MANUALS
-from knowledge.lint import check
-from knowledge.manuals import load_library, parse_manual
-from knowledge.site import page_url, render_page
-from training.manuals import ManualIndex, rewrite_links
+from pacsbot.bot.render.mrkdwn import relative_resolver, to_mrkdwn, trim
+from pacsbot.core import markdown
+from pacsbot.knowledge import importer, markup
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+from pacsbot.knowledge.lint import check
+from pacsbot.knowledge.manuals import load_library, parse_manual
+from pacsbot.knowledge.site import page_url, render_page
+from pacsbot.training import manuals as training_manuals
+from pacsbot.training.manuals import ManualIndex, rewrite_links
 
 FIXTURES = Path(__file__).resolve().parents[1] / "golden" / "fixtures" / "manuals"
 
@@ -28,9 +27,9 @@ def _ids(page: str) -> set[str]:
 
 
 def test_one_slug_function() -> None:
-    assert knowledge.markup.slugify is markdown.slugify
-    assert knowledge.importer.slugify is markdown.slugify
-    assert not hasattr(training.manuals, "slugify")
+    assert markup.slugify is markdown.slugify
+    assert importer.slugify is markdown.slugify
+    assert not hasattr(training_manuals, "slugify")
 
 
 @pytest.mark.parametrize("directory", [BUNDLED_MANUALS, FIXTURES], ids=["bundled", "edge"])

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from core.privacy import (
+from pacsbot.core.privacy import (
     MASK,
     VOUCH_CLOSE,
     VOUCH_OPEN,

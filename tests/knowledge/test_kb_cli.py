@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from knowledge.lint import check
+from pacsbot.bot.cli import main
+from pacsbot.knowledge.lint import check
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_check_reports_problems_with_file_and_line(capsys: pytest.CaptureFixture
 
 
 def test_check_the_bundled_manuals_is_clean() -> None:
-    from knowledge.config import BUNDLED_MANUALS
+    from pacsbot.knowledge.config import BUNDLED_MANUALS
 
     assert check([BUNDLED_MANUALS], today=dt.date(2026, 11, 28)) == []
 

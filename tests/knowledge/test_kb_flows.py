@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import AuditEntry
-from knowledge.models import Feedback, Gap
+from pacsbot.bot.models import AuditEntry
+from pacsbot.knowledge.models import Feedback, Gap
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
 
 PRIORS = "viewer/hanging-priors.md#open-a-prior-next-to-the-current-study"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from knowledge.base import KnowledgeBase
-from knowledge.importer import ConversionError, convert, output_name, tidy
-from knowledge.lint import check
-from knowledge.manuals import split_front_matter
+from pacsbot.bot.cli import main
+from pacsbot.knowledge.base import KnowledgeBase
+from pacsbot.knowledge.importer import ConversionError, convert, output_name, tidy
+from pacsbot.knowledge.lint import check
+from pacsbot.knowledge.manuals import split_front_matter
 
 TODAY = dt.date(2026, 11, 30)
 

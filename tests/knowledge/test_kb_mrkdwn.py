@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.render.knowledge import answer_blocks, button_value, parse_value, unknown_blocks
-from bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
-from core.privacy import strip_vouch
-from knowledge.base import KnowledgeBase
-from knowledge.config import BUNDLED_MANUALS
-from knowledge.site import page_url
+from pacsbot.bot.render.knowledge import answer_blocks, button_value, parse_value, unknown_blocks
+from pacsbot.bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
+from pacsbot.core.privacy import strip_vouch
+from pacsbot.knowledge.base import KnowledgeBase
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+from pacsbot.knowledge.site import page_url
 
 
 def test_inline_markup() -> None:

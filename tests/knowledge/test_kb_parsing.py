@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.manuals import ManualError, load_library, parse_manual, split_front_matter
-from knowledge.markup import clean, heading_text, slugify
+from pacsbot.knowledge.manuals import ManualError, load_library, parse_manual, split_front_matter
+from pacsbot.knowledge.markup import clean, heading_text, slugify
 
 
 def parse(text: str, file: str = "m.md"):

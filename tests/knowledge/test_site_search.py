@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.config import BUNDLED_MANUALS
-from knowledge.manuals import load_library
-from knowledge.site import build_site, html_path
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+from pacsbot.knowledge.manuals import load_library
+from pacsbot.knowledge.site import build_site, html_path
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ pytest.importorskip("matplotlib")
 from matplotlib.text import Text  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from reports.chart import clip, draw, render_png, wrap  # noqa: E402
-from reports.weekly import CategoryLine, GapSummary, GapTopic, ModuleLine, NodeLine, Week, WeeklyReport  # noqa: E402
+from pacsbot.reports.chart import clip, draw, render_png, wrap  # noqa: E402
+from pacsbot.reports.weekly import CategoryLine, GapSummary, GapTopic, ModuleLine, NodeLine, Week, WeeklyReport  # noqa: E402
 
 SLACK = 1.0  # pixels: anti-aliasing and rounding
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import AuditEntry, SchedulerClaim
-from bot.scheduler import Scheduler
-from core.clock import ManualClock
+from pacsbot.bot.models import AuditEntry, SchedulerClaim
+from pacsbot.bot.scheduler import Scheduler
+from pacsbot.core.clock import ManualClock
 from tests.harness import ADMIN, CLINICIAN, Harness
 from tests.reports.test_report_weekly import PNG_SIGNATURE, seed
 
@@ -31,7 +31,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def harness_register(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr("bot.services.SystemClock", lambda: clock)
+    monkeypatch.setattr("pacsbot.bot.services.SystemClock", lambda: clock)
     return None
 
 

@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.audit import AuditEntry
-from bot.cli import main as cli_main
-from bot.storage import Database, upgrade
-from commands.models import NodeCheck
-from core.errors import UserError
-from knowledge.store import record_gap
-from reports.chart import SIZE, fmt_duration, render_png
-from reports.export import CSV_FILES, csvs, summary, write_files
-from reports.weekly import Week, gather, last_complete_week, parse_week, percentile
-from tickets.models import Ticket
-from training.models import Assignment
+from pacsbot.bot.audit import AuditEntry
+from pacsbot.bot.cli import main as cli_main
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.commands.models import NodeCheck
+from pacsbot.core.errors import UserError
+from pacsbot.knowledge.store import record_gap
+from pacsbot.reports.chart import SIZE, fmt_duration, render_png
+from pacsbot.reports.export import CSV_FILES, csvs, summary, write_files
+from pacsbot.reports.weekly import Week, gather, last_complete_week, parse_week, percentile
+from pacsbot.tickets.models import Ticket
+from pacsbot.training.models import Assignment
 
 UTC = timezone.utc
 W47 = Week.of(2026, 47, "UTC")                      # Mon 16 Nov 2026 .. Sun 22 Nov 2026

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.storage import Database, upgrade
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.tickets.service import TicketService
 from tests.tickets.test_tickets_domain import settings
-from tickets.service import TicketService
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import csv
 import io
 from datetime import timedelta
 
-from bot.storage import Database
+from pacsbot.bot.storage import Database
+from pacsbot.tickets.export import FIELDS, export_csv, known_names, people
+from pacsbot.tickets.service import Report, TicketService
+from pacsbot.training.records import save_names
 from tests.harness import TECH, Harness
 from tests.tickets.test_tickets_domain import MONDAY_10, report
-from tickets.export import FIELDS, export_csv, known_names, people
-from tickets.service import Report, TicketService
-from training.records import save_names
 
 
 def rows(text: str) -> list[dict[str, str]]:

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from bot.cli import main as cli_main
-from bot.privacy_gate import build_gate
-from bot.storage import Database, upgrade
-from core.errors import NotFound, UserError
+from pacsbot.bot.cli import main as cli_main
+from pacsbot.bot.privacy_gate import build_gate
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.core.errors import NotFound, UserError
+from pacsbot.tickets.models import Ticket
+from pacsbot.tickets.service import Report, TicketService
 from tests.harness import make_settings
 from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
-from tickets.models import Ticket
-from tickets.service import Report, TicketService
 
 
 def refs(db: Database, svc: TicketService) -> dict[int, str]:

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from tickets.config import TicketSettings
-from tickets.reminders import DIGEST_AFTER, ReminderPolicy, Sent, Step, TicketFacts
+from pacsbot.tickets.config import TicketSettings
+from pacsbot.tickets.reminders import DIGEST_AFTER, ReminderPolicy, Sent, Step, TicketFacts
 
 TZ = "America/Chicago"
 SITE = ZoneInfo(TZ)

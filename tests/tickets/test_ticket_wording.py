@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.render import tickets as render
-from bot.storage import Database, upgrade
+from pacsbot.bot.render import tickets as render
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.tickets.service import TicketService, TicketView
 from tests.tickets.test_tickets_domain import MONDAY_10, report, settings
-from tickets.service import TicketService, TicketView
 
 ADMIN, OTHER = "U0ADMIN01", "U0ADMIN02"
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.storage import Database
-from core.errors import Refused, UserError
-from tickets.config import TicketSettings
-from tickets.export import export_csv
-from tickets.intake import (
+from pacsbot.bot.storage import Database
+from pacsbot.core.errors import Refused, UserError
+from pacsbot.tickets.config import TicketSettings
+from pacsbot.tickets.export import export_csv
+from pacsbot.tickets.intake import (
     find_accession,
     find_location,
     find_modality,
@@ -24,10 +24,10 @@ from tickets.intake import (
     guess_urgency,
     validate_accession,
 )
-from tickets.models import Ticket, TicketEvent, WebhookDelivery
-from tickets.routing import Facts, in_working_hours, route
-from tickets.service import Report, TicketService
-from tickets.webhooks import deliver_due
+from pacsbot.tickets.models import Ticket, TicketEvent, WebhookDelivery
+from pacsbot.tickets.routing import Facts, in_working_hours, route
+from pacsbot.tickets.service import Report, TicketService
+from pacsbot.tickets.webhooks import deliver_due
 
 MONDAY_10 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 SATURDAY_3AM = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)

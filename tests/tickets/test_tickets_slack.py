@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import AuditEntry
-from core.clock import ManualClock
+from pacsbot.bot.models import AuditEntry
+from pacsbot.core.clock import ManualClock
+from pacsbot.tickets.models import Ticket, TicketEvent
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
-from tickets.models import Ticket, TicketEvent
 
 QUEUE = "C0PACSQUE"
 ADMIN_CHANNEL = "C0PACSADM"
@@ -486,7 +486,7 @@ def test_nul_and_control_characters_are_taken_out_at_the_edge(harness: Harness) 
     assert ticket.description == "images missing on PACS acc N1"
     h.command(CLINICIAN, "ask what is the wifi\x00 password in the cafeteria")
     h.drain()
-    from knowledge.models import Gap
+    from pacsbot.knowledge.models import Gap
 
     with h.services.db.session() as s:
         [gap] = list(s.scalars(select(Gap)))

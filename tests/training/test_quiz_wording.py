@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.render import training as render
+from pacsbot.bot.render import training as render
+from pacsbot.training.catalog import Catalog
+from pacsbot.training.content import Module, parse_module
+from pacsbot.training.quiz import grade, pass_words, percent, questions_needed
+from pacsbot.training.records import AssignmentInfo, SubmitOutcome
 from tests.harness import texts_of
-from training.catalog import Catalog
-from training.content import Module, parse_module
-from training.quiz import grade, pass_words, percent, questions_needed
-from training.records import AssignmentInfo, SubmitOutcome
 
 UTC = ZoneInfo("UTC")
 

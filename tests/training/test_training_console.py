@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from bot.console import Console
+from pacsbot.bot.console import Console
 from tests.harness import make_settings
 
 ANSWERS = "q1=o0,o1,o2 q2=o2 q3=o1 q4=o1 q5=o2 q6=o0,o1 q7=o0,o1 q8=o1 q9=o1 q10=o2 attest=understood"

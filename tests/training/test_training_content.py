@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.render import training as render
-from knowledge.config import BUNDLED_MANUALS
-from training.catalog import CatalogCache, load_catalog
-from training.config import BUNDLED_MODULES, TrainingSettings
-from training.content import parse_module
-from training.quiz import grade, unanswered
-from training.schedule import in_working_hours, parse_due, reminder_step, working_days_between
+from pacsbot.bot.render import training as render
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+from pacsbot.training.catalog import CatalogCache, load_catalog
+from pacsbot.training.config import BUNDLED_MODULES, TrainingSettings
+from pacsbot.training.content import parse_module
+from pacsbot.training.quiz import grade, unanswered
+from pacsbot.training.schedule import in_working_hours, parse_due, reminder_step, working_days_between
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "training" / "examples" / "example-module.md"
 
@@ -353,7 +353,7 @@ def test_long_pages_are_split_into_section_sized_pieces() -> None:
 
 
 def _assignment():
-    from training.records import AssignmentInfo
+    from pacsbot.training.records import AssignmentInfo
 
     return AssignmentInfo(1, "good-module", "r1", "h" * 64, "U0RAD0001", "U0TRAIN01",
                           datetime(2026, 12, 1, tzinfo=timezone.utc), date(2027, 1, 15), "assigned", "open")

@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.cli import main
-from bot.storage import Database, upgrade
-from core.errors import Refused
-from training import records
-from training.catalog import load_catalog
-from training.config import BUNDLED_MODULES
-from training.content import Module
-from training.models import Assignment, Attempt, Attestation, Completion, Reminder
+from pacsbot.bot.cli import main
+from pacsbot.bot.storage import Database, upgrade
+from pacsbot.core.errors import Refused
+from pacsbot.training import records
+from pacsbot.training.catalog import load_catalog
+from pacsbot.training.config import BUNDLED_MODULES
+from pacsbot.training.content import Module
+from pacsbot.training.models import Assignment, Attempt, Attestation, Completion, Reminder
 
 UTC = ZoneInfo("UTC")
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -293,7 +293,7 @@ def test_export_from_the_command_line(tmp_path: Path, db_url: str, modules: dict
     db = Database(db_url)
     try:
         with db.session() as s:
-            from bot.models import OutboxMessage
+            from pacsbot.bot.models import OutboxMessage
 
             keys = sorted(s.scalars(select(OutboxMessage.key)))
         assert [k.split(":")[1] for k in keys] == ["invite", "invite", "withdrawn"]  # the bot sends them

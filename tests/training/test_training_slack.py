@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.features.training import feature
-from bot.models import AuditEntry, OutboxMessage
-from bot.outbox import get_outbox
-from bot.scheduler import Scheduler
-from bot.slackmock import MockSlack
-from core.clock import ManualClock
+from pacsbot.bot.features.training import feature
+from pacsbot.bot.models import AuditEntry, OutboxMessage
+from pacsbot.bot.outbox import get_outbox
+from pacsbot.bot.scheduler import Scheduler
+from pacsbot.bot.slackmock import MockSlack
+from pacsbot.core.clock import ManualClock
+from pacsbot.training.content import Module
+from pacsbot.training.models import Assignment, Attempt, Attestation, Completion
 from tests.harness import ADMIN, CLINICIAN, TECH, TRAINER, Harness, texts_of
-from training.content import Module
-from training.models import Assignment, Attempt, Attestation, Completion
 
 RESIDENT = "U0RES0001"
 GROUP = "<!subteam^S0RESIDNT|@new-residents>"
@@ -37,7 +37,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def harness_register(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Any:
     # Every service (audit, outbox, training) takes the clock build_services makes.
-    monkeypatch.setattr("bot.services.SystemClock", lambda: clock)
+    monkeypatch.setattr("pacsbot.bot.services.SystemClock", lambda: clock)
     return None
 
 
@@ -622,7 +622,7 @@ def test_names_for_reports_are_looked_up_in_the_background(harness: Harness, clo
     h = harness
     assign(h, f"hipaa-imaging {GROUP}")
     run_jobs(h, "training-names")
-    from training.models import Person
+    from pacsbot.training.models import Person
 
     with h.db.session() as s:
         assert dict(s.execute(select(Person.user_id, Person.name)).all()) == {CLINICIAN: "Dr. Rhea Radiologist", RESIDENT: "Dr. Ravi Resident"}

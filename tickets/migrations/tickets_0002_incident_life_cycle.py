@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import UTCDateTime
+from pacsbot.core.db import UTCDateTime
 
 revision = "tickets_0002"
 down_revision = "tickets_0001"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import BigId
+from pacsbot.core.db import BigId
 
 revision = "tickets_0003"
 down_revision = "tickets_0002"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import BigId, Json, UTCDateTime
+from pacsbot.core.db import BigId, Json, UTCDateTime
 
 revision = "training_0001"
 down_revision = None

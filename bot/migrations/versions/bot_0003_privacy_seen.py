@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import UTCDateTime
+from pacsbot.core.db import UTCDateTime
 
 revision = "bot_0003"
 down_revision = "bot_0002"

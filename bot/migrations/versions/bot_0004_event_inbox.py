@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.db import Json, UTCDateTime
+from pacsbot.core.db import Json, UTCDateTime
 
 revision = "bot_0004"
 down_revision = "bot_0003"
