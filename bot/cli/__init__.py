@@ -23,6 +23,7 @@ COMMANDS = {
     "echo": "pacsbot.bot.cli.dicom",
     "locate": "pacsbot.bot.cli.dicom",
     "reconcile": "pacsbot.bot.cli.reconcile",
+    "hl7": "pacsbot.bot.cli.hl7",
     "kb": "pacsbot.bot.cli.kb",
     "training": "pacsbot.bot.cli.training",
     "tickets": "pacsbot.bot.cli.tickets",
