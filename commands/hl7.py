@@ -14,6 +14,7 @@ value is never in a ``repr``. Findings and accessions never carry patient data.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -353,3 +354,19 @@ def masked_view(report: Hl7Report) -> dict[str, Any]:
 def full_view(report: Hl7Report) -> dict[str, Any]:
     """The report with every value as sent: for an admin's private view only."""
     return _view(report, show_phi=True)
+
+
+def audit_details(report: Hl7Report, *, via: str, source: str, phi_shown: bool) -> dict[str, Any]:
+    """What the audit log keeps of a decode: the message's type and control ID, counts and
+    finding codes, never a field's value."""
+    return {
+        "via": via,
+        "source": source,
+        "message_type": report.kind,
+        "control_id": report.control_id,
+        "segments": len(report.segments),
+        "findings": dict(Counter(f.severity for f in report.findings)),
+        "codes": sorted({f.code for f in report.findings}),
+        "accessions": len(report.accessions),
+        "phi_shown": phi_shown,
+    }

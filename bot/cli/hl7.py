@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pacsbot.bot.cli.common import add_config_option, cli_actor, open_database, settings_from, subparser
-from pacsbot.commands.hl7 import Hl7Options, Hl7Report, decode, full_view, masked_view
+from pacsbot.commands.hl7 import Hl7Options, Hl7Report, audit_details, decode, full_view, masked_view
 from pacsbot.core.errors import Refused, UserError
 
 if TYPE_CHECKING:
@@ -103,7 +102,7 @@ def run_decode(args: argparse.Namespace) -> int:
             _audit(db).record(cli_actor(), "hl7.decode", outcome="refused",
                               details={"reason": "bad input", "via": "cli", "source": source})
             raise
-        _audit(db).record(cli_actor(), "hl7.decode", target=f"hl7:{report.kind or 'unknown'}", details=_details(report, source, args.show_phi))
+        _audit(db).record(cli_actor(), "hl7.decode", target=f"hl7:{report.kind or 'unknown'}", details=audit_details(report, via="cli", source=source, phi_shown=bool(args.show_phi)))
     finally:
         db.dispose()
     if args.json:
@@ -112,22 +111,6 @@ def run_decode(args: argparse.Namespace) -> int:
     else:
         print("\n".join(text_lines(report, show_phi=bool(args.show_phi))))
     return 1 if report.problems else 0
-
-
-def _details(report: Hl7Report, source: str, phi_shown: bool) -> dict[str, Any]:
-    """What the audit log keeps: the message's type and control ID, counts and finding codes,
-    never a field's value."""
-    return {
-        "via": "cli",
-        "source": source,
-        "message_type": report.kind,
-        "control_id": report.control_id,
-        "segments": len(report.segments),
-        "findings": dict(Counter(f.severity for f in report.findings)),
-        "codes": sorted({f.code for f in report.findings}),
-        "accessions": len(report.accessions),
-        "phi_shown": phi_shown,
-    }
 
 
 def text_lines(report: Hl7Report, *, show_phi: bool) -> list[str]:
