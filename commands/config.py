@@ -24,8 +24,12 @@ AE_TITLE_RE = re.compile(r"^[A-Za-z0-9_.\-][A-Za-z0-9_.\- ]{0,14}[A-Za-z0-9_.\-]
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MIN_WATCH_INTERVAL, MAX_WATCH_INTERVAL = 15, 86400
 
-NodeKind = Literal["pacs", "vna", "modality", "router", "other"]
-NODE_KINDS: tuple[str, ...] = ("pacs", "vna", "modality", "router", "other")
+NodeKind = Literal["pacs", "vna", "modality", "router", "other", "worklist"]
+NODE_KINDS: tuple[str, ...] = ("pacs", "vna", "modality", "router", "other", "worklist")
+# A Modality Worklist SCP (RIS, broker, a scanner's worklist provider): it holds orders, not
+# images. Only the worklist check queries it (Modality Worklist C-FIND); locate and the
+# reconciliation never send it a Study Root C-FIND. Echo and the node watch include it.
+WORKLIST_KIND = "worklist"
 
 # Names the demo nodes take (``dicom.demo``); a configured node may not use them when the
 # demo runs next to configured nodes.
@@ -286,6 +290,7 @@ class DicomSettings(Section):
                     f"demo: true adds demo nodes named {' and '.join(DEMO_NODE_NAMES)}; rename the configured node {clash[0]!r}"
                 )
         known = list(seen) + ([n for n in DEMO_NODE_NAMES if n not in seen] if self.demo != "false" else [])
+        worklists = {n.name for n in self.nodes if n.kind == WORKLIST_KIND}
         pairs_seen: set[str] = set()
         for i, pair in enumerate(self.reconcile.pairs):
             for role in ("source", "archive"):
@@ -295,6 +300,11 @@ class DicomSettings(Section):
                     raise ValueError(
                         f"dicom.reconcile.pairs[{i}].{role}: there is no node called {name!r} "
                         f"(nodes: {listed}{'; the demo nodes only with dicom.demo on' if self.demo != 'false' else ''})"
+                    )
+                if name in worklists:
+                    raise ValueError(
+                        f"dicom.reconcile.pairs[{i}].{role}: {name!r} is a worklist node (kind: worklist): it holds "
+                        "orders, not studies; reconcile two archives (pacs, vna)"
                     )
             if pair.source == pair.archive:
                 raise ValueError(f"dicom.reconcile.pairs[{i}]: source and archive are both {pair.source!r}; name two nodes")

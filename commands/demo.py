@@ -1,6 +1,7 @@
 """Demo DICOM nodes: small Query/Retrieve SCPs (C-ECHO and C-FIND only) with synthetic studies.
 
-Two nodes run on the loopback interface, on ports chosen when they start:
+Two archive nodes run on the loopback interface, on ports chosen when they start (and a demo
+Modality Worklist, ``ris``, see :class:`DemoWorklist`):
 
 * ``vna`` holds every study and reports study/series counts itself;
 * ``pacs`` holds an incomplete copy and, like many real PACS, reports no counts (so pacsbot
@@ -35,6 +36,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom generates the SOP classes at import
+    ModalityWorklistInformationFind,
     StudyRootQueryRetrieveInformationModelFind,
     Verification,
 )
@@ -370,11 +372,14 @@ class DemoNode:
         self._lock = threading.Lock()
 
     # life -------------------------------------------------------------------------------
+    # what the SCP offers: C-ECHO and one FIND model (the worklist demo offers its own)
+    find_model: Any = StudyRootQueryRetrieveInformationModelFind
+
     def start(self) -> "DemoNode":
         keep_phi_out_of_pynetdicom_logs()  # the queries it answers carry patient IDs
         ae = AE(ae_title=self.ae_title)
         ae.add_supported_context(Verification)
-        ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        ae.add_supported_context(self.find_model)
         ae.require_called_aet = True  # like most archives: a wrong called AE title is rejected
         if self.allowed_callers is not None:
             ae.require_calling_aet = self.allowed_callers
@@ -514,19 +519,214 @@ def _nodelay(event: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------------
+# a demo Modality Worklist (the RIS / broker a scanner asks for its orders)
+
+# What to try (``/pacs worklist ...``), and what each shows. The day is the worklist's today.
+WORKLIST_SCENARIOS: dict[str, str] = {
+    "A1101": "on the CT2 worklist today at 14:30",
+    "A1102": "scheduled on CT1 (ask: A1102 on CT2)",
+    "A1103": "on CT2, but tomorrow",
+    "A1001": "already performed: in the archive, no longer on the worklist",
+    "A1199": "not on the worklist at all (the order never reached the RIS/broker)",
+}
+WORKLIST_STATIONS = ("CT1", "CT2", "MR1", "US1")
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    """One scheduled procedure step, as a RIS would hand it to a scanner (synthetic)."""
+
+    accession: str
+    requested_procedure_id: str
+    procedure: str
+    step: str
+    step_id: str
+    station_ae: str
+    station_name: str
+    modality: str
+    date: str
+    time: str
+    patient_id: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    study_uid: str
+    status: str = "SCHEDULED"
+    physician: str = "DEMO^RADIOLOGIST"
+
+
+def demo_orders(today: date, seed: int = DEMO_SEED) -> list[DemoOrder]:
+    """The demo worklist's orders around ``today``, the same for the same seed and day."""
+    rng = random.Random(f"{seed}-worklist")
+    tomorrow = today + timedelta(days=1)
+    plan = [  # accession, station, modality, day, time, procedure
+        ("A1101", "CT2", "CT", today, "143000", "CT HEAD WITHOUT CONTRAST"),
+        ("A1102", "CT1", "CT", today, "101500", "CT CHEST WITH CONTRAST"),
+        ("A1103", "CT2", "CT", tomorrow, "090000", "CT ABDOMEN PELVIS WITH CONTRAST"),
+        ("A1104", "CT2", "CT", today, "160000", "CT SINUS"),
+        ("A1105", "MR1", "MR", today, "111500", "MR BRAIN WITHOUT CONTRAST"),
+        ("A1106", "US1", "US", today, "083000", "US ABDOMEN COMPLETE"),
+    ]
+    orders = []
+    for n, (accession, station, modality, day, at, procedure) in enumerate(plan, start=1):
+        born = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 60))
+        orders.append(DemoOrder(
+            accession=accession, requested_procedure_id=f"RP{accession[1:]}", procedure=procedure, step=procedure,
+            step_id=f"SPS{accession[1:]}", station_ae=station, station_name=f"{modality} SCANNER {station[-1]}",
+            modality=modality, date=day.strftime("%Y%m%d"), time=at, patient_id=f"DEMO-W{n:03d}",
+            patient_name=f"DEMO^WORKLIST{n}", birth_date=born.strftime("%Y%m%d"), sex=rng.choice("FM"),
+            study_uid=_uid("order", accession),
+        ))
+    return orders
+
+
+def order_datasets(order: DemoOrder) -> Dataset:
+    """The order as a complete worklist item (what a RIS holds; also written to .wl files)."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.AccessionNumber = order.accession
+    ds.ReferringPhysicianName = order.physician
+    ds.PatientName = order.patient_name
+    ds.PatientID = order.patient_id
+    ds.PatientBirthDate = order.birth_date
+    ds.PatientSex = order.sex
+    ds.StudyInstanceUID = order.study_uid
+    ds.RequestingPhysician = order.physician
+    ds.RequestedProcedureDescription = order.procedure
+    ds.RequestedProcedureID = order.requested_procedure_id
+    ds.RequestedProcedurePriority = "ROUTINE"
+    step = Dataset()
+    step.ScheduledStationAETitle = order.station_ae
+    step.ScheduledProcedureStepStartDate = order.date
+    step.ScheduledProcedureStepStartTime = order.time
+    step.Modality = order.modality
+    step.ScheduledPerformingPhysicianName = order.physician
+    step.ScheduledProcedureStepDescription = order.step
+    step.ScheduledStationName = order.station_name
+    step.ScheduledProcedureStepLocation = "RADIOLOGY"
+    step.ScheduledProcedureStepID = order.step_id
+    step.ScheduledProcedureStepStatus = order.status
+    ds.ScheduledProcedureStepSequence = [step]
+    return ds
+
+
+_ORDER_KEYS: dict[str, tuple[str, Any]] = {
+    "AccessionNumber": ("SH", lambda o: o.accession),
+    "PatientID": ("LO", lambda o: o.patient_id),
+    "PatientName": ("PN", lambda o: o.patient_name),
+    "PatientBirthDate": ("DA", lambda o: o.birth_date),
+    "PatientSex": ("CS", lambda o: o.sex),
+    "StudyInstanceUID": ("UI", lambda o: o.study_uid),
+    "RequestedProcedureID": ("SH", lambda o: o.requested_procedure_id),
+    "RequestedProcedureDescription": ("LO", lambda o: o.procedure),
+    "ReferringPhysicianName": ("PN", lambda o: o.physician),
+}
+_STEP_KEYS: dict[str, tuple[str, Any]] = {
+    "ScheduledStationAETitle": ("AE", lambda o: o.station_ae),
+    "ScheduledProcedureStepStartDate": ("DA", lambda o: o.date),
+    "ScheduledProcedureStepStartTime": ("TM", lambda o: o.time),
+    "Modality": ("CS", lambda o: o.modality),
+    "ScheduledPerformingPhysicianName": ("PN", lambda o: o.physician),
+    "ScheduledProcedureStepDescription": ("LO", lambda o: o.step),
+    "ScheduledStationName": ("SH", lambda o: o.station_name),
+    "ScheduledProcedureStepLocation": ("SH", lambda o: o.station_name),
+    "ScheduledProcedureStepID": ("SH", lambda o: o.step_id),
+    "ScheduledProcedureStepStatus": ("CS", lambda o: o.status),
+}
+
+
+class DemoWorklist(DemoNode):
+    """A demo Modality Worklist SCP (C-ECHO and MWL C-FIND only) answering from synthetic
+    orders (:func:`demo_orders` for ``today``, or ``orders``). The :class:`DemoNode` knobs
+    apply: ``result_limit``, ``response_delay``, ``allowed_callers``, ``find_callers``,
+    ``stall_first_finds``/``stall_seconds``."""
+
+    find_model = ModalityWorklistInformationFind
+
+    def __init__(self, name: str = "ris", ae_title: str = "DEMO_RIS", orders: Sequence[DemoOrder] | None = None, *,
+                 today: date | None = None, seed: int = DEMO_SEED, **knobs: Any):
+        super().__init__(name, ae_title, [], kind="worklist", **knobs)
+        self.today = today or date.today()
+        self.orders = list(orders) if orders is not None else demo_orders(self.today, seed)
+
+    def _on_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
+        if self.find_callers is not None and event.assoc.requestor.ae_title not in self.find_callers:
+            event.assoc.abort()
+            return
+        query = event.identifier
+        with self._lock:
+            self.queries.append("WORKLIST")
+            stall = len(self.queries) <= self.stall_first_finds
+        if stall:
+            threading.Event().wait(self.stall_seconds)
+            if not event.assoc.is_established:
+                return
+        steps = query.get("ScheduledProcedureStepSequence")
+        step_query = steps[0] if steps else Dataset()
+        sent = 0
+        for order in self.orders:
+            if not self._order_matches(order, query, step_query):
+                continue
+            if event.is_cancelled:
+                with self._lock:
+                    self.cancelled += 1
+                yield 0xFE00, None
+                return
+            if self.result_limit and sent >= self.result_limit:
+                yield 0xFE00, None
+                return
+            if self.response_delay:
+                threading.Event().wait(self.response_delay)
+            yield 0xFF00, self._order_answer(order, query, step_query, steps is not None)
+            sent += 1
+
+    @staticmethod
+    def _order_matches(order: DemoOrder, query: Dataset, step: Dataset) -> bool:
+        for keys, ds in ((_ORDER_KEYS, query), (_STEP_KEYS, step)):
+            for keyword, (vr, get) in keys.items():
+                if keyword in ds and not _matches(_value(ds, keyword), get(order), vr):
+                    return False
+        return True
+
+    @staticmethod
+    def _order_answer(order: DemoOrder, query: Dataset, step_query: Dataset, with_steps: bool) -> Dataset:
+        """Only the keys that were asked for."""
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        for elem in query:
+            if elem.keyword in _ORDER_KEYS:
+                setattr(ds, elem.keyword, _ORDER_KEYS[elem.keyword][1](order))
+        if with_steps:
+            step = Dataset()
+            for elem in step_query:
+                if elem.keyword in _STEP_KEYS:
+                    setattr(step, elem.keyword, _STEP_KEYS[elem.keyword][1](order))
+            ds.ScheduledProcedureStepSequence = [step]
+        return ds
+
+
+# ----------------------------------------------------------------------------------------
 # the pair of demo nodes the console uses
 
 
 class DemoNetwork:
-    """The demo ``vna`` and ``pacs`` nodes, on loopback ports chosen at start."""
+    """The demo ``vna`` and ``pacs`` nodes, on loopback ports chosen at start, and a demo
+    Modality Worklist (``worklist``, named ``ris``) started and stopped with them.
 
-    def __init__(self, *, seed: int = DEMO_SEED, host: str = "127.0.0.1", daily_day: date | None = None):
+    ``members`` and ``node_configs()`` are the two archives only (what locate, the watch and
+    the tests count); ``node_configs(with_worklist=True)`` adds the worklist node.
+    """
+
+    def __init__(self, *, seed: int = DEMO_SEED, host: str = "127.0.0.1", daily_day: date | None = None,
+                 worklist_day: date | None = None):
         archive = demo_studies(seed)
         # Yesterday (by this machine's date) has a day of work to reconcile, with problems.
         self.daily_day = daily_day or (date.today() - timedelta(days=1))
         self.daily = daily_studies(self.daily_day, seed=seed)
         self.vna = DemoNode("vna", "DEMO_VNA", archive + archive_copy(self.daily), kind="vna", report_counts=True, host=host)
         self.pacs = DemoNode("pacs", "DEMO_PACS", pacs_copy(archive) + self.daily, kind="pacs", report_counts=False, host=host)
+        # Today's orders (by this machine's date unless given), with the worklist problems.
+        self.worklist = DemoWorklist(today=worklist_day or date.today(), seed=seed, host=host)
 
     @property
     def members(self) -> list[DemoNode]:
@@ -535,7 +735,7 @@ class DemoNetwork:
     def start(self) -> "DemoNetwork":
         started: list[DemoNode] = []
         try:
-            for node in self.members:
+            for node in [*self.members, self.worklist]:
                 started.append(node.start())
         except Exception:
             for node in started:
@@ -544,11 +744,11 @@ class DemoNetwork:
         return self
 
     def stop(self) -> None:
-        for node in self.members:
+        for node in [*self.members, self.worklist]:
             node.stop()
 
-    def node_configs(self) -> list[NodeConfig]:
-        return [node.node_config() for node in self.members]
+    def node_configs(self, *, with_worklist: bool = False) -> list[NodeConfig]:
+        return [node.node_config() for node in [*self.members, *([self.worklist] if with_worklist else [])]]
 
     def __enter__(self) -> "DemoNetwork":
         return self.start()
@@ -571,4 +771,13 @@ def banner_lines(network: DemoNetwork) -> list[str]:
         f"pacs on 127.0.0.1:{network.pacs.port}.",
         "Try /pacs nodes, /pacs echo all, /pacs locate A1002 — demo accessions: " + tries + ".",
         f"By patient: /pacs locate --patient {DEMO_PATIENT}",
+    ]
+
+
+def worklist_banner_lines(network: DemoNetwork) -> list[str]:
+    """What to try on the demo worklist (for a console that includes it: ``node_configs(with_worklist=True)``)."""
+    tries = " · ".join(f"{acc} ({what})" for acc, what in WORKLIST_SCENARIOS.items())
+    return [
+        f"A demo Modality Worklist runs too: ris on 127.0.0.1:{network.worklist.port} (stations {', '.join(WORKLIST_STATIONS)}).",
+        "Try /pacs worklist CT2, /pacs worklist CT2 tomorrow, /pacs worklist A1102 on CT2 — demo orders: " + tries + ".",
     ]

@@ -283,3 +283,10 @@ def resolve_nodes(requested: tuple[str, ...], known: list[str], *, command: str,
             f"Example: `{prefix} {command} {known[0]}`."
         )
     return [n for n in known if n in requested]
+
+
+# Shared with the worklist check (commands/worklist.py): the same tokenising, the same refusal
+# of wildcards and lists, the same node-name handling as locate.
+split_words = _words
+refuse_patterns = _refuse_patterns
+node_names = _node_names

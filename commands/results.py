@@ -138,6 +138,71 @@ class LocateReport:
         return all(n.ok for n in self.nodes)
 
 
+@dataclass(frozen=True)
+class ScheduledItem:
+    """One scheduled procedure step on a Modality Worklist, as a node returned it.
+
+    ``patient_id``/``patient_name`` are filled only when patient details were asked for
+    (``want_phi``); they are PHI: ``repr=False``, and :func:`to_public_dict` drops them.
+    """
+
+    accession: str = ""
+    requested_procedure_id: str = ""
+    procedure: str = ""  # RequestedProcedureDescription
+    step: str = ""  # ScheduledProcedureStepDescription
+    date: str = ""  # ScheduledProcedureStepStartDate, YYYYMMDD
+    time: str = ""  # ScheduledProcedureStepStartTime, HHMMSS
+    modality: str = ""
+    station_ae: str = ""  # ScheduledStationAETitle ("" = any station of the modality)
+    station_name: str = ""
+    status: str = ""  # ScheduledProcedureStepStatus, when the node keeps it
+    patient_id: str | None = field(default=None, repr=False)
+    patient_name: str | None = field(default=None, repr=False)
+
+    @property
+    def pretty_time(self) -> str:
+        t = self.time.split(".")[0]
+        return f"{t[:2]}:{t[2:4]}" if len(t) >= 4 and t[:4].isdigit() else (f"{t[:2]}:00" if len(t) == 2 and t.isdigit() else "")
+
+    @property
+    def pretty_date(self) -> str:
+        d = self.date
+        return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+
+
+@dataclass(frozen=True)
+class NodeWorklist:
+    """What one worklist node said."""
+
+    node: NodeRef
+    ms: int
+    items: tuple[ScheduledItem, ...] = ()
+    truncated: bool = False
+    truncated_by: Literal["cap", "node"] | None = None
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass(frozen=True)
+class WorklistReport:
+    query_text: str  # PHI-free description of what was asked
+    nodes: tuple[NodeWorklist, ...]
+    verdict: Verdict
+    cap: int
+    ms: int
+
+    @property
+    def all_answered(self) -> bool:
+        return all(n.ok for n in self.nodes)
+
+    @property
+    def items(self) -> tuple[ScheduledItem, ...]:
+        return tuple(item for node in self.nodes for item in node.items)
+
+
 def to_public_dict(value: Any, *, include_phi: bool = False) -> Any:
     """A JSON-ready dict of a result, without PHI unless ``include_phi``."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -2,9 +2,11 @@
 
 Safety by construction:
 
-* an association requests exactly two abstract syntaxes, Verification (C-ECHO) and Study
-  Root Query/Retrieve - FIND; there is no C-MOVE, C-GET or C-STORE here
-  (``tests/commands/test_dicom_safety.py`` scans the code to keep it so);
+* an association requests only Verification (C-ECHO) and the two FIND information models,
+  Study Root Query/Retrieve - FIND (locate, reconcile) and Modality Worklist Information
+  Model - FIND (the worklist check); there is no C-MOVE, C-GET or C-STORE here, and nothing
+  that writes (no MPPS N-CREATE/N-SET) (``tests/commands/test_dicom_safety.py`` scans the
+  code to keep it so);
 * a node's address comes from a :class:`Target` built from the configuration, never from
   chat;
 * every association has ``connection_timeout`` set (``acse_timeout`` does not cover the
@@ -38,6 +40,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom import _config as _pynetdicom_config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # pynetdicom generates the SOP classes at import
+    ModalityWorklistInformationFind,
     StudyRootQueryRetrieveInformationModelFind,
     Verification,
 )
@@ -49,7 +52,10 @@ log = logging.getLogger(__name__)
 
 # The complete list of services pacsbot may request. Nothing else is ever negotiated.
 FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
-ALLOWED_ABSTRACT_SYNTAXES = frozenset({str(Verification), str(FIND_MODEL)})
+# Modality Worklist Information Model - FIND: read-only, asked of worklist nodes only.
+WORKLIST_MODEL = ModalityWorklistInformationFind
+ALLOWED_ABSTRACT_SYNTAXES = frozenset({str(Verification), str(FIND_MODEL), str(WORKLIST_MODEL)})
+_MODEL_WORDS = {str(FIND_MODEL): "Study Root", str(WORKLIST_MODEL): "Modality Worklist"}
 
 STATUS_SUCCESS = 0x0000
 STATUS_CANCEL = 0xFE00
@@ -57,7 +63,7 @@ STATUS_PENDING = (0xFF00, 0xFF01)
 
 _FIND_STATUS_WORDS = {
     0xA700: "out of resources",
-    0xA900: "the query does not match the Study Root model",
+    0xA900: "the query does not match the {model} model",
     0xC000: "unable to process",
 }
 
@@ -128,6 +134,8 @@ class _Probe:
         self.rejection: tuple[int, int, int] | None = None
         self.nodelay: bool | None = None
         self.quickack: bool | None = None
+        # the peer's A-ASSOCIATE-AC: how many of our presentation contexts it accepted (None: no AC)
+        self.accepted: int | None = None
 
     # pynetdicom event handlers (run on the association's own thread)
     def on_conn_open(self, event: Any) -> None:
@@ -157,6 +165,11 @@ class _Probe:
         elif kind == "A_ASSOCIATE_RJ":
             pdu = event.pdu
             self.rejection = (int(pdu.result or 0), int(pdu.source or 0), int(pdu.reason_diagnostic or 0))
+        elif kind == "A_ASSOCIATE_AC":
+            try:
+                self.accepted = sum(1 for item in event.pdu.presentation_context if item.result == 0)
+            except (AttributeError, TypeError):  # pynetdicom internals moved: lose detail only
+                self.accepted = None
         self._quickack(self._socket(event))
 
     def on_pdu_sent(self, event: Any) -> None:
@@ -371,6 +384,16 @@ def _association_failure(target: Target, probe: _Probe, assoc: Any, elapsed: flo
         return _rejection(target, result, source, reason)
     if probe.connect_error is not None or not probe.conn_open:
         return _connect_failure(target, probe, probe.connect_error, elapsed)
+    if probe.accepted == 0:  # pynetdicom aborts an association with no accepted context
+        try:
+            asked = sorted({_MODEL_WORDS.get(str(c.abstract_syntax), "C-ECHO") for c in assoc.requestor.requested_contexts})
+        except AttributeError:
+            asked = []
+        services = " or ".join(f"{w} C-FIND" if w != "C-ECHO" else w for w in asked) or "the services we asked for"
+        return Failure(
+            "no-service", f"the node accepted the association but does not offer {services}",
+            "Check the node's DICOM configuration for pacsbot's AE title, and its kind in dicom.nodes.",
+        )
     if probe.abort_received:
         return Failure(
             "aborted", "the node aborted the association request",
@@ -471,15 +494,19 @@ class Session:
         if status.Status != STATUS_SUCCESS:
             raise NodeError(Failure("echo-failed", f"the node answered C-ECHO with status 0x{int(status.Status):04X}"))
 
-    def find(self, identifier: Dataset, *, cap: int) -> FindOutcome:
-        """A Study Root C-FIND; at most ``cap`` matches, C-CANCEL past it."""
-        self._require(FIND_MODEL, "Study Root C-FIND")
+    def find(self, identifier: Dataset, *, cap: int, model: Any = FIND_MODEL) -> FindOutcome:
+        """A C-FIND in ``model`` (Study Root by default, or :data:`WORKLIST_MODEL`); at most
+        ``cap`` matches, C-CANCEL past it; the same deadline and failures for both."""
+        words = _MODEL_WORDS.get(str(model))
+        if words is None:
+            raise ValueError(f"refusing to query {model}: pacsbot only does Study Root and Modality Worklist C-FIND")
+        self._require(model, f"{words} C-FIND")
         msg_id = self._next_id()
         outcome = FindOutcome(matches=[])
         cancelled = False
         ignored = 0
         last = time.monotonic()
-        for status, ds in self.assoc.send_c_find(identifier, FIND_MODEL, msg_id=msg_id):
+        for status, ds in self.assoc.send_c_find(identifier, model, msg_id=msg_id):
             if status is None or "Status" not in status:
                 raise self._lost("C-FIND", last)
             last = time.monotonic()
@@ -495,7 +522,7 @@ class Session:
                 if not cancelled:
                     cancelled = True
                     outcome.truncated, outcome.truncated_by = True, "cap"
-                    self.assoc.send_c_cancel(msg_id, query_model=FIND_MODEL)
+                    self.assoc.send_c_cancel(msg_id, query_model=model)
                     continue
                 ignored += 1
                 if ignored > cap + 100:  # the node ignores C-CANCEL: stop listening
@@ -508,9 +535,9 @@ class Session:
                 outcome.truncated = True
                 outcome.truncated_by = "cap" if cancelled else "node"
                 break
-            words = _FIND_STATUS_WORDS.get(0xC000 if 0xC000 <= code <= 0xCFFF else code, "refused")
+            meaning = _FIND_STATUS_WORDS.get(0xC000 if 0xC000 <= code <= 0xCFFF else code, "refused").format(model=words)
             raise NodeError(Failure(
-                "query-failed", f"the node refused the query (status 0x{code:04X}: {words})",
+                "query-failed", f"the node refused the query (status 0x{code:04X}: {meaning})",
                 "The node could not run this C-FIND; its logs will say more.",
             ))
         return outcome

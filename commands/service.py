@@ -17,16 +17,30 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pacsbot.commands.concurrency import run_concurrently
-from pacsbot.commands.config import DicomSettings, NodeConfig
+from pacsbot.commands.config import WORKLIST_KIND, DicomSettings, NodeConfig
 from pacsbot.commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
 from pacsbot.commands.query import LocateQuery, resolve_nodes
 from pacsbot.commands.reconcile import ReconcileReport, reconcile
-from pacsbot.commands.results import EchoResult, Failure, LocateReport, NodeLocate, NodeRef
-from pacsbot.commands.scu import FIND_MODEL, Associations, Target, echo, target_for
+from pacsbot.commands.results import (
+    EchoResult,
+    Failure,
+    LocateReport,
+    NodeLocate,
+    NodeRef,
+    NodeWorklist,
+    WorklistReport,
+)
+from pacsbot.commands.scu import FIND_MODEL, WORKLIST_MODEL, Associations, Target, echo, target_for
 from pacsbot.commands.verdict import locate_verdict, total_images
+from pacsbot.commands.worklist import Performed, WorklistQuery, worklist_on_node, worklist_verdict
+from pacsbot.core.errors import UserError
 
 if TYPE_CHECKING:
     from datetime import date
+
+# The commands that send a Study Root C-FIND: never to a worklist node (it holds orders, not
+# images). "worklist" asks worklist nodes only; every other command (echo, the watch) all nodes.
+STUDY_COMMANDS = frozenset({"locate", "reconcile"})
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +79,43 @@ class Diagnostics:
     def node_refs(self) -> list[NodeRef]:
         return [self._targets[n.name].ref for n in self.nodes]
 
+    def worklist_node_names(self) -> list[str]:
+        return [n.name for n in self.nodes if n.kind == WORKLIST_KIND]
+
     def select(self, requested: Sequence[str], *, command: str, prefix: str = "/pacs") -> list[Target]:
-        """The targets asked for (all when none); unknown names are a clear UserError."""
-        names = resolve_nodes(tuple(requested), self.node_names(), command=command, prefix=prefix)
+        """The targets asked for (all that fit the command when none); unknown names, and a
+        worklist node named for a locate (or an archive for a worklist check), are a clear
+        UserError. Locate and reconcile never get a worklist node; worklist only gets those."""
+        worklists = self.worklist_node_names()
+        if command == "worklist":
+            if not worklists:
+                raise UserError(
+                    "No worklist node is configured. A PACS admin adds the RIS or worklist broker under "
+                    "`dicom: nodes:` with `kind: worklist`."
+                )
+            archives = [n for n in requested if n in self.node_names() and n not in worklists]
+            if archives:
+                raise UserError(
+                    f"“{archives[0]}” is not a worklist node (it holds images, not orders). "
+                    f"Worklist nodes: {', '.join(worklists)}. Example: `{prefix} worklist CT2 --node {worklists[0]}`."
+                )
+            known = worklists
+        elif command in STUDY_COMMANDS:
+            named = [n for n in requested if n in worklists]
+            if named:
+                raise UserError(
+                    f"“{named[0]}” is a worklist node (it holds orders, not images), so {command} does not ask it. "
+                    f"To see its orders: `{prefix} worklist <station|accession> --node {named[0]}`."
+                )
+            known = [n for n in self.node_names() if n not in worklists]
+            if not known and worklists:
+                raise UserError(
+                    f"Only worklist nodes are configured ({', '.join(worklists)}); {command} needs an archive "
+                    "(a node of kind pacs, vna, modality, router or other)."
+                )
+        else:
+            known = self.node_names()
+        names = resolve_nodes(tuple(requested), known, command=command, prefix=prefix)
         return [self._targets[n] for n in names]
 
     def target(self, name: str) -> Target:
@@ -78,6 +126,9 @@ class Diagnostics:
     def reconcile(self, source: str, archive: str, day: "date") -> ReconcileReport:
         """The daily reconciliation of ``source`` against ``archive`` for ``day`` (read-only C-FIND)."""
 
+        for name in (source, archive):
+            if name in self.worklist_node_names():
+                raise UserError(f"“{name}” is a worklist node (it holds orders, not studies): reconcile two archives.")
         caps = {n.name: n.max_results for n in self.nodes}
         return reconcile(self.target(source), self.target(archive), day, self.settings.reconcile,
                          source_cap=caps.get(source), archive_cap=caps.get(archive))
@@ -106,6 +157,7 @@ class Diagnostics:
         on_interim: Callable[[list[NodeLocate], list[Target]], None] | None = None,
     ) -> LocateReport:
         started = time.monotonic()
+        _refuse_worklist_nodes(targets, "locate")
         options = LocateOptions(cap=self.settings.max_matches, want_phi=want_phi, count_mode=count_mode)
 
         def gave_up(target: Target, ms: int) -> NodeLocate:
@@ -132,9 +184,44 @@ class Diagnostics:
         self._tell_identifiers(results)
         return LocateReport(query.describe(), query.by_patient, tuple(results), verdict, options.cap, _ms(started))
 
+    def worklist(
+        self,
+        query: WorklistQuery,
+        targets: Sequence[Target],
+        *,
+        today: "date",
+        want_phi: bool = False,
+        performed: "Performed | LocateReport | int | None" = None,
+        interim_after: float | None = None,
+        on_interim: Callable[[list[NodeWorklist], list[Target]], None] | None = None,
+    ) -> WorklistReport:
+        """The Modality Worklist check on every target (worklist nodes: :meth:`select` with
+        ``command="worklist"``) at once. ``today`` is the site's date; ``performed`` is what
+        the archives say about the accession (a locate report or an image count), when the
+        caller has it: the verdict then says "already performed"."""
+        started = time.monotonic()
+        refused = [t.name for t in targets if t.ref.kind != WORKLIST_KIND]
+        if refused:
+            raise UserError(f"“{refused[0]}” is not a worklist node; only worklist nodes are asked for orders.")
+        cap = self.settings.max_matches
+
+        def gave_up(target: Target, ms: int) -> NodeWorklist:
+            return NodeWorklist(target.ref, max(ms, 0), failure=_gave_up(target, ms))
+
+        with Associations([WORKLIST_MODEL]) as pool:
+            results = run_concurrently(
+                targets, lambda t: worklist_on_node(t, query, cap=cap, want_phi=want_phi, pool=pool), gave_up,
+                interim_after=interim_after, on_interim=on_interim,
+            )
+        verdict = worklist_verdict(query, results, cap=cap, today=today, performed=Performed.of(performed))
+        if want_phi:
+            self._tell(
+                {i.patient_id for r in results for i in r.items if i.patient_id},
+                {i.patient_name for r in results for i in r.items if i.patient_name},
+            )
+        return WorklistReport(query.describe(), tuple(results), verdict, cap, _ms(started))
+
     def _tell_identifiers(self, results: Sequence[NodeLocate]) -> None:
-        if self.on_identifiers is None:
-            return
         ids: set[str] = set()
         names: set[str] = set()
         for result in results:
@@ -143,6 +230,11 @@ class Diagnostics:
                     ids.add(study.patient_id)
                 if study.patient_name:
                     names.add(study.patient_name)
+        self._tell(ids, names)
+
+    def _tell(self, ids: set[str], names: set[str]) -> None:
+        if self.on_identifiers is None:
+            return
         if ids or names:
             try:
                 self.on_identifiers(sorted(ids), sorted(names))
@@ -183,6 +275,13 @@ class Diagnostics:
                 log.info("dicom: sibling check on %s failed: %s", targets[i].name, failure.code)
             out[i] = replace(out[i], siblings=tuple(studies))
         return out
+
+
+def _refuse_worklist_nodes(targets: Sequence[Target], command: str) -> None:
+    """A Study Root C-FIND never goes to a worklist node, whoever built the targets."""
+    named = [t.name for t in targets if t.ref.kind == WORKLIST_KIND]
+    if named:
+        raise UserError(f"“{named[0]}” is a worklist node (it holds orders, not images), so {command} does not ask it.")
 
 
 def _gave_up(target: Target, ms: int) -> Failure:
@@ -242,6 +341,32 @@ def locate_audit(report: LocateReport, query: LocateQuery, *, run: str, via: str
         }
         if node.siblings:
             details["other_accessions"] = sorted({s.accession for s in node.siblings if s.accession})[:10]
+        if node.failure is not None:
+            details.update(failure=node.failure.code, reason=node.failure.message)
+        items.append(AuditItem(f"node:{node.node.name}", "ok" if node.ok else "failed", details))
+    return items
+
+
+def worklist_audit(report: WorklistReport, query: WorklistQuery, *, run: str, via: str, phi_shown: bool) -> list[AuditItem]:
+    """One row per worklist node asked: what was asked (accession, station, modality, day),
+    how many orders came back, the verdict's severity. Never patient IDs or names."""
+    keys: dict[str, Any] = {}
+    if query.accession is not None:
+        keys["accession"] = query.accession
+    if query.station is not None:
+        keys["station"] = query.station
+    if query.modality is not None:
+        keys["modality"] = query.modality
+    if query.day is not None:
+        keys["date"] = query.day.strftime("%Y%m%d")
+    items = []
+    for node in report.nodes:
+        details: dict[str, Any] = {
+            "run": run, "via": via, "query": keys, "ms": node.ms, "orders": len(node.items),
+            "truncated": node.truncated, "verdict": report.verdict.severity, "phi_shown": phi_shown,
+        }
+        if query.accession is None:
+            details["accessions"] = sorted({i.accession for i in node.items if i.accession})[:25]
         if node.failure is not None:
             details.update(failure=node.failure.code, reason=node.failure.message)
         items.append(AuditItem(f"node:{node.node.name}", "ok" if node.ok else "failed", details))

@@ -24,6 +24,7 @@ COMMANDS = {
     "locate": "pacsbot.bot.cli.dicom",
     "reconcile": "pacsbot.bot.cli.reconcile",
     "hl7": "pacsbot.bot.cli.hl7",
+    "worklist": "pacsbot.bot.cli.worklist",
     "kb": "pacsbot.bot.cli.kb",
     "training": "pacsbot.bot.cli.training",
     "tickets": "pacsbot.bot.cli.tickets",

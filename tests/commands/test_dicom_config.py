@@ -44,7 +44,7 @@ def test_ipv6_host() -> None:
 
 @pytest.mark.parametrize("text, expected", [
     ("dicom:\n  nodes:\n    - {name: pacs, ae_title: P, host: h, port: 104, kind: archive}\n",
-     "dicom.nodes[0].kind: input should be 'pacs', 'vna', 'modality', 'router' or 'other'"),
+     "dicom.nodes[0].kind: input should be 'pacs', 'vna', 'modality', 'router', 'other' or 'worklist'"),
     ("dicom:\n  nodes:\n    - {name: all, ae_title: P, host: h, port: 104}\n", "'all' is reserved"),
     ("dicom:\n  nodes:\n    - {name: 'my pacs', ae_title: P, host: h, port: 104}\n", "node name 'my pacs' must be"),
     ("dicom:\n  nodes:\n    - {name: pacs, ae_title: 'BAD\\\\AE', host: h, port: 104}\n", "may only contain letters, digits"),

@@ -15,6 +15,7 @@ CODE_PATH = sorted(
     [*(ROOT / "commands").rglob("*.py"),
      ROOT / "bot" / "features" / "diagnostics.py",
      ROOT / "bot" / "cli" / "dicom.py",
+     ROOT / "bot" / "cli" / "worklist.py",
      *(ROOT / "bot" / "render").glob("diagnostics*.py")]
 )
 
@@ -69,12 +70,13 @@ def test_only_scu_opens_associations_and_requests_contexts() -> None:
         assert "add_requested_context" not in used, f"{path} requests a presentation context"
 
 
-def test_the_scu_requests_exactly_verification_and_study_root_find() -> None:
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+def test_the_scu_requests_exactly_verification_study_root_find_and_worklist_find() -> None:
+    from pynetdicom.sop_class import ModalityWorklistInformationFind, StudyRootQueryRetrieveInformationModelFind, Verification
 
     from pacsbot.commands import scu
 
-    assert scu.ALLOWED_ABSTRACT_SYNTAXES == {str(Verification), str(StudyRootQueryRetrieveInformationModelFind)}
+    assert scu.ALLOWED_ABSTRACT_SYNTAXES == {str(Verification), str(StudyRootQueryRetrieveInformationModelFind),
+                                             str(ModalityWorklistInformationFind)}
 
 
 def test_the_demo_scp_supports_only_echo_and_find() -> None:
@@ -87,7 +89,7 @@ def test_the_demo_scp_supports_only_echo_and_find() -> None:
 
 def test_no_address_comes_from_chat() -> None:
     """The Slack adapter and the CLI hand the SCU only Targets built from the configuration."""
-    for path in (ROOT / "bot" / "features" / "diagnostics.py", ROOT / "bot" / "cli" / "dicom.py"):
+    for path in (ROOT / "bot" / "features" / "diagnostics.py", ROOT / "bot" / "cli" / "dicom.py", ROOT / "bot" / "cli" / "worklist.py"):
         used = identifiers(path)
         assert "Target" not in used or path.name == "diagnostics.py"  # only as a type
         assert "target_for" not in used and "NodeConfig" not in used and "open_session" not in used
