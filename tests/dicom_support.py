@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,3 +198,109 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     _signed("client", "PACSBOT", cwd, "ca")
     return TlsFiles(cwd / "ca.pem", cwd / "server.pem", cwd / "server.key", cwd / "client.pem", cwd / "client.key",
                     cwd / "other-ca.pem")
+
+
+# ----------------------------------------------------------------------------------------
+# dcmtk's wlmscpfs: a real Modality Worklist SCP (Debian package ``dcmtk``)
+
+
+def wlmscpfs_binary() -> str | None:
+    """dcmtk's worklist SCP (``/usr/bin/wlmscpfs`` from the Debian package dcmtk), if installed."""
+    return shutil.which("wlmscpfs") or ("/usr/bin/wlmscpfs" if Path("/usr/bin/wlmscpfs").exists() else None)
+
+
+def order_dump(order: Any) -> str:
+    """A :class:`~pacsbot.commands.demo.DemoOrder` as a dcmtk text dump (``dump2dcm`` input):
+    a complete worklist item, as ``wlmscpfs`` requires (it rejects incomplete files)."""
+    top = [
+        ("0008,0005", "CS", "ISO_IR 100"), ("0008,0050", "SH", order.accession), ("0008,0090", "PN", order.physician),
+        ("0010,0010", "PN", order.patient_name), ("0010,0020", "LO", order.patient_id),
+        ("0010,0030", "DA", order.birth_date), ("0010,0040", "CS", order.sex), ("0020,000d", "UI", order.study_uid),
+        ("0032,1032", "PN", order.physician), ("0032,1060", "LO", order.procedure),
+    ]
+    step = [
+        ("0008,0060", "CS", order.modality), ("0040,0001", "AE", order.station_ae), ("0040,0002", "DA", order.date),
+        ("0040,0003", "TM", order.time), ("0040,0006", "PN", order.physician), ("0040,0007", "LO", order.step),
+        ("0040,0009", "SH", order.step_id), ("0040,0010", "SH", order.station_name), ("0040,0011", "SH", "RADIOLOGY"),
+        ("0040,0020", "CS", order.status),
+    ]
+    tail = [("0040,1001", "SH", order.requested_procedure_id), ("0040,1003", "SH", "ROUTINE")]
+    lines = [f"({tag}) {vr} [{value}]" for tag, vr, value in top]
+    lines += ["(0040,0100) SQ", "(fffe,e000) -", *(f"({tag}) {vr} [{value}]" for tag, vr, value in step),
+              "(fffe,e00d) -", "(fffe,e0dd) -"]
+    lines += [f"({tag}) {vr} [{value}]" for tag, vr, value in tail]
+    return "\n".join(lines) + "\n"
+
+
+class Wlmscpfs:
+    """One ``wlmscpfs`` process serving ``orders`` as AE title ``ae_title`` from a temporary
+    worklist directory (``<workdir>/<AE>/*.wl`` made by ``dump2dcm``, plus its ``lockfile``).
+    Like ``tests/orthanc.py``: its own port, stopped after; only the process we started."""
+
+    def __init__(self, workdir: Path, orders: list[Any], *, ae_title: str = "DEMO_RIS", binary: str | None = None):
+        self.workdir = Path(workdir)
+        self.orders = list(orders)
+        self.ae_title = ae_title
+        self.binary = binary or wlmscpfs_binary()
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write_worklist(self) -> Path:
+        folder = self.workdir / "worklists" / self.ae_title
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "lockfile").touch()
+        dump2dcm = shutil.which("dump2dcm") or "/usr/bin/dump2dcm"
+        for order in self.orders:
+            dump = self.workdir / f"{order.accession}.dump"
+            dump.write_text(order_dump(order))
+            subprocess.run([dump2dcm, "--quiet", str(dump), str(folder / f"{order.accession}.wl")], check=True,
+                           capture_output=True, timeout=30)
+        return folder.parent
+
+    def start(self, timeout: float = 15.0) -> "Wlmscpfs":
+        if self.binary is None:
+            raise RuntimeError("wlmscpfs is not installed")
+        root = self.write_worklist()
+        log_path = self.workdir / "wlmscpfs.log"
+        for _attempt in range(3):  # a port picked as free may be taken before wlmscpfs binds it
+            with socket.socket() as probe:
+                probe.bind(("", 0))  # it binds every interface, so the port must be free on all
+                self.port = int(probe.getsockname()[1])
+            with log_path.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [self.binary, "--single-process", "--data-files-path", str(root), "--acse-timeout", "10",
+                     "--dimse-timeout", "10", "--verbose", str(self.port)],
+                    cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
+                )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError(f"wlmscpfs did not start; its log ends with:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+    def stop(self) -> None:
+        """Stop the process this object started, and only that one."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def __enter__(self) -> "Wlmscpfs":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def node(self, name: str = "ris", **extra: Any) -> dict[str, Any]:
+        """A ``dicom.nodes`` entry for this worklist SCP."""
+        return {"name": name, "ae_title": self.ae_title, "host": "127.0.0.1", "port": self.port, "kind": "worklist", **extra}
