@@ -243,6 +243,21 @@ def _lines(text: str) -> tuple[list[str], str, bool]:
     return [line for line in lines if line], label, framed
 
 
+def _split_run_together(lines: list[str], separator: str) -> tuple[list[str], list[str]]:
+    """Split lines where a known segment (PID, ORC, OBR...) starts after a space, as when a
+    paste lost its line breaks: otherwise MSH would swallow the patient's fields as its own,
+    and show them unmasked. Only segment names pacsbot knows (and Z-segments) count."""
+    names = "|".join(sorted(name for name in SEGMENTS if name != "MSH"))
+    start = re.compile(rf"\s+(?=(?:{names}|Z[A-Z0-9]{{2}}){re.escape(separator)})")
+    out: list[str] = []
+    split_before: list[str] = []
+    for line in lines:
+        parts = start.split(line)
+        out.extend(parts)
+        split_before.extend(part[:3] for part in parts[1:])
+    return out, split_before
+
+
 def decode(data: str | bytes, options: Hl7Options | None = None) -> Hl7Report:
     """Parse one HL7 v2 message and check it. Raises :class:`UserError` when the input is not
     one HL7 v2 message (empty, not text, no MSH, several messages)."""
@@ -264,6 +279,12 @@ def decode(data: str | bytes, options: Hl7Options | None = None) -> Hl7Report:
         raise UserError(f"That does not look like an HL7 v2 message: MSH is followed by “{separator}”, not by a field "
                         f"separator. An HL7 message starts with {EXAMPLE}.")
     findings: list[Hl7Finding] = []
+    lines, run_together = _split_run_together(lines, separator)
+    if run_together:
+        findings.append(Hl7Finding(
+            "run-together", "warn",
+            f"Segments were run together on one line (the line breaks were lost when it was copied); "
+            f"it was split before {', '.join(run_together)}. Check the segments."))
     if batch:
         findings.append(Hl7Finding("batch-envelope", "info",
                                    "File/batch header or trailer segments (FHS, BHS, BTS, FTS) were set aside."))
