@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
 from slack_bolt.request import BoltRequest
@@ -206,8 +207,9 @@ class Console:
 
         dicom = self.settings.dicom
         if dicom.demo == "auto" and demo_wanted(dicom, interactive=True):
-            self.demo = DemoNetwork().start()
-            dicom = dicom.model_copy(update={"nodes": self.demo.node_configs(), "demo": "false"})
+            today = datetime.now(ZoneInfo(self.settings.timezone)).date()
+            self.demo = DemoNetwork(worklist_day=today).start()
+            dicom = dicom.model_copy(update={"nodes": self.demo.node_configs(with_worklist=True), "demo": "false"})
             self.settings = self.settings.model_copy(update={"dicom": dicom})
 
     @property
@@ -954,9 +956,9 @@ class Console:
             f"Database: {self.services.db.display_url}. Type :help for console commands, /pacs help for the bot's.",
         )
         if self.demo_network is not None:
-            from pacsbot.commands.demo import banner_lines
+            from pacsbot.commands.demo import banner_lines, worklist_banner_lines
 
-            self.say(*banner_lines(self.demo_network))
+            self.say(*banner_lines(self.demo_network), *worklist_banner_lines(self.demo_network))
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
         self._read = read

@@ -33,7 +33,7 @@ WORKLIST_KIND = "worklist"
 
 # Names the demo nodes take (``dicom.demo``); a configured node may not use them when the
 # demo runs next to configured nodes.
-DEMO_NODE_NAMES = ("vna", "pacs")
+DEMO_NODE_NAMES = ("vna", "pacs", "ris")
 
 
 def check_ae_title(value: str) -> str:
@@ -251,6 +251,9 @@ class DicomSettings(Section):
     # technologists check "did my study arrive?" themselves (the manuals tell them to); by
     # accession only and without patient details: patient search stays with PACS admins
     accession_locate_role: Literal["admin", "trainer", "clinician"] = "clinician"
+    # "my patient is not on the worklist at CT2": technologists ask themselves; patient
+    # details stay with PACS admins
+    worklist_role: Literal["admin", "trainer", "clinician"] = "clinician"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     demo: Literal["auto", "true", "false"] = "auto"
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)

@@ -1,4 +1,4 @@
-"""``/pacs nodes``, ``/pacs echo`` and ``/pacs locate``: safe DICOM diagnostics in Slack.
+"""``/pacs nodes``, ``/pacs echo``, ``/pacs locate`` and ``/pacs worklist``: safe DICOM diagnostics in Slack.
 
 The input is checked inline, before the ack, so a mistake is answered at once and the ack
 itself says what is happening ("Checking 2 nodes for accession A123…"). The DICOM work runs
@@ -11,21 +11,24 @@ only for admins, only there, and only if ``dicom.show_phi`` allows it.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from pacsbot.bot.access import Role
 from pacsbot.bot.context import Ctx
 from pacsbot.bot.registry import Registry
 from pacsbot.bot.render.blocks import context, escape
 from pacsbot.bot.render.diagnostics import echo_blocks, echo_interim_blocks, locate_blocks, locate_interim_blocks, nodes_blocks
+from pacsbot.bot.render.diagnostics_worklist import worklist_blocks
 from pacsbot.commands.demo import DemoNetwork, demo_wanted
 from pacsbot.commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
-from pacsbot.commands.results import EchoResult, NodeLocate
+from pacsbot.commands.results import EchoResult, LocateReport, NodeLocate
 from pacsbot.commands.scu import Target
-from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id
+from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id, worklist_audit
 from pacsbot.commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
 from pacsbot.commands.verdict import plural
+from pacsbot.commands.worklist import WORKLIST_USAGE, WorklistQuery, parse_worklist
 from pacsbot.core.errors import Refused, UserError
 
 if TYPE_CHECKING:
@@ -49,12 +52,13 @@ def register(services: "Services") -> None:
     settings = services.settings.dicom
     extra = []
     if demo_wanted(settings, interactive=False):  # dicom.demo: true
-        network = DemoNetwork().start()
+        network = DemoNetwork(worklist_day=site_today(services)).start()
         services.features.dicom_demo = network
-        extra = network.node_configs()
+        extra = network.node_configs(with_worklist=True)
     services.features.dicom = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
-    # who may locate by accession is the site's choice (dicom.accession_locate_role)
-    services.registry.include(TABLE, roles={"locate": Role.parse(settings.accession_locate_role)})
+    # who may locate by accession and check the worklist is the site's choice
+    services.registry.include(TABLE, roles={"locate": Role.parse(settings.accession_locate_role),
+                                            "worklist": Role.parse(settings.worklist_role)})
 
 
 # What the diagnostics feature handles in Slack, declared once (module-level handlers; register() adds them)
@@ -126,6 +130,31 @@ def locate_cmd(ctx: Ctx) -> None:
     ctx.defer(run_locate, ctx, query, targets, what="the search")
 
 
+@TABLE.subcommand(
+    "worklist", role=Role.ADMIN, group="Diagnostics", inline=True, limit=LIMIT,  # register() sets the configured role
+    summary="Is an order on the Modality Worklist? What is scheduled on a station today?",
+    usage=WORKLIST_USAGE,
+    details=(
+        "Asks the worklist nodes (the RIS or worklist broker; read-only Modality Worklist C-FIND). With an accession "
+        "it says where and when the order is scheduled, or that it is on another station, on another day, already "
+        "performed (the archives are checked too) or on no worklist at all: then the order has not reached the "
+        "RIS/broker. With a station AE title or a modality it lists that day's orders (today unless you name "
+        "`tomorrow` or a date)."
+    ),
+)
+def worklist_cmd(ctx: Ctx) -> None:
+    diag = diagnostics_of(ctx.services)
+    try:
+        query = parse_worklist(ctx.args, today=site_today(ctx.services))
+        targets = diag.select(query.nodes, command="worklist")
+    except UserError:
+        refuse_and_audit(ctx, "worklist", "bad input")
+        raise
+    what = plural(len(targets), "worklist node") if len(targets) > 1 else f"*{escape(targets[0].name)}*"
+    ctx.reply(f":clipboard: Checking {what} for {escape(query.describe())}…")
+    ctx.defer(run_worklist, ctx, query, targets, what="the worklist check")
+
+
 @TABLE.job("dicom-housekeeping", every=timedelta(hours=1))
 def housekeeping(services: "Services") -> int:
     """Forget rate-limit entries older than two days."""
@@ -169,6 +198,46 @@ def run_echo(ctx: Ctx, targets: list[Target]) -> None:
         for item in echo_audit(results, run=run, via="slack"):
             ctx.audit("dicom.echo", target=item.target, outcome=item.outcome, details=item.details, session=session)
     ctx.reply(*echo_blocks(results, calling_ae=settings.ae_title))
+
+
+def site_zone(services: "Services") -> ZoneInfo:
+    return ZoneInfo(services.settings.timezone)
+
+
+def site_today(services: "Services") -> date:
+    return services.clock.now().astimezone(site_zone(services)).date()
+
+
+def archive_check(diag: Diagnostics, accession: str) -> LocateReport | None:
+    """Where the accession's images are (no patient details), to tell "already performed";
+    None when only worklist nodes are configured."""
+    try:
+        archives = diag.select([], command="locate")
+    except UserError:
+        return None
+    return diag.locate(LocateQuery(accession=accession), archives)
+
+
+def run_worklist(ctx: Ctx, query: WorklistQuery, targets: list[Target]) -> None:
+    if not rate_limit(ctx, "worklist"):
+        return
+    diag = diagnostics_of(ctx.services)
+    settings = ctx.settings.dicom
+    show_phi = settings.show_phi == "ephemeral" and ctx.role >= Role.ADMIN
+    located = archive_check(diag, query.accession) if query.accession is not None else None
+    report = diag.worklist(query, targets, today=site_today(ctx.services), want_phi=show_phi, performed=located)
+    run = new_run_id()
+    with ctx.services.db.session() as session:
+        for item in worklist_audit(report, query, run=run, via="slack", phi_shown=show_phi):
+            ctx.audit("dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
+        if located is not None:
+            for item in locate_audit(located, LocateQuery(accession=query.accession), run=run, via="slack:worklist",
+                                     pid_pseudonym=None, phi_shown=False):
+                ctx.audit("dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+    text, blocks = worklist_blocks(report, calling_ae=settings.ae_title, phi=show_phi)
+    if ctx.role < Role.ADMIN and report.items:
+        blocks.append(context("Patient details are shown to PACS admins only."))
+    ctx.reply(text, blocks)
 
 
 def run_locate(ctx: Ctx, query: LocateQuery, targets: list[Target]) -> None:
