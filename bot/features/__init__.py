@@ -20,6 +20,7 @@ FEATURES = (
     "pacsbot.bot.features.messages",
     "pacsbot.bot.features.admin",
     "pacsbot.bot.features.diagnostics",
+    "pacsbot.bot.features.hl7",
     "pacsbot.bot.features.watch",
     "pacsbot.bot.features.reconcile",
     "pacsbot.bot.features.knowledge",
