@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
@@ -37,6 +39,10 @@ class Services:
     privacy: PrivacyGate
     # What bot/features/* register (the manual index, the DICOM service...), typed; None: not running.
     features: Features = field(default_factory=Features)
+
+    def today(self) -> date:
+        """The date at the site (``timezone``), by the services' clock."""
+        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
 
     def close(self) -> None:
         self.background.shutdown(wait=True)

@@ -184,6 +184,15 @@ class Diagnostics:
         self._tell_identifiers(results)
         return LocateReport(query.describe(), query.by_patient, tuple(results), verdict, options.cap, _ms(started))
 
+    def locate_in_archives(self, accession: str) -> LocateReport | None:
+        """The accession on every archive (no patient details): what tells a worklist check
+        "already performed". None when only worklist nodes are configured."""
+        try:
+            archives = self.select([], command="locate")
+        except UserError:
+            return None
+        return self.locate(LocateQuery(accession=accession), archives)
+
     def worklist(
         self,
         query: WorklistQuery,

@@ -134,7 +134,7 @@ def run_worklist(args: argparse.Namespace) -> int:
                 print(f"Checking the worklist on {', '.join(t.name for t in targets)} for {query.describe()}…",
                       file=sys.stderr, flush=True)
             if query.accession is not None and not args.no_archive:
-                located = _locate(diag, query.accession)
+                located = diag.locate_in_archives(query.accession)
             report = diag.worklist(query, targets, today=today, want_phi=bool(args.show_phi), performed=located)
         _record(db, report, query, located, phi_shown=bool(args.show_phi))
         if args.json:
@@ -147,17 +147,6 @@ def run_worklist(args: argparse.Namespace) -> int:
         return 0 if report.all_answered else 1
     finally:
         db.dispose()
-
-
-def _locate(diag: Diagnostics, accession: str) -> LocateReport | None:
-    """The accession on the archives (no patient details), or None when none is configured."""
-    from pacsbot.commands.query import LocateQuery
-
-    try:
-        archives = diag.select([], command="locate", prefix="pacsbot")
-    except UserError:
-        return None
-    return diag.locate(LocateQuery(accession=accession), archives)
 
 
 def _record(db: Database, report: WorklistReport, query: Any, located: LocateReport | None, *, phi_shown: bool) -> None:

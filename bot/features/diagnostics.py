@@ -11,9 +11,8 @@ only for admins, only there, and only if ``dicom.show_phi`` allows it.
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from pacsbot.bot.access import Role
 from pacsbot.bot.context import Ctx
@@ -23,7 +22,7 @@ from pacsbot.bot.render.diagnostics import echo_blocks, echo_interim_blocks, loc
 from pacsbot.bot.render.diagnostics_worklist import worklist_blocks
 from pacsbot.commands.demo import DemoNetwork, demo_wanted
 from pacsbot.commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
-from pacsbot.commands.results import EchoResult, LocateReport, NodeLocate
+from pacsbot.commands.results import EchoResult, NodeLocate
 from pacsbot.commands.scu import Target
 from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id, worklist_audit
 from pacsbot.commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
@@ -52,7 +51,7 @@ def register(services: "Services") -> None:
     settings = services.settings.dicom
     extra = []
     if demo_wanted(settings, interactive=False):  # dicom.demo: true
-        network = DemoNetwork(worklist_day=site_today(services)).start()
+        network = DemoNetwork(worklist_day=services.today()).start()
         services.features.dicom_demo = network
         extra = network.node_configs(with_worklist=True)
     services.features.dicom = Diagnostics(settings, extra_nodes=extra, on_identifiers=services.privacy.remember)
@@ -145,7 +144,7 @@ def locate_cmd(ctx: Ctx) -> None:
 def worklist_cmd(ctx: Ctx) -> None:
     diag = diagnostics_of(ctx.services)
     try:
-        query = parse_worklist(ctx.args, today=site_today(ctx.services))
+        query = parse_worklist(ctx.args, today=ctx.services.today())
         targets = diag.select(query.nodes, command="worklist")
     except UserError:
         refuse_and_audit(ctx, "worklist", "bad input")
@@ -200,32 +199,14 @@ def run_echo(ctx: Ctx, targets: list[Target]) -> None:
     ctx.reply(*echo_blocks(results, calling_ae=settings.ae_title))
 
 
-def site_zone(services: "Services") -> ZoneInfo:
-    return ZoneInfo(services.settings.timezone)
-
-
-def site_today(services: "Services") -> date:
-    return services.clock.now().astimezone(site_zone(services)).date()
-
-
-def archive_check(diag: Diagnostics, accession: str) -> LocateReport | None:
-    """Where the accession's images are (no patient details), to tell "already performed";
-    None when only worklist nodes are configured."""
-    try:
-        archives = diag.select([], command="locate")
-    except UserError:
-        return None
-    return diag.locate(LocateQuery(accession=accession), archives)
-
-
 def run_worklist(ctx: Ctx, query: WorklistQuery, targets: list[Target]) -> None:
     if not rate_limit(ctx, "worklist"):
         return
     diag = diagnostics_of(ctx.services)
     settings = ctx.settings.dicom
     show_phi = settings.show_phi == "ephemeral" and ctx.role >= Role.ADMIN
-    located = archive_check(diag, query.accession) if query.accession is not None else None
-    report = diag.worklist(query, targets, today=site_today(ctx.services), want_phi=show_phi, performed=located)
+    located = diag.locate_in_archives(query.accession) if query.accession is not None else None
+    report = diag.worklist(query, targets, today=ctx.services.today(), want_phi=show_phi, performed=located)
     run = new_run_id()
     with ctx.services.db.session() as session:
         for item in worklist_audit(report, query, run=run, via="slack", phi_shown=show_phi):

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from pacsbot.bot.access import Role
 from pacsbot.bot.context import Ctx
-from pacsbot.bot.features.diagnostics import archive_check, diagnostics_of, site_today
+from pacsbot.bot.features.diagnostics import diagnostics_of
 from pacsbot.bot.registry import Registry
 from pacsbot.bot.render import hl7 as render
 from pacsbot.commands.hl7 import Hl7Report, audit_details, decode
@@ -111,7 +111,7 @@ def headline(ctx: Ctx, accession: str) -> str:
     """What the DICOM nodes say about one accession, in one line (no patient details)."""
     diag = diagnostics_of(ctx.services)
     run = new_run_id()
-    located = archive_check(diag, accession)
+    located = diag.locate_in_archives(accession)
     worklists = diag.worklist_node_names()
     with ctx.services.db.session() as session:
         if located is not None:
@@ -121,7 +121,7 @@ def headline(ctx: Ctx, accession: str) -> str:
         if not worklists:
             return located.verdict.headline if located is not None else "no DICOM node to look it up on"
         query = WorklistQuery(accession=accession)
-        report = diag.worklist(query, diag.select([], command="worklist"), today=site_today(ctx.services), performed=located)
+        report = diag.worklist(query, diag.select([], command="worklist"), today=ctx.services.today(), performed=located)
         for item in worklist_audit(report, query, run=run, via="slack:hl7", phi_shown=False):
             ctx.audit("dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
     return report.verdict.headline

@@ -56,10 +56,6 @@ def _diag(services: "Services") -> Diagnostics:
     return diagnostics_of(services)
 
 
-def local_today(services: "Services") -> date:
-    return services.clock.now().astimezone(ZoneInfo(services.settings.timezone)).date()
-
-
 def report_blocks(report: ReconcileReport, *, where: str) -> tuple[str, list[Block]]:
     text = summary(report)
     seconds = report.ms / 1000
@@ -102,7 +98,7 @@ TABLE = Registry()
 def reconcile_cmd(ctx: Ctx) -> None:
     diag = _diag(ctx.services)
     try:
-        request = parse_request(ctx.args, today=local_today(ctx.services))
+        request = parse_request(ctx.args, today=ctx.services.today())
         pairs = choose_pairs(request.source, request.archive,
                              configured=[(p.source, p.archive) for p in ctx.settings.dicom.reconcile.pairs], known=diag.node_names())
     except UserError:
