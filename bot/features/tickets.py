@@ -28,14 +28,16 @@ from pacsbot.bot.registry import Registry
 from pacsbot.bot.render import tickets as render
 from pacsbot.bot.render.blocks import Block, context, escape, section, unescape
 from pacsbot.bot.render.diagnostics import locate_blocks
+from pacsbot.bot.render.diagnostics_worklist import worklist_blocks
 from pacsbot.bot.render.knowledge import section_url
 from pacsbot.bot.render.mrkdwn import to_mrkdwn, trim
 from pacsbot.bot.render.tickets import MONITORING_REPORTER
 from pacsbot.bot.scheduler import claim_done, claim_once, replica_id
 from pacsbot.bot.spool import Spool
-from pacsbot.commands.query import parse_locate
-from pacsbot.commands.service import locate_audit, new_run_id
+from pacsbot.commands.query import LocateQuery, parse_locate
+from pacsbot.commands.service import locate_audit, new_run_id, worklist_audit
 from pacsbot.commands.verdict import most_severe, plural
+from pacsbot.commands.worklist import WorklistQuery
 from pacsbot.core.errors import NotFound, NotYours, UserError
 from pacsbot.tickets.intake import CATEGORY_LABELS, guess_category, validate_accession
 from pacsbot.tickets.service import Change, Declared, Filed, Report, TicketService, TicketView
@@ -236,11 +238,15 @@ class TicketsFeature:
 
     def _wants_diagnostics(self, ticket: TicketView) -> bool:
         diag = self.services.features.dicom
-        return bool(self.svc.settings.locate_on_intake and ticket.category in ("missing_images", "outage") and ticket.accession
-                    and diag is not None and diag.node_names())
+        if not (self.svc.settings.locate_on_intake and ticket.accession and diag is not None):
+            return False
+        if ticket.category == "worklist":
+            return bool(diag.worklist_node_names())
+        return ticket.category in ("missing_images", "outage") and bool(diag.node_names())
 
     def diagnose(self, number: int) -> None:
-        """What the archive holds for a missing-images report, in the ticket's thread (PHI-free)."""
+        """What the archive holds for a missing-images report, or the worklist for a worklist
+        report, in the ticket's thread (PHI-free)."""
 
         diag = self.services.features.dicom
         if diag is None:  # only queued when _wants_diagnostics saw it
@@ -248,6 +254,9 @@ class TicketsFeature:
         with self.services.db.session() as session:
             ticket = self.svc.view(session, self.svc.get(session, number))
         assert ticket.accession is not None
+        if ticket.category == "worklist" and diag.worklist_node_names():
+            self._diagnose_worklist(ticket)
+            return
         query = parse_locate(ticket.accession)
         targets = diag.select((), command="locate")
         report = diag.locate(query, targets, want_phi=False)
@@ -283,6 +292,35 @@ class TicketsFeature:
         if echo_lines:
             blocks.append(section("\n".join(echo_lines)))
         self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
+
+    def _diagnose_worklist(self, ticket: TicketView) -> None:
+        """Is the reported accession on the worklist (and where, when), or already performed?"""
+        diag = self.services.features.dicom
+        assert diag is not None and ticket.accession is not None
+        query = WorklistQuery(accession=ticket.accession)
+        located = diag.locate_in_archives(ticket.accession)
+        report = diag.worklist(query, diag.select((), command="worklist"), today=self.services.today(), performed=located)
+        failed = [n.node.name for n in report.nodes if n.failure is not None]
+        run = new_run_id()
+        with self.services.db.session() as session:
+            for item in worklist_audit(report, query, run=run, via=f"ticket:{ticket.ref}", phi_shown=False):
+                self.services.audit.record("pacsbot", "dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
+            if located is not None:
+                for item in locate_audit(located, LocateQuery(accession=ticket.accession), run=run, via=f"ticket:{ticket.ref}",
+                                         pid_pseudonym=None, phi_shown=False):
+                    self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+            self.svc.add_diagnostics(session, ticket.id, report.verdict.headline,
+                                     {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
+            root = self.svc.view(session, self.svc.get(session, ticket.parent_id)) if ticket.parent_id else None
+        if root is not None:
+            if root.channel and root.card_ts:
+                line = f":clipboard: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
+                self._safe_post(root.channel, line, [section(line)], thread_ts=root.card_ts)
+            return
+        if ticket.channel and ticket.card_ts:
+            text, blocks = worklist_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
+            blocks.insert(0, context(":clipboard: What the worklist holds, checked when the report came in:"))
+            self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
 
     def _incident_alert(self, incident: TicketView, reports: int, people: int) -> None:
         channel = self.svc.settings.admin_channel or incident.channel

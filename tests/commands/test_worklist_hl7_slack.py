@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from pacsbot.bot.models import AuditEntry
 from pacsbot.commands.demo import DemoNetwork
-from tests.dicom_support import node_dicts
 from tests.harness import ADMIN, CLINICIAN, TECH, Harness, texts_of
 
 CORPUS = Path(__file__).parent / "hl7_corpus"
 PHI = ("ZZTEST", "4455667", "19700101")
+QUEUE = "C0PACSQ01"
 
 
 @pytest.fixture
@@ -30,7 +30,8 @@ def network() -> Iterator[DemoNetwork]:
 @pytest.fixture
 def settings_overrides(network: DemoNetwork) -> dict[str, Any]:
     nodes = [{**n.model_dump(mode="json", exclude_none=True)} for n in network.node_configs(with_worklist=True)]
-    return {"dicom": {"nodes": nodes}}
+    return {"dicom": {"nodes": nodes},
+            "tickets": {"default_queue": QUEUE, "queues": [{"name": "pacs", "channel": QUEUE}]}}
 
 
 def replies(harness: Harness) -> list[dict[str, Any]]:
@@ -122,3 +123,17 @@ class TestHl7:
         values = {"message": {"message": {"type": "plain_text_input", "value": "MSH|^~\\&|"}}}
         body = harness.send(harness.sim.view_submission(TECH, view, values)).json()
         assert body["response_action"] == "update" and "only for PACS admins" in texts_of(body["view"]["blocks"])
+
+
+def test_a_worklist_report_is_checked_on_the_worklist_when_it_comes_in(harness: Harness) -> None:
+    harness.command(TECH, "report patient not on the worklist at CT2, acc A1102")
+    harness.drain()
+    posts = [c.params for c in harness.mock.calls_to("chat.postMessage") if c.params.get("channel") == QUEUE]
+    thread = [p for p in posts if p.get("thread_ts")]
+    assert thread, posts
+    shown = texts_of(thread[-1]["blocks"])
+    assert "What the worklist holds, checked when the report came in" in shown
+    assert thread[-1]["text"] == "A1102: on the CT1 worklist for 10:15"
+    assert "DEMO^WORKLIST" not in shown  # the team's channel: never patient details
+    rows = audit_rows(harness, "dicom.worklist")
+    assert [(r.actor, r.target, r.details["via"]) for r in rows] == [("pacsbot", "node:ris", "ticket:PACS-1")]
