@@ -165,6 +165,7 @@ class Index:
     vectors: np.ndarray | None = None  # one unit vector per section: the semantic re-ranker is on
     _by_key: dict[str, int] = field(default_factory=dict, repr=False)
     _audience_masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
+    _key_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
 
     # building -----------------------------------------------------------------------------
     @classmethod
@@ -278,6 +279,10 @@ class Index:
             unknown_idf=math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0,
         )
         object.__setattr__(index, "_by_key", {s.key: i for i, s in enumerate(sections)})
+        # each section's place among the keys in order (equal keys, equal places): ties in score
+        # are ranked by key without building the key strings at every query
+        places = {k: i for i, k in enumerate(sorted({s.key for s in sections}))}
+        object.__setattr__(index, "_key_order", np.array([places[s.key] for s in sections], dtype=np.int64))
         if ranking.semantic and sections:
             from pacsbot.knowledge.vectors import section_text, section_vectors
 
@@ -445,6 +450,11 @@ class Index:
         wanted = frozenset(a.lower() for a in audience)
         if wanted:
             final = np.where(self._for_audience(wanted)[hit], final * self.ranking.audience_boost, final)
+        if cosines is None:
+            # the best few by score, then by section key (the sort below), without a tuple per candidate
+            best = np.lexsort((self._key_order[hit], -final))[:limit].tolist()
+            return ([(int(hit[i]), float(final[i]), float(coverage[i]), float(bm25s[i]), None) for i in best],
+                    float(final.max()))
         ranked: list[tuple[int, float, float, float, float | None]] = [
             (int(doc), float(score), float(cov), float(bm), None)
             for doc, score, cov, bm in zip(hit.tolist(), final.tolist(), coverage.tolist(), bm25s.tolist())]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -210,10 +210,15 @@ class Synonyms:
         return found
 
     def concept_members(self, concept: str) -> tuple[tuple[str, ...], ...]:
+        return self._members.get(concept, ())
+
+    @cached_property
+    def _members(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """concept -> its phrases (the first group of that name), for a lookup per question word."""
+        members: dict[str, tuple[tuple[str, ...], ...]] = {}
         for name, phrases in self.groups:
-            if name == concept:
-                return phrases
-        return ()
+            members.setdefault(name, phrases)
+        return members
 
 
 @dataclass(frozen=True)
