@@ -290,7 +290,8 @@ class DicomSettings(Section):
             clash = sorted(seen & set(DEMO_NODE_NAMES))
             if clash:
                 raise ValueError(
-                    f"demo: true adds demo nodes named {' and '.join(DEMO_NODE_NAMES)}; rename the configured node {clash[0]!r}"
+                    f"demo: true adds demo nodes named {', '.join(DEMO_NODE_NAMES[:-1])} and {DEMO_NODE_NAMES[-1]}; "
+                    f"rename the configured node {clash[0]!r}"
                 )
         known = list(seen) + ([n for n in DEMO_NODE_NAMES if n not in seen] if self.demo != "false" else [])
         worklists = {n.name for n in self.nodes if n.kind == WORKLIST_KIND}

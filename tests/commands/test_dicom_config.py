@@ -56,7 +56,7 @@ def test_ipv6_host() -> None:
     ("dicom:\n  accession_locate_role: technologist\n", "input should be 'admin', 'trainer' or 'clinician'"),
     ("dicom:\n  demo: maybe\n", "dicom.demo: input should be 'auto', 'true' or 'false'"),
     ("dicom:\n  demo: true\n  nodes:\n    - {name: pacs, ae_title: P, host: h, port: 104}\n",
-     "demo: true adds demo nodes named vna and pacs; rename the configured node 'pacs'"),
+     "demo: true adds demo nodes named vna, pacs and ris; rename the configured node 'pacs'"),
     ("dicom:\n  rate_limit: {runs: 0}\n", "dicom.rate_limit.runs: input should be greater than or equal to 1"),
     ("dicom:\n  nodes:\n    - {name: pacs, ae_title: P, host: h, port: 104, timeouts: {conect: 1}}\n",
      "dicom.nodes[0].timeouts.conect: unknown key"),
