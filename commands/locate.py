@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 
 from pacsbot.commands.query import LocateQuery
 from pacsbot.commands.results import Failure, NodeLocate, SeriesInfo, StudyInfo
-from pacsbot.commands.scu import BROKEN, FIND_MODEL, Associations, FindOutcome, NodeError, Session, Target, echo, open_session
+from pacsbot.commands.scu import (
+    Associations,
+    FindOutcome,
+    NodeError,
+    Session,
+    Target,
+    echo,
+    with_association,
+)
 
 # Caps for the counting queries (the study-level cap is configurable: dicom.max_matches).
 SERIES_CAP = 500
@@ -250,7 +257,7 @@ def locate_on_node(target: Target, query: LocateQuery, options: LocateOptions, *
         return [_count_study(session, s, options) for s in studies], found
 
     try:
-        studies, found = _on_node(target, pool, work)
+        studies, found = with_association(target, pool, work)
     except NodeError as exc:
         return NodeLocate(target.ref, _ms(started), failure=_explain(target, exc.failure))
     studies.sort(key=lambda s: (s.study_date, s.study_time, s.accession, s.uid))
@@ -272,36 +279,10 @@ def siblings_on_node(target: Target, patient_id: str, study_date: str, exclude_a
         return [_count_study(session, s, quick) for s in studies]
 
     try:
-        studies = _on_node(target, pool, work)
+        studies = with_association(target, pool, work)
     except NodeError as exc:
         return (), _explain(target, exc.failure)
     return tuple(sorted(studies, key=lambda s: (s.accession, s.uid))), None
-
-
-T = TypeVar("T")
-
-
-def _on_node(target: Target, pool: Associations | None, work: Callable[[Session], T]) -> T:
-    """``work(session)`` on an association with ``target``: a new one, or the request's from
-    ``pool``. An association reused from an earlier round that turns out to be gone (the
-    node closed or aborted it meanwhile) is replaced by a fresh one, once: ``work`` only
-    queries, so it may run again."""
-    deadline = time.monotonic() + target.total_timeout
-    if pool is None:
-        with open_session(target, contexts=[FIND_MODEL], deadline=deadline) as session:
-            return work(session)
-    reused = False
-    try:
-        with pool.session(target, deadline=deadline) as session:
-            reused = session.reused
-            return work(session)
-    except NodeError as exc:
-        if not reused or exc.failure.code not in BROKEN:
-            raise
-        log.info("dicom: the association with %s reused from an earlier round was gone (%s); asking on a new one",
-                 target.name, exc.failure.code)
-    with pool.session(target, deadline=deadline) as session:
-        return work(session)
 
 
 def _explain(target: Target, failure: Failure) -> Failure:

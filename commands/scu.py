@@ -31,10 +31,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
@@ -49,6 +49,8 @@ from pacsbot.commands.config import DicomSettings, NodeConfig, TlsSettings
 from pacsbot.commands.results import EchoResult, Failure, NodeRef
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # The complete list of services pacsbot may request. Nothing else is ever negotiated.
 FIND_MODEL = StudyRootQueryRetrieveInformationModelFind
@@ -728,6 +730,29 @@ class Associations:
         until = time.monotonic() + RELEASE_WAIT_SECONDS
         for thread in threads:
             thread.join(max(0.0, until - time.monotonic()))
+
+
+def with_association(target: Target, pool: Associations | None, work: Callable[[Session], T], *, model: Any = None) -> T:
+    """``work(session)`` on an association with ``target``: a new one requesting ``model``
+    (Study Root FIND by default), or the request's from ``pool``. An association reused from
+    an earlier round that turns out to be gone (the node closed or aborted it meanwhile) is
+    replaced by a fresh one, once: ``work`` only queries, so it may run again."""
+    deadline = time.monotonic() + target.total_timeout
+    if pool is None:
+        with open_session(target, contexts=[model or FIND_MODEL], deadline=deadline) as session:
+            return work(session)
+    reused = False
+    try:
+        with pool.session(target, deadline=deadline) as session:
+            reused = session.reused
+            return work(session)
+    except NodeError as exc:
+        if not reused or exc.failure.code not in BROKEN:
+            raise
+        log.info("dicom: the association with %s reused from an earlier round was gone (%s); asking on a new one",
+                 target.name, exc.failure.code)
+    with pool.session(target, deadline=deadline) as session:
+        return work(session)
 
 
 def echo(target: Target) -> EchoResult:

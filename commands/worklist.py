@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -44,7 +44,7 @@ from pacsbot.commands.results import (
     Severity,
     Verdict,
 )
-from pacsbot.commands.scu import BROKEN, WORKLIST_MODEL, Associations, NodeError, Session, Target, echo, open_session
+from pacsbot.commands.scu import WORKLIST_MODEL, Associations, NodeError, Session, Target, echo, with_association
 from pacsbot.commands.verdict import plural, total_images
 from pacsbot.core.errors import UserError
 
@@ -360,35 +360,12 @@ def worklist_on_node(target: Target, query: WorklistQuery, *, cap: int, want_phi
         return items, found
 
     try:
-        items, found = _on_node(target, pool, work)
+        items, found = with_association(target, pool, work, model=WORKLIST_MODEL)
     except NodeError as exc:
         return NodeWorklist(target.ref, _ms(started), failure=_explain(target, exc.failure))
     items.sort(key=_sort_key)
     return NodeWorklist(target.ref, _ms(started), items=tuple(items), truncated=found.truncated,
                         truncated_by=found.truncated_by)
-
-
-T = TypeVar("T")
-
-
-def _on_node(target: Target, pool: Associations | None, work: Callable[[Session], T]) -> T:
-    """``work(session)`` on a new association, or the request's from ``pool``; an association
-    from the pool found gone meanwhile is replaced by a fresh one, once (``work`` only reads)."""
-    deadline = time.monotonic() + target.total_timeout
-    if pool is None:
-        with open_session(target, contexts=[WORKLIST_MODEL], deadline=deadline) as session:
-            return work(session)
-    reused = False
-    try:
-        with pool.session(target, deadline=deadline) as session:
-            reused = session.reused
-            return work(session)
-    except NodeError as exc:
-        if not reused or exc.failure.code not in BROKEN:
-            raise
-        log.info("dicom: the association with %s was gone (%s); asking its worklist on a new one", target.name, exc.failure.code)
-    with pool.session(target, deadline=deadline) as session:
-        return work(session)
 
 
 def _explain(target: Target, failure: Failure) -> Failure:
