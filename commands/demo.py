@@ -26,7 +26,7 @@ import random
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -442,8 +442,13 @@ class DemoNode:
         else:
             yield 0xA900, None
             return
+        yield from self._pending(event, (functools.partial(self._answer, level, record, query) for record in records))
+
+    def _pending(self, event: Any, answers: Iterable[Callable[[], Dataset]]) -> Iterator[tuple[int, Dataset | None]]:
+        """Each answer as a pending response, as a node would: stopped by the caller's
+        C-CANCEL or the node's own ``result_limit`` (0xFE00), ``response_delay`` apart."""
         sent = 0
-        for record in records:
+        for answer in answers:
             if event.is_cancelled:
                 with self._lock:
                     self.cancelled += 1
@@ -454,7 +459,7 @@ class DemoNode:
                 return
             if self.response_delay:
                 threading.Event().wait(self.response_delay)
-            yield 0xFF00, self._answer(level, record, query)
+            yield 0xFF00, answer()
             sent += 1
 
     def _one_study(self, query: Dataset) -> DemoStudy | None:
@@ -663,22 +668,9 @@ class DemoWorklist(DemoNode):
                 return
         steps = query.get("ScheduledProcedureStepSequence")
         step_query = steps[0] if steps else Dataset()
-        sent = 0
-        for order in self.orders:
-            if not self._order_matches(order, query, step_query):
-                continue
-            if event.is_cancelled:
-                with self._lock:
-                    self.cancelled += 1
-                yield 0xFE00, None
-                return
-            if self.result_limit and sent >= self.result_limit:
-                yield 0xFE00, None
-                return
-            if self.response_delay:
-                threading.Event().wait(self.response_delay)
-            yield 0xFF00, self._order_answer(order, query, step_query, steps is not None)
-            sent += 1
+        yield from self._pending(event, (
+            functools.partial(self._order_answer, order, query, step_query, steps is not None)
+            for order in self.orders if self._order_matches(order, query, step_query)))
 
     @staticmethod
     def _order_matches(order: DemoOrder, query: Dataset, step: Dataset) -> bool:

@@ -15,6 +15,11 @@ Severity = Literal["ok", "info", "warn", "bad"]
 PHI_FIELDS = frozenset({"patient_id", "patient_name", "birth_date"})
 
 
+def dicom_date(value: str) -> str:
+    """A DICOM DA (YYYYMMDD) as 2026-01-05; anything else as it came."""
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() else value
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a node could not be asked, in plain words (no PHI: safe to log, audit and post)."""
@@ -82,8 +87,7 @@ class StudyInfo:
 
     @property
     def pretty_date(self) -> str:
-        d = self.study_date
-        return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+        return dicom_date(self.study_date)
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,7 @@ class ScheduledItem:
 
     @property
     def pretty_date(self) -> str:
-        d = self.date
-        return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+        return dicom_date(self.date)
 
 
 @dataclass(frozen=True)
