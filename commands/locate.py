@@ -107,7 +107,9 @@ def image_identifier(study_uid: str, series_uid: str) -> Dataset:
 # reading answers defensively: a node may send nothing, empty values, or junk
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def answer_text(ds: Dataset, keyword: str) -> str:
+    """A value of a C-FIND answer as text ("" when absent, empty or undecodable; a multi-value
+    joined with backslashes)."""
     try:
         value = ds.get(keyword)
     except Exception:  # noqa: BLE001 - an undecodable value is just unknown
@@ -115,7 +117,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
+        return "\\".join(str(v) for v in value).strip()
     return str(value).strip()
 
 
@@ -147,18 +149,18 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 
 def _study(ds: Dataset, want_phi: bool) -> StudyInfo:
     return StudyInfo(
-        uid=_text(ds, "StudyInstanceUID"),
-        accession=_text(ds, "AccessionNumber"),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
+        uid=answer_text(ds, "StudyInstanceUID"),
+        accession=answer_text(ds, "AccessionNumber"),
+        study_date=answer_text(ds, "StudyDate"),
+        study_time=answer_text(ds, "StudyTime"),
         modalities=_values(ds, "ModalitiesInStudy"),
-        description=_text(ds, "StudyDescription"),
+        description=answer_text(ds, "StudyDescription"),
         series_count=_int(ds, "NumberOfStudyRelatedSeries"),
         instance_count=_int(ds, "NumberOfStudyRelatedInstances"),
         counts_from="node",
-        patient_id=_text(ds, "PatientID"),
-        patient_name=_text(ds, "PatientName") if want_phi else None,
-        birth_date=_text(ds, "PatientBirthDate") if want_phi else None,
+        patient_id=answer_text(ds, "PatientID"),
+        patient_name=answer_text(ds, "PatientName") if want_phi else None,
+        birth_date=answer_text(ds, "PatientBirthDate") if want_phi else None,
     )
 
 
@@ -198,7 +200,7 @@ def _count_study(session: Session, study: StudyInfo, options: LocateOptions) -> 
     exact = True
     series: list[SeriesInfo] = []
     for ds in found.matches:
-        uid = _text(ds, "SeriesInstanceUID")
+        uid = answer_text(ds, "SeriesInstanceUID")
         count = _int(ds, "NumberOfSeriesRelatedInstances") if trust else None
         count_exact = True
         if count is None and not have_counts and uid:
@@ -207,9 +209,9 @@ def _count_study(session: Session, study: StudyInfo, options: LocateOptions) -> 
             count_exact = not images.truncated
         series.append(SeriesInfo(
             uid=uid,
-            number=_text(ds, "SeriesNumber"),
-            modality=_text(ds, "Modality"),
-            description=_text(ds, "SeriesDescription"),
+            number=answer_text(ds, "SeriesNumber"),
+            modality=answer_text(ds, "Modality"),
+            description=answer_text(ds, "SeriesDescription"),
             instances=count,
             instances_exact=count_exact,
         ))

@@ -38,7 +38,16 @@ from pydicom.dataset import Dataset
 
 from pacsbot.commands.concurrency import run_concurrently
 from pacsbot.commands.config import ReconcileSettings
-from pacsbot.commands.locate import IMAGE_CAP, SERIES_CAP, _explain, _int, _text, _values, image_identifier, series_identifier
+from pacsbot.commands.locate import (
+    IMAGE_CAP,
+    SERIES_CAP,
+    _explain,
+    _int,
+    _values,
+    answer_text,
+    image_identifier,
+    series_identifier,
+)
 from pacsbot.commands.query import resolve_nodes
 from pacsbot.commands.results import Failure, NodeRef, to_public_dict
 from pacsbot.commands.scu import FIND_MODEL, NodeError, Session, Target, open_session, stalled
@@ -276,11 +285,11 @@ def day_identifier(day: str, *, times: tuple[int, int] | None = None, modality: 
 def _day_study(ds: Dataset) -> DayStudy:
     count = _int(ds, "NumberOfStudyRelatedInstances")
     return DayStudy(
-        uid=_text(ds, "StudyInstanceUID"),
-        accession=_text(ds, "AccessionNumber"),
+        uid=answer_text(ds, "StudyInstanceUID"),
+        accession=answer_text(ds, "AccessionNumber"),
         modalities=_values(ds, "ModalitiesInStudy"),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
+        study_date=answer_text(ds, "StudyDate"),
+        study_time=answer_text(ds, "StudyTime"),
         instances=count,
         counts_from="node" if count is not None else "unknown",
     )
@@ -330,7 +339,7 @@ def _count_one(session: Session, uid: str, *, images: bool) -> tuple[int | None,
     for ds in series.matches:
         count = _int(ds, "NumberOfSeriesRelatedInstances")
         if count is None:
-            series_uid = _text(ds, "SeriesInstanceUID")
+            series_uid = answer_text(ds, "SeriesInstanceUID")
             if not images or not series_uid:
                 return None, "unknown"
             found = session.find(image_identifier(uid, series_uid), cap=IMAGE_CAP)

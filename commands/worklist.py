@@ -34,6 +34,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from pacsbot.commands.config import check_ae_title
+from pacsbot.commands.locate import answer_text
 from pacsbot.commands.query import node_names, parse_dates, refuse_patterns, split_words, validate_accession
 from pacsbot.commands.results import (
     Failure,
@@ -290,18 +291,6 @@ def worklist_identifier(query: WorklistQuery, *, want_phi: bool) -> Dataset:
     return ds
 
 
-def _text(ds: Any, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - an undecodable value is just unknown
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value).strip()
-    return str(value).strip()
-
-
 def _items(ds: Dataset, want_phi: bool) -> list[ScheduledItem]:
     """One :class:`ScheduledItem` per scheduled procedure step in a response."""
     try:
@@ -309,22 +298,22 @@ def _items(ds: Dataset, want_phi: bool) -> list[ScheduledItem]:
     except Exception:  # noqa: BLE001 - a broken sequence: the order is still worth reporting
         steps = []
     common = {
-        "accession": _text(ds, "AccessionNumber"),
-        "requested_procedure_id": _text(ds, "RequestedProcedureID"),
-        "procedure": _text(ds, "RequestedProcedureDescription"),
-        "patient_id": _text(ds, "PatientID") if want_phi else None,
-        "patient_name": _text(ds, "PatientName") if want_phi else None,
+        "accession": answer_text(ds, "AccessionNumber"),
+        "requested_procedure_id": answer_text(ds, "RequestedProcedureID"),
+        "procedure": answer_text(ds, "RequestedProcedureDescription"),
+        "patient_id": answer_text(ds, "PatientID") if want_phi else None,
+        "patient_name": answer_text(ds, "PatientName") if want_phi else None,
     }
     out = []
     for step in steps or [Dataset()]:
         out.append(ScheduledItem(
-            step=_text(step, "ScheduledProcedureStepDescription"),
-            date=_text(step, "ScheduledProcedureStepStartDate"),
-            time=_text(step, "ScheduledProcedureStepStartTime"),
-            modality=_text(step, "Modality"),
-            station_ae=_text(step, "ScheduledStationAETitle"),
-            station_name=_text(step, "ScheduledStationName"),
-            status=_text(step, "ScheduledProcedureStepStatus").upper(),
+            step=answer_text(step, "ScheduledProcedureStepDescription"),
+            date=answer_text(step, "ScheduledProcedureStepStartDate"),
+            time=answer_text(step, "ScheduledProcedureStepStartTime"),
+            modality=answer_text(step, "Modality"),
+            station_ae=answer_text(step, "ScheduledStationAETitle"),
+            station_name=answer_text(step, "ScheduledStationName"),
+            status=answer_text(step, "ScheduledProcedureStepStatus").upper(),
             **common,  # type: ignore[arg-type]
         ))
     return out
