@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -87,6 +88,8 @@ class Scheduler:
         self.tick_seconds = tick_seconds
         self.replica = replica or replica_id()
         self._stop = threading.Event()
+        self._started_at: float | None = None  # monotonic; for heartbeat()
+        self._last_tick: float | None = None
         self._thread: threading.Thread | None = None
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -133,6 +136,7 @@ class Scheduler:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._started_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="pacsbot-scheduler", daemon=True)
         self._thread.start()
 
@@ -145,8 +149,17 @@ class Scheduler:
         for thread in running:
             thread.join(timeout)
 
+    def heartbeat(self) -> dict[str, Any]:
+        """For /healthz: the scheduler loop is alive when it ticked within three ticks."""
+        started, last = self._started_at, self._last_tick
+        if started is None:
+            return {"ok": False, "error": "not started"}
+        since = time.monotonic() - (last if last is not None else started)
+        return {"ok": since < 3 * self.tick_seconds + 5, "seconds_since_tick": round(since, 1)}
+
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):
+            self._last_tick = time.monotonic()
             try:
                 self.run_due(parallel=True)
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable

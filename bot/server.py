@@ -96,21 +96,59 @@ def _slack_status(services: "Services") -> dict[str, Any]:
     return {"ok": True, "team": response.get("team"), "bot_user": response.get("user_id")}
 
 
+OUTBOX_STUCK_SECONDS = 900  # a message waiting longer than this means sending is stuck
+
+
+def _outbox_status(services: "Services") -> dict[str, Any]:
+    """How many Slack messages wait to be sent, and for how long the oldest has waited."""
+    from sqlalchemy import func, select
+
+    from pacsbot.bot.models import OutboxMessage
+    from pacsbot.bot.outbox import PENDING, SENDING
+
+    with services.db.session() as s:
+        count, oldest = s.execute(select(func.count(), func.min(OutboxMessage.created_at))
+                                  .where(OutboxMessage.status.in_((PENDING, SENDING)))).one()
+    age = max(0.0, (services.clock.now() - oldest).total_seconds()) if oldest is not None else 0.0
+    return {"ok": age < OUTBOX_STUCK_SECONDS, "backlog": int(count or 0), "oldest_seconds": round(age)}
+
+
 class Health:
     """``/healthz``: the database (checked every few seconds) and Slack (``auth.test`` at most
-    once a minute, so health checks do not spend Slack's rate limit), answered within 1 s."""
+    once a minute, so health checks do not spend Slack's rate limit), answered within 1 s.
 
-    def __init__(self, services: "Services", *, wait: float = 0.9):
+    ``live`` adds checks that read this process's own state (no I/O), such as the Socket Mode
+    connection and the scheduler's heartbeat; ``outbox`` adds the outbox backlog."""
+
+    def __init__(self, services: "Services", *, wait: float = 0.9, outbox: bool = False,
+                 live: dict[str, Callable[[], dict[str, Any]]] | None = None):
         self.wait = wait
         self.database = BoundedCheck("database", lambda: _database_status(services), ttl=5.0, wait=wait)
         self.slack = BoundedCheck("slack", lambda: _slack_status(services), ttl=60.0, wait=wait)
+        self.outbox = BoundedCheck("outbox", lambda: _outbox_status(services), ttl=10.0, wait=wait) if outbox else None
+        self.live = dict(live or {})
 
     def get(self) -> tuple[int, dict[str, Any]]:
         deadline = time.monotonic() + self.wait
-        self.database.start(), self.slack.start()  # both at once: one wait for the two
-        database, slack_state = self.database.get(deadline), self.slack.get(deadline)
-        ok = bool(database["ok"] and slack_state["ok"])
-        return (200 if ok else 503), {"status": "ok" if ok else "degraded", "database": database, "slack": slack_state}
+        checks = [c for c in (self.database, self.slack, self.outbox) if c is not None]
+        for check in checks:
+            check.start()  # all at once: one wait for them all
+        body: dict[str, Any] = {check.name: check.get(deadline) for check in checks}
+        for name, fn in self.live.items():
+            try:
+                body[name] = fn()
+            except Exception as exc:  # noqa: BLE001 - reported as a status, not raised
+                body[name] = {"ok": False, "error": str(exc) or type(exc).__name__}
+        ok = all(part["ok"] for part in body.values())
+        return (200 if ok else 503), {"status": "ok" if ok else "degraded", **body}
+
+
+def health_response(checks: Health, method: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    status, body = checks.get()
+    data = json.dumps(body).encode()
+    start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data] if method == "GET" else [b""]
 
 
 def _well_formed_signature_headers(environ: dict[str, Any]) -> bool:
@@ -130,11 +168,7 @@ def wsgi_app(app: "App", services: "Services") -> Callable[..., Iterable[bytes]]
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            status, body = checks.get()
-            data = json.dumps(body).encode()
-            start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
-                           [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-            return [data] if method == "GET" else [b""]
+            return health_response(checks, method, start_response)
         if path == EVENTS_PATH and method == "POST":
             if not _well_formed_signature_headers(environ):
                 data = b'{"error": "invalid request"}'
@@ -195,8 +229,11 @@ def run_gunicorn(
     PacsbotServer().run()
 
 
-def run_socket_mode(app: "App", services: "Services", app_token: str) -> None:
-    """Connect to Slack over Socket Mode (no public URL needed) until SIGTERM/SIGINT."""
+def run_socket_mode(app: "App", services: "Services", app_token: str, *, scheduler: Any = None,
+                    health_address: tuple[str, int] | None = None) -> None:
+    """Connect to Slack over Socket Mode (no public URL needed) until SIGTERM/SIGINT. With
+    ``health_address``, ``GET /healthz`` there reports the WebSocket, the database, Slack,
+    the outbox backlog and the scheduler's heartbeat (for a container or load balancer)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token, web_client=services.client, concurrency=16)
@@ -209,5 +246,42 @@ def run_socket_mode(app: "App", services: "Services", app_token: str) -> None:
     signal.signal(signal.SIGINT, _stop)
     handler.connect()
     log.info("pacsbot: connected to Slack in Socket Mode")
+    live: dict[str, Callable[[], dict[str, Any]]] = {"socket_mode": lambda: {"ok": bool(handler.client.is_connected())}}
+    if scheduler is not None:
+        live["scheduler"] = scheduler.heartbeat
+    health = serve_health(Health(services, outbox=True, live=live), health_address) if health_address else None
     stop.wait()
+    if health is not None:
+        health.shutdown()
+        health.server_close()
     handler.close()
+
+
+def serve_health(checks: Health, address: tuple[str, int]) -> Any:
+    """``GET /healthz`` on ``address`` on a thread of its own (Socket Mode has no web server);
+    None, with a warning, when the port cannot be had: the bot runs on without it."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            pass
+
+    class Threaded(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if environ.get("PATH_INFO", "") == HEALTH_PATH and method in ("GET", "HEAD"):
+            return health_response(checks, method, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"error": "not found"}']
+
+    try:
+        server = make_server(address[0], address[1], application, server_class=Threaded, handler_class=Quiet)
+    except OSError as exc:
+        log.warning("pacsbot: no /healthz: cannot listen on %s:%s (%s)", address[0], address[1], exc.strerror or exc)
+        return None
+    threading.Thread(target=server.serve_forever, name="pacsbot-health", daemon=True).start()
+    log.info("pacsbot: health at http://%s:%s%s", address[0], server.server_port, HEALTH_PATH)
+    return server

@@ -28,8 +28,9 @@ def add_parser(sub: Any) -> None:
         "Run the bot. Secrets come from the environment: SLACK_BOT_TOKEN, and SLACK_APP_TOKEN (Socket Mode) "
         "or SLACK_SIGNING_SECRET (HTTP mode). SLACK_API_URL overrides the Slack Web API base URL.",
     )
-    parser.add_argument("--host", help="HTTP mode: address to listen on (default: server.host, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP mode: port (default: server.port, 3000)")
+    parser.add_argument("--host", help="address to listen on: Slack's requests in HTTP mode, /healthz only in Socket Mode "
+                                       "(default: server.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port for the same (default: server.port, 3000)")
     parser.add_argument("--workers", type=int, help="HTTP mode: worker processes (default: server.workers)")
     parser.add_argument("--threads", type=int, help="HTTP mode: threads per worker (default: server.threads)")
     parser.add_argument("--http", action="store_true", help="HTTP mode even if SLACK_APP_TOKEN is set")
@@ -211,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
         scheduler.start()
         try:
             assert secrets.app_token is not None
-            run_socket_mode(app, services, secrets.app_token)
+            health = (args.host or settings.server.host, args.port or settings.server.port)
+            run_socket_mode(app, services, secrets.app_token, scheduler=scheduler, health_address=health)
         finally:
             scheduler.stop()
             services.close()

@@ -40,6 +40,16 @@ def request(port: int, method: str, path: str, body: str = "", headers: dict[str
         conn.close()
 
 
+def get_health(port: int) -> tuple[int, dict[str, Any]]:
+    """GET /healthz, again while a check says it is still checking (it answers within 0.9 s)."""
+    for _ in range(50):
+        status, body = request(port, "GET", "/healthz")
+        if "still checking" not in body:
+            break
+        time.sleep(0.1)
+    return status, json.loads(body)
+
+
 @pytest.fixture
 def served(tmp_path: Path, mock_slack: MockSlack) -> Iterator[tuple[int, Any, MockSlack]]:
     port = free_port()
@@ -109,7 +119,8 @@ def test_socket_mode_when_an_app_token_is_set(tmp_path: Path, mock_slack: MockSl
     server = SocketModeServer()
     mock_slack.socket_mode_url = server.url
     cfg = tmp_path / "pacsbot.yml"
-    cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/socket.db\nroles:\n  admins: [U0ADMIN01]\n")
+    port = free_port()
+    cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/socket.db\nroles:\n  admins: [U0ADMIN01]\nserver:\n  port: {port}\n")
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-1-test", "SLACK_API_URL": mock_slack.api_url}
     env.pop("SLACK_SIGNING_SECRET", None)
     proc = subprocess.Popen([sys.executable, "-m", "pacsbot.bot", "--config", str(cfg), "serve"], env=env,
@@ -127,6 +138,12 @@ def test_socket_mode_when_an_app_token_is_set(tmp_path: Path, mock_slack: MockSl
                      "retry_attempt": 0, "retry_reason": "", "payload": event})
         assert server.ack("env-2", timeout=20)["envelope_id"] == "env-2"
         mock_slack.wait_for("chat.postMessage", 1, timeout=20)
+        # Socket Mode has no web server for Slack, but a /healthz for a container or a monitor
+        status, health = get_health(port)
+        assert status == 200, health
+        assert health["socket_mode"] == {"ok": True} and health["database"]["ok"] and health["slack"]["ok"]
+        assert health["outbox"]["ok"] and health["outbox"]["oldest_seconds"] < 900
+        assert health["scheduler"]["ok"] and health["scheduler"]["seconds_since_tick"] >= 0
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
