@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -292,3 +293,142 @@ def head_revisions() -> list[str]:
 
 def pending(db: Database) -> bool:
     return current_revisions(db) != head_revisions()
+
+
+def known_revisions() -> set[str]:
+    """Every revision this installation's migrations know (a database at another is newer)."""
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+# --------------------------------------------------------------------------------------
+# SQLite files: backup and restore (``pacsbot db backup | restore``)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class SQLiteFileError(Exception):
+    """A file that is not a usable pacsbot SQLite database; the message says why."""
+
+
+class DatabaseInUse(StorageError):
+    """Another connection (a running pacsbot) has the SQLite database open."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for another backend or an in-memory database."""
+    parsed = make_url(normalize_url(url))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def _connect_file(path: Path, mode: str, timeout: float = 30) -> sqlite3.Connection:
+    """A plain sqlite3 connection (``mode``: ro, rw or rwc) that never creates a file by accident."""
+    return sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True, timeout=timeout, isolation_level=None)
+
+
+def _private_file(path: Path) -> sqlite3.Connection:
+    """A new, empty database file only its owner may read (a backup holds what the bot keeps)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def _looks_like_sqlite(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        raise SQLiteFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SQLiteFileError(f"{path}: is a directory, not a database file") from None
+    except OSError as exc:
+        raise SQLiteFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if header != SQLITE_HEADER:
+        raise SQLiteFileError(f"{path}: not a SQLite database")
+
+
+def sqlite_copy(source: Path, dest: Path, *, source_mode: str = "rw") -> None:
+    """Copy a SQLite database with SQLite's backup API into ``dest`` (a new file).
+
+    The copy is a consistent snapshot of what was committed when it began; in WAL mode
+    (pacsbot's) writers carry on meanwhile, so this is safe while the bot runs. The copy is
+    one self-contained file (rollback journal, no -wal beside it)."""
+    _looks_like_sqlite(source)
+    try:
+        src = _connect_file(source, source_mode)
+    except sqlite3.Error as exc:
+        raise SQLiteFileError(f"{source}: cannot open it ({exc})") from None
+    try:
+        dst = _private_file(dest)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE").fetchone()
+        finally:
+            dst.close()
+    except sqlite3.DatabaseError as exc:
+        raise SQLiteFileError(f"{source}: cannot be copied, it is corrupt or not a database ({exc})") from None
+    finally:
+        src.close()
+
+
+def sqlite_revisions(path: Path) -> list[str]:
+    """Check a SQLite database file and return its schema revisions (Alembic's), read only.
+
+    Raises :class:`SQLiteFileError` when it is not a SQLite database, fails
+    ``PRAGMA integrity_check``, or holds no pacsbot schema revision."""
+    _looks_like_sqlite(path)
+    try:
+        conn = _connect_file(path, "ro")
+    except sqlite3.Error as exc:
+        raise SQLiteFileError(f"{path}: cannot open it ({exc})") from None
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise SQLiteFileError(f"{path}: the database is corrupt (integrity check: {problems[0]})")
+        try:
+            revisions = sorted(str(row[0]) for row in conn.execute("SELECT version_num FROM alembic_version"))
+        except sqlite3.OperationalError:
+            revisions = []
+    except sqlite3.DatabaseError as exc:
+        raise SQLiteFileError(f"{path}: the database is corrupt or not a database ({exc})") from None
+    finally:
+        conn.close()
+    if not revisions:
+        raise SQLiteFileError(f"{path}: not a pacsbot database (it records no schema revision)")
+    return revisions
+
+
+def sqlite_restore(source: Path, live: Path, *, aside: Path | None = None) -> None:
+    """Replace the content of the database ``live`` with ``source`` (a checked copy), in one
+    transaction through SQLite's backup API, so no -wal file of the old content is left to
+    be replayed over the new one; first copy the current content to ``aside`` (if given).
+
+    Raises :class:`DatabaseInUse` when another connection has ``live`` open (a running
+    pacsbot keeps its connections open, and leaving WAL mode needs there to be none)."""
+    live.parent.mkdir(parents=True, exist_ok=True)
+    conn = _connect_file(live, "rwc", timeout=2)
+    try:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.OperationalError:
+            mode = "busy"
+        if str(mode).lower() != "delete":
+            raise DatabaseInUse(f"the database {live} is in use (is pacsbot running?); stop every pacsbot process, then restore")
+        if aside is not None:
+            kept = _private_file(aside)
+            try:
+                conn.backup(kept)
+            finally:
+                kept.close()
+        src = _connect_file(source, "ro")
+        try:
+            src.backup(conn)
+        finally:
+            src.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot restore into {live}: {exc}") from None
+    finally:
+        conn.close()
