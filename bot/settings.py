@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,6 +38,9 @@ from pacsbot.training.config import TrainingSettings
 
 ENV_CONFIG = "PACSBOT_CONFIG"
 ENV_DATA_DIR = "PACSBOT_DATA_DIR"
+# systemd sets this from the unit's StateDirectory= (absolute paths, ':'-separated): the data
+# folder when neither the file nor PACSBOT_DATA_DIR names one (deploy/pacsbot.service).
+ENV_STATE_DIRECTORY = "STATE_DIRECTORY"
 
 
 
@@ -292,14 +296,26 @@ def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None 
             raise ConfigError(f"{path}: the top level must be a mapping of keys (like 'database:'), not a {type(loaded).__name__}.")
         data = loaded
         base_dir = path.resolve().parent
-    if ENV_DATA_DIR in os.environ and "data_dir" not in data:
-        data = {**data, "data_dir": os.environ[ENV_DATA_DIR]}
+    if "data_dir" not in data:
+        data_dir = _data_dir_from_env(os.environ)
+        if data_dir is not None:
+            data = {**data, "data_dir": data_dir}
     if overrides:
         data = _deep_merge(data, overrides)
     try:
         return Settings.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_format_errors(shown, exc, root_node)) from None
+
+
+def _data_dir_from_env(env: Mapping[str, str]) -> str | None:
+    """The data folder the environment names, when the configuration file names none:
+    ``PACSBOT_DATA_DIR``, else the first of systemd's ``STATE_DIRECTORY`` paths (a service
+    with ``StateDirectory=pacsbot`` keeps its data in /var/lib/pacsbot, not in
+    ``./pacsbot-data`` under whatever its working directory is)."""
+    if ENV_DATA_DIR in env:
+        return env[ENV_DATA_DIR]
+    return next((p for p in env.get(ENV_STATE_DIRECTORY, "").split(":") if p.strip()), None)
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
