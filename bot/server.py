@@ -246,7 +246,8 @@ def run_socket_mode(app: "App", services: "Services", app_token: str, *, schedul
     signal.signal(signal.SIGINT, _stop)
     handler.connect()
     log.info("pacsbot: connected to Slack in Socket Mode")
-    live: dict[str, Callable[[], dict[str, Any]]] = {"socket_mode": lambda: {"ok": bool(handler.client.is_connected())}}
+    websocket = handler.client  # slack_sdk's Socket Mode client (not a Web API client)
+    live: dict[str, Callable[[], dict[str, Any]]] = {"socket_mode": lambda: {"ok": bool(websocket.is_connected())}}
     if scheduler is not None:
         live["scheduler"] = scheduler.heartbeat
     health = serve_health(Health(services, outbox=True, live=live), health_address) if health_address else None
