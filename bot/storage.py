@@ -77,6 +77,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
 CONNECT_TIMEOUT = 3          # seconds to open a PostgreSQL connection
 POOL_TIMEOUT = 5             # seconds to wait for a free pooled connection
+START_ATTEMPTS = 3           # at start (migrations), a connection that timed out is tried this often
 PG_SESSION_OPTIONS = (
     "-c statement_timeout=15000",                      # one statement: 15 s at most
     "-c lock_timeout=10000",                           # waiting for a row lock: 10 s
@@ -164,14 +165,21 @@ class Database:
         """True on SQLite inside :meth:`session` in this thread (where a second one must not open)."""
         return self.backend == "sqlite" and getattr(self._local, "depth", 0) > 0
 
-    def check(self) -> None:
-        """Raise :class:`StorageError` if the database cannot be reached."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError) as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
-            raise StorageError(f"cannot reach the database at {self.display_url}: {reason}") from None
+    def check(self, *, attempts: int = 1) -> None:
+        """Raise :class:`StorageError` if the database cannot be reached. With ``attempts``,
+        a connection that timed out (a server starting, or very busy) is tried again; a
+        refused or failed one is not: that answer is already clear."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return
+            except (OperationalError, DBAPIError) as exc:
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+                if attempt < attempts and "timeout" in reason.lower():
+                    log.warning("storage: connecting to the database timed out (attempt %d of %d); trying again", attempt, attempts)
+                    continue
+                raise StorageError(f"cannot reach the database at {self.display_url}: {reason}") from None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -266,7 +274,7 @@ def _heads_if_current(db: Database) -> list[str] | None:
 
 def upgrade(db: Database, revision: str = "heads") -> list[str]:
     """Apply every pending migration of every package; return the revisions now current."""
-    db.check()
+    db.check(attempts=START_ATTEMPTS)
     if revision == "heads" and (current := _heads_if_current(db)) is not None:
         return current
     from alembic import command

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pacsbot.bot.audit import Audit
 from pacsbot.bot.models import AuditEntry
@@ -134,3 +134,35 @@ def test_postgresql_without_its_driver_is_a_clear_error(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(StorageError, match=r"driver for postgresql is not installed: pip install 'pacsbot\[postgresql\]'"):
         Database("postgresql://pacsbot@127.0.0.1:5432/pacsbot")
+
+
+class _FlakyEngine:
+    """An engine whose first ``fails`` connections fail with ``error``."""
+
+    def __init__(self, engine: Any, fails: int, error: str) -> None:
+        self.engine, self.fails, self.error, self.tries = engine, fails, error, 0
+
+    def connect(self) -> Any:
+        self.tries += 1
+        if self.tries <= self.fails:
+            raise OperationalError("SELECT 1", {}, Exception(self.error))
+        return self.engine.connect()
+
+
+def test_a_connection_that_timed_out_is_tried_again_at_start_a_refused_one_is_not(tmp_path: Any) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'flaky.db'}")
+    real = db.engine
+    try:
+        db.engine = _FlakyEngine(real, 2, "connection timeout expired")  # type: ignore[assignment]
+        db.check(attempts=3)  # a busy server: the third try gets through
+        assert db.engine.tries == 3  # type: ignore[attr-defined]
+        db.engine = _FlakyEngine(real, 1, "connection refused")  # type: ignore[assignment]
+        with pytest.raises(StorageError, match="connection refused"):
+            db.check(attempts=3)
+        assert db.engine.tries == 1  # type: ignore[attr-defined]
+        db.engine = _FlakyEngine(real, 5, "connection timeout expired")  # type: ignore[assignment]
+        with pytest.raises(StorageError, match="timeout expired"):
+            db.check(attempts=3)
+    finally:
+        db.engine = real
+        db.dispose()
