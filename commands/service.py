@@ -380,3 +380,15 @@ def worklist_audit(report: WorklistReport, query: WorklistQuery, *, run: str, vi
             details.update(failure=node.failure.code, reason=node.failure.message)
         items.append(AuditItem(f"node:{node.node.name}", "ok" if node.ok else "failed", details))
     return items
+
+
+def worklist_check_audit(report: WorklistReport, query: WorklistQuery, located: LocateReport | None, *, run: str,
+                         via: str, phi_shown: bool, locate_via: str | None = None) -> list[tuple[str, AuditItem]]:
+    """``(action, row)`` for a worklist check: one ``dicom.worklist`` row per worklist node and,
+    when the archives were located to tell "already performed", one ``dicom.locate`` row per
+    archive (never with patient details)."""
+    rows = [("dicom.worklist", item) for item in worklist_audit(report, query, run=run, via=via, phi_shown=phi_shown)]
+    if located is not None and query.accession is not None:
+        rows += [("dicom.locate", item) for item in locate_audit(located, LocateQuery(accession=query.accession), run=run,
+                                                                 via=locate_via or via, pid_pseudonym=None, phi_shown=False)]
+    return rows

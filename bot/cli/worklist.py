@@ -150,20 +150,13 @@ def run_worklist(args: argparse.Namespace) -> int:
 
 
 def _record(db: Database, report: WorklistReport, query: Any, located: LocateReport | None, *, phi_shown: bool) -> None:
-    from pacsbot.commands.query import LocateQuery
-    from pacsbot.commands.service import locate_audit, new_run_id, worklist_audit
+    from pacsbot.commands.service import new_run_id, worklist_check_audit
 
     actor, run = cli_actor(), new_run_id()
     audit = _audit(db)
     with db.session() as session:
-        for item in worklist_audit(report, query, run=run, via="cli", phi_shown=phi_shown):
-            audit.record(actor, "dicom.worklist", target=item.target, outcome=item.outcome, details=item.details,
-                         session=session)
-        if located is not None:
-            for item in locate_audit(located, LocateQuery(accession=query.accession), run=run, via="cli",
-                                     pid_pseudonym=None, phi_shown=False):
-                audit.record(actor, "dicom.locate", target=item.target, outcome=item.outcome, details=item.details,
-                             session=session)
+        for action, item in worklist_check_audit(report, query, located, run=run, via="cli", phi_shown=phi_shown):
+            audit.record(actor, action, target=item.target, outcome=item.outcome, details=item.details, session=session)
 
 
 def worklist_lines(report: WorklistReport, *, phi: bool = False) -> list[str]:

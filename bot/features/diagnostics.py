@@ -24,7 +24,7 @@ from pacsbot.commands.demo import DemoNetwork, demo_wanted
 from pacsbot.commands.query import LOCATE_USAGE, LocateQuery, parse_echo, parse_locate
 from pacsbot.commands.results import EchoResult, NodeLocate
 from pacsbot.commands.scu import Target
-from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id, worklist_audit
+from pacsbot.commands.service import Diagnostics, echo_audit, locate_audit, new_run_id, worklist_check_audit
 from pacsbot.commands.store import last_echoes, over_limit, prune_runs, pseudonym, pseudonym_key, record_echoes, take_run
 from pacsbot.commands.verdict import plural
 from pacsbot.commands.worklist import WORKLIST_USAGE, WorklistQuery, parse_worklist
@@ -209,12 +209,9 @@ def run_worklist(ctx: Ctx, query: WorklistQuery, targets: list[Target]) -> None:
     report = diag.worklist(query, targets, today=ctx.services.today(), want_phi=show_phi, performed=located)
     run = new_run_id()
     with ctx.services.db.session() as session:
-        for item in worklist_audit(report, query, run=run, via="slack", phi_shown=show_phi):
-            ctx.audit("dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
-        if located is not None:
-            for item in locate_audit(located, LocateQuery(accession=query.accession), run=run, via="slack:worklist",
-                                     pid_pseudonym=None, phi_shown=False):
-                ctx.audit("dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
+        for action, item in worklist_check_audit(report, query, located, run=run, via="slack", phi_shown=show_phi,
+                                                 locate_via="slack:worklist"):
+            ctx.audit(action, target=item.target, outcome=item.outcome, details=item.details, session=session)
     text, blocks = worklist_blocks(report, calling_ae=settings.ae_title, phi=show_phi)
     if ctx.role < Role.ADMIN and report.items:
         blocks.append(context("Patient details are shown to PACS admins only."))

@@ -21,7 +21,7 @@ from pacsbot.bot.registry import Registry
 from pacsbot.bot.render import hl7 as render
 from pacsbot.commands.hl7 import Hl7Report, audit_details, decode
 from pacsbot.commands.query import LocateQuery
-from pacsbot.commands.service import locate_audit, new_run_id, worklist_audit
+from pacsbot.commands.service import locate_audit, new_run_id, worklist_check_audit
 from pacsbot.commands.store import take_run
 from pacsbot.commands.worklist import WorklistQuery
 from pacsbot.core.errors import Refused, UserError
@@ -112,17 +112,17 @@ def headline(ctx: Ctx, accession: str) -> str:
     diag = diagnostics_of(ctx.services)
     run = new_run_id()
     located = diag.locate_in_archives(accession)
-    worklists = diag.worklist_node_names()
-    with ctx.services.db.session() as session:
-        if located is not None:
-            for item in locate_audit(located, LocateQuery(accession=accession), run=run, via="slack:hl7",
-                                     pid_pseudonym=None, phi_shown=False):
-                ctx.audit("dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
-        if not worklists:
-            return located.verdict.headline if located is not None else "no DICOM node to look it up on"
+    if not diag.worklist_node_names():
+        rows = [] if located is None else [("dicom.locate", item) for item in locate_audit(
+            located, LocateQuery(accession=accession), run=run, via="slack:hl7", pid_pseudonym=None, phi_shown=False)]
+        answer = located.verdict.headline if located is not None else "no DICOM node to look it up on"
+    else:
         query = WorklistQuery(accession=accession)
         report = diag.worklist(query, diag.select([], command="worklist"), today=ctx.services.today(), performed=located)
-        for item in worklist_audit(report, query, run=run, via="slack:hl7", phi_shown=False):
-            ctx.audit("dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
-    return report.verdict.headline
+        rows = worklist_check_audit(report, query, located, run=run, via="slack:hl7", phi_shown=False)
+        answer = report.verdict.headline
+    with ctx.services.db.session() as session:  # after the DICOM work: no session held open on the network
+        for action, item in rows:
+            ctx.audit(action, target=item.target, outcome=item.outcome, details=item.details, session=session)
+    return answer
 

@@ -34,8 +34,9 @@ from pacsbot.bot.render.mrkdwn import to_mrkdwn, trim
 from pacsbot.bot.render.tickets import MONITORING_REPORTER
 from pacsbot.bot.scheduler import claim_done, claim_once, replica_id
 from pacsbot.bot.spool import Spool
-from pacsbot.commands.query import LocateQuery, parse_locate
-from pacsbot.commands.service import locate_audit, new_run_id, worklist_audit
+from pacsbot.commands.query import parse_locate
+from pacsbot.commands.results import Verdict
+from pacsbot.commands.service import AuditItem, locate_audit, new_run_id, worklist_check_audit
 from pacsbot.commands.verdict import most_severe, plural
 from pacsbot.commands.worklist import WorklistQuery
 from pacsbot.core.errors import NotFound, NotYours, UserError
@@ -268,30 +269,18 @@ class TicketsFeature:
                     echo_lines.append(f"• *{result.node.name}* answers C-ECHO, but could not be searched.")
                 else:
                     echo_lines.append(f"• *{result.node.name}* fails C-ECHO: {escape(result.failure.message if result.failure else 'no answer')}.")
-        run = new_run_id()
-        with self.services.db.session() as session:
-            for item in locate_audit(report, query, run=run, via=f"ticket:{ticket.ref}", pid_pseudonym=None, phi_shown=False):
-                self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
-            self.svc.add_diagnostics(session, number, report.verdict.headline,
-                                     {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
-            root = self.svc.view(session, self.svc.get(session, ticket.parent_id)) if ticket.parent_id else None
-        if root is not None:
-            # a report linked to another ticket (an outage): one line in that ticket's thread
-            if root.channel and root.card_ts:
-                line = f":mag: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
-                hint = most_severe(report.verdict.findings)
-                if hint is not None and not failed:
-                    line += f". {escape(hint.text)}"
-                self._safe_post(root.channel, line, [section(line)], thread_ts=root.card_ts)
-            return
-        if not (ticket.channel and ticket.card_ts):
-            return
+        rows = [("dicom.locate", item) for item in locate_audit(report, query, run=new_run_id(), via=f"ticket:{ticket.ref}",
+                                                                pid_pseudonym=None, phi_shown=False)]
+        line = f":mag: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
+        hint = most_severe(report.verdict.findings)
+        if hint is not None and not failed:
+            line += f". {escape(hint.text)}"
         text, blocks = locate_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False,
                                      patient_search=True)  # the ticket's thread: the PACS team's channel
         blocks.insert(0, context(":mag: What the archive holds, checked when the report came in:"))
         if echo_lines:
             blocks.append(section("\n".join(echo_lines)))
-        self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
+        self._report_check(ticket, rows, report.verdict, failed, line, (text, blocks))
 
     def _diagnose_worklist(self, ticket: TicketView) -> None:
         """Is the reported accession on the worklist (and where, when), or already performed?"""
@@ -301,26 +290,29 @@ class TicketsFeature:
         located = diag.locate_in_archives(ticket.accession)
         report = diag.worklist(query, diag.select((), command="worklist"), today=self.services.today(), performed=located)
         failed = [n.node.name for n in report.nodes if n.failure is not None]
-        run = new_run_id()
+        rows = worklist_check_audit(report, query, located, run=new_run_id(), via=f"ticket:{ticket.ref}", phi_shown=False)
+        line = f":clipboard: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
+        text, blocks = worklist_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
+        blocks.insert(0, context(":clipboard: What the worklist holds, checked when the report came in:"))
+        self._report_check(ticket, rows, report.verdict, failed, line, (text, blocks))
+
+    def _report_check(self, ticket: TicketView, rows: list[tuple[str, AuditItem]], verdict: Verdict, failed: list[str],
+                      line: str, thread: tuple[str, list[Block]]) -> None:
+        """A check made when a report came in: its audit rows and the ticket's history, then one
+        ``line`` in the thread of the ticket it is linked to (an outage), or else ``thread`` in
+        its own ticket's thread. PHI-free: the team's channel."""
         with self.services.db.session() as session:
-            for item in worklist_audit(report, query, run=run, via=f"ticket:{ticket.ref}", phi_shown=False):
-                self.services.audit.record("pacsbot", "dicom.worklist", target=item.target, outcome=item.outcome, details=item.details, session=session)
-            if located is not None:
-                for item in locate_audit(located, LocateQuery(accession=ticket.accession), run=run, via=f"ticket:{ticket.ref}",
-                                         pid_pseudonym=None, phi_shown=False):
-                    self.services.audit.record("pacsbot", "dicom.locate", target=item.target, outcome=item.outcome, details=item.details, session=session)
-            self.svc.add_diagnostics(session, ticket.id, report.verdict.headline,
-                                     {"severity": report.verdict.severity, "failed_nodes": failed}, self.services.clock.now())
+            for action, item in rows:
+                self.services.audit.record("pacsbot", action, target=item.target, outcome=item.outcome, details=item.details, session=session)
+            self.svc.add_diagnostics(session, ticket.id, verdict.headline, {"severity": verdict.severity, "failed_nodes": failed},
+                                     self.services.clock.now())
             root = self.svc.view(session, self.svc.get(session, ticket.parent_id)) if ticket.parent_id else None
         if root is not None:
             if root.channel and root.card_ts:
-                line = f":clipboard: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
                 self._safe_post(root.channel, line, [section(line)], thread_ts=root.card_ts)
             return
         if ticket.channel and ticket.card_ts:
-            text, blocks = worklist_blocks(report, calling_ae=self.services.settings.dicom.ae_title, phi=False)
-            blocks.insert(0, context(":clipboard: What the worklist holds, checked when the report came in:"))
-            self._safe_post(ticket.channel, text, blocks, thread_ts=ticket.card_ts)
+            self._safe_post(ticket.channel, *thread, thread_ts=ticket.card_ts)
 
     def _incident_alert(self, incident: TicketView, reports: int, people: int) -> None:
         channel = self.svc.settings.admin_channel or incident.channel
