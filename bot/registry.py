@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pacsbot.bot.access import Role
 from pacsbot.bot.limits import Limit
@@ -28,6 +28,8 @@ from pacsbot.bot.limits import Limit
 if TYPE_CHECKING:
     from pacsbot.bot.context import Ctx
     from pacsbot.bot.services import Services
+
+T = TypeVar("T")
 
 Handler = Callable[["Ctx"], Any]
 InteractionKind = Literal["action", "view", "view_closed", "shortcut", "message_shortcut"]
@@ -108,6 +110,18 @@ class Registry:
     jobs: dict[str, Job] = field(default_factory=dict)
     home_providers: list[tuple[int, HomeProvider]] = field(default_factory=list)
     limits: dict[str, Limit] = field(default_factory=dict)
+    # what is rendered from the declarations alone (help, per role): see ``memo``
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()``, computed once per ``key`` and per set of subcommands declared so far
+        (help is the same for everyone of one role until a subcommand is added)."""
+        full = (key, tuple(self.subcommands))
+        try:
+            return self._memo[full]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._memo[full] = make()
+            return value
 
     # declarations -----------------------------------------------------------------------
     def subcommand(

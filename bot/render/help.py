@@ -25,6 +25,12 @@ def group_rank(group: str) -> int:
 
 
 def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = None) -> tuple[str, list[Block]]:
+    """What ``role`` may do, grouped; rendered once per role (the most asked command)."""
+    text, blocks = registry.memo(("help", role, help_channel), lambda: _help_blocks(registry, role, help_channel))
+    return text, list(blocks)
+
+
+def _help_blocks(registry: Registry, role: Role, help_channel: str | None) -> tuple[str, tuple[Block, ...]]:
     allowed = registry.allowed_subcommands(role)
     groups: dict[str, list[Subcommand]] = {}
     for spec in allowed:
@@ -40,7 +46,7 @@ def help_blocks(registry: Registry, role: Role, *, help_channel: str | None = No
     if help_channel:
         footer += f" Stuck? Ask in {help_channel}."
     blocks.append(context(footer))
-    return "What I can do for you:\n" + "\n".join(lines_text), blocks
+    return "What I can do for you:\n" + "\n".join(lines_text), tuple(blocks)
 
 
 def subcommand_help(spec: Subcommand, role: Role = Role.ADMIN) -> tuple[str, list[Block]]:

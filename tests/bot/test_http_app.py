@@ -464,3 +464,21 @@ def test_oversized_command_text_is_refused_before_any_work(harness: Harness) -> 
     assert response.status == 200 and "characters; `/pacs` takes at most 4,000" in response.text
     harness.drain()
     assert not harness.mock.calls_to("response_url") and not harness.mock.calls_to("chat.postMessage")
+
+
+def test_help_is_rendered_once_per_role_and_again_when_a_subcommand_is_added() -> None:
+    from pacsbot.bot.registry import Registry
+    from pacsbot.bot.render.help import help_blocks
+
+    registry = Registry()
+    registry.subcommand("first", role=Role.CLINICIAN, summary="the first")(lambda ctx: None)
+    registry.subcommand("secret", role=Role.ADMIN, summary="admins only")(lambda ctx: None)
+    text, blocks = help_blocks(registry, Role.CLINICIAN)
+    assert "first" in text and "secret" not in text
+    blocks.append({"type": "divider"})  # a caller's change to its copy stays with that caller
+    again, blocks_again = help_blocks(registry, Role.CLINICIAN)
+    assert again == text and {"type": "divider"} not in blocks_again
+    assert "secret" in help_blocks(registry, Role.ADMIN)[0]
+    registry.subcommand("second", role=Role.CLINICIAN, summary="added later")(lambda ctx: None)
+    assert "second - added later" in help_blocks(registry, Role.CLINICIAN)[0]
+    assert "Ask in #pacs-help" in help_blocks(registry, Role.CLINICIAN, help_channel="#pacs-help")[1][-1]["elements"][0]["text"]
