@@ -101,10 +101,10 @@ def ensure_env(extras: str) -> Path:
     return python
 
 
-def run_child(command: list[str]) -> int:
+def run_child(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run ``command`` and return its exit status. Ctrl-C reaches the child too (same terminal):
     wait for it to stop and return 130, without a traceback; a second Ctrl-C stops it, a third kills it."""
-    child = subprocess.Popen(command, cwd=ROOT)
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
     interrupts = 0
     while True:
         try:
@@ -133,7 +133,10 @@ def main(argv: list[str]) -> int:
         else:
             print("No SLACK_BOT_TOKEN set: starting the local console (a pretend Slack in this terminal).", flush=True)
             args = ["console", *rest]
-        return run_child([str(python), "-m", "pacsbot.bot", *args])
+        # From a checkout the data stays in ./pacsbot-data (unless the configuration or
+        # PACSBOT_DATA_DIR names a folder), not in the user data folder an installed pacsbot uses.
+        env = {"PACSBOT_DATA_DIR": str(ROOT / "pacsbot-data"), **os.environ}
+        return run_child([str(python), "-m", "pacsbot.bot", *args], env)
     if command == "test":
         python = ensure_env("test")
         return run_child([str(python), "-m", "pytest", *rest])

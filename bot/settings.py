@@ -158,7 +158,7 @@ class LoggingSettings(Section):
 
 
 class Settings(Section):
-    data_dir: Path = Field(default=Path("pacsbot-data"))
+    data_dir: Path = Field(default_factory=lambda: user_data_dir())
     timezone: str = "UTC"
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
@@ -308,11 +308,20 @@ def load_settings(path: Path | None = None, *, overrides: dict[str, Any] | None 
         raise ConfigError(_format_errors(shown, exc, root_node)) from None
 
 
+def user_data_dir() -> Path:
+    """Where pacsbot keeps its files when nothing names a folder: the platform's user data
+    folder (``~/.local/share/pacsbot`` on Linux, or under ``$XDG_DATA_HOME``), not whatever
+    the working directory happens to be."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("pacsbot", appauthor=False))
+
+
 def _data_dir_from_env(env: Mapping[str, str]) -> str | None:
     """The data folder the environment names, when the configuration file names none:
     ``PACSBOT_DATA_DIR``, else the first of systemd's ``STATE_DIRECTORY`` paths (a service
-    with ``StateDirectory=pacsbot`` keeps its data in /var/lib/pacsbot, not in
-    ``./pacsbot-data`` under whatever its working directory is)."""
+    with ``StateDirectory=pacsbot`` keeps its data in /var/lib/pacsbot, not in its user's
+    home or under whatever its working directory is)."""
     if ENV_DATA_DIR in env:
         return env[ENV_DATA_DIR]
     return next((p for p in env.get(ENV_STATE_DIRECTORY, "").split(":") if p.strip()), None)

@@ -19,6 +19,14 @@ from tests.harness import ADMIN, CLINICIAN, TECH, TRAINER, Harness, make_setting
 PG_ENV = "PACSBOT_TEST_DATABASE_URL"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pacsbot's default data folder is the user's (platformdirs: $XDG_DATA_HOME/pacsbot); a test
+    # (or a command it runs) that names no folder writes into this run's own, never the real one.
+    import tempfile
+
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="pacsbot-test-data-home-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--require-integration", action="store_true",
                      help="fail (instead of skip) integration tests whose service is missing")

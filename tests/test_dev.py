@@ -123,3 +123,19 @@ def test_ctrl_c_while_setting_up_prints_no_traceback(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "dev.py"), "run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 130
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("preset", [None, "/srv/elsewhere"])
+def test_run_keeps_the_checkouts_data_in_pacsbot_data_unless_told_otherwise(
+        dev: tuple[ModuleType, list[list[str]]], monkeypatch: pytest.MonkeyPatch, preset: str | None) -> None:
+    module, _ = dev
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    if preset is None:
+        monkeypatch.delenv("PACSBOT_DATA_DIR", raising=False)
+    else:
+        monkeypatch.setenv("PACSBOT_DATA_DIR", preset)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(module, "run_child", lambda command, env=None: started.append({"command": command, "env": env}) or 0)
+    assert module.main(["run"]) == 0
+    assert started[0]["command"][-1] == "console"
+    assert started[0]["env"]["PACSBOT_DATA_DIR"] == (preset or str(ROOT / "pacsbot-data"))

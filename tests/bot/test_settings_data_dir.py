@@ -1,5 +1,6 @@
 """Where the data folder is when the configuration does not say: PACSBOT_DATA_DIR, else
-systemd's STATE_DIRECTORY (StateDirectory= in deploy/pacsbot.service), else ./pacsbot-data."""
+systemd's STATE_DIRECTORY (StateDirectory= in deploy/pacsbot.service), else the user's data
+folder (platformdirs), never the working directory."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_without_anything_the_data_folder_is_pacsbot_data_in_the_working_directory(
+def test_without_anything_the_data_folder_is_the_users_data_folder_not_the_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert load_settings().data_dir == Path("pacsbot-data")
-    assert load_settings().database_url == f"sqlite:///{tmp_path.resolve() / 'pacsbot-data' / 'pacsbot.db'}"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert load_settings().data_dir == tmp_path / "share" / "pacsbot"
+    assert load_settings().database_url == f"sqlite:///{tmp_path / 'share' / 'pacsbot' / 'pacsbot.db'}"
+    assert load_settings(write(tmp_path, "timezone: UTC\n")).data_dir == tmp_path / "share" / "pacsbot"
 
 
 def test_systemd_state_directory_is_the_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,9 +47,9 @@ def test_of_several_state_directories_the_first_is_used(monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize("value", ["", ":", "  "])
 def test_an_empty_state_directory_is_ignored(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
     monkeypatch.setenv("STATE_DIRECTORY", value)
-    assert load_settings().data_dir == Path("pacsbot-data")
+    assert load_settings().data_dir == tmp_path / "share" / "pacsbot"
 
 
 def test_pacsbot_data_dir_wins_over_state_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
