@@ -118,7 +118,7 @@ class Registry:
         (help is the same for everyone of one role until a subcommand is added)."""
         full = (key, tuple(self.subcommands))
         try:
-            return self._memo[full]  # type: ignore[no-any-return]
+            return self._memo[full]
         except KeyError:
             value = self._memo[full] = make()
             return value
