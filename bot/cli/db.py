@@ -132,6 +132,8 @@ def _target(out: str, suffix: str) -> Path:
     path = Path(out).expanduser()
     if path.is_dir():
         path = path / f"pacsbot-{_stamp()}{suffix}"
+    elif out.endswith(("/", os.sep)):  # a folder by its spelling: never a file named like it
+        raise UserError(f"cannot write into {path}: the folder does not exist.")
     if path.exists():
         raise UserError(f"{path} already exists; give another name (a backup is never written over a file).")
     if not path.parent.is_dir():
@@ -261,7 +263,8 @@ def _pg_backup(url: str, out: str, *, run_pg_dump: bool) -> int:
     url = normalize_url(url)
     executable = shutil.which("pg_dump") if run_pg_dump else None
     if executable is None:
-        print(pg_recipe(url, out))
+        folder = Path(out).expanduser().is_dir() or out.endswith(("/", os.sep))
+        print(pg_recipe(url, str(Path(out) / f"pacsbot-{_stamp()}.dump") if folder else out))
         _fail("pacsbot does not back up PostgreSQL itself: run the pg_dump command above"
               + (" (pg_dump is not on PATH: install the PostgreSQL client tools)." if run_pg_dump else
                  ", or add --pg-dump to have pacsbot run it."))
