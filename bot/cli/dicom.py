@@ -73,7 +73,9 @@ def _diagnostics(settings: Settings, db: Database | None = None) -> Iterator[Dia
     network = _start_demo() if _demo_wanted(settings.dicom) else None
     remember = _remember(settings, db) if db is not None else None
     try:
-        yield Diagnostics(settings.dicom, extra_nodes=network.node_configs() if network else (), on_identifiers=remember)
+        # all the demo nodes, the worklist too, as in Slack: `echo all` checks the same three there and here
+        yield Diagnostics(settings.dicom, extra_nodes=network.node_configs(with_worklist=True) if network else (),
+                          on_identifiers=remember)
     finally:
         if network is not None:
             network.stop()

@@ -46,6 +46,16 @@ def test_echo(cfg: str, db_url: str, capsys: pytest.CaptureFixture[str]) -> None
     assert rows[0].actor.startswith("cli:") and rows[0].details["via"] == "cli"
 
 
+def test_echo_all_with_the_demo_checks_the_demo_worklist_too_as_in_slack(tmp_path: Path, db_url: str,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, db_url, {"demo": True})
+    assert main(["--config", cfg, "echo", "all", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["node"]["name"], r["ok"]) for r in data["results"]] == [("vna", True), ("pacs", True), ("ris", True)]
+    assert main(["--config", cfg, "locate", "A1001", "--json"]) == 0  # a locate still asks the archives only
+    assert [n["node"]["name"] for n in json.loads(capsys.readouterr().out)["nodes"]] == ["vna", "pacs"]
+
+
 def test_echo_exit_1_when_a_node_does_not_answer(tmp_path: Path, db_url: str, demo_network: DemoNetwork,  # noqa: F811
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     port = closed_port()
