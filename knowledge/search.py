@@ -396,8 +396,7 @@ class Index:
                 continue
             seen.add(key)
             # the synonym groups this word belongs to also satisfy it ("pt" -> patient)
-            related = {c for c in concept_set if any(key in phrase for phrase in self.synonyms.concept_members(c))}
-            related = {c for c in related if c in self.idf}
+            related = {c for c in self.synonyms.concepts_with(key) & concept_set if c in self.idf}
             if used is None:
                 if related:
                     unknown.remove(w)

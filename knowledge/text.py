@@ -212,6 +212,19 @@ class Synonyms:
     def concept_members(self, concept: str) -> tuple[tuple[str, ...], ...]:
         return self._members.get(concept, ())
 
+    def concepts_with(self, stem: str) -> frozenset[str]:
+        """The concepts that have ``stem`` as a word of one of their phrases."""
+        return self._concepts_by_word.get(stem, frozenset())
+
+    @cached_property
+    def _concepts_by_word(self) -> dict[str, frozenset[str]]:
+        by_word: dict[str, set[str]] = {}
+        for concept, phrases in self._members.items():
+            for phrase in phrases:
+                for word in phrase:
+                    by_word.setdefault(word, set()).add(concept)
+        return {word: frozenset(concepts) for word, concepts in by_word.items()}
+
     @cached_property
     def _members(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """concept -> its phrases (the first group of that name), for a lookup per question word."""
