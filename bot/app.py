@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
-from pacsbot.bot import listeners
+from pacsbot.bot import listeners, metrics
 from pacsbot.bot.privacy_gate import scrub_incoming
 
 if TYPE_CHECKING:
+    from pacsbot.bot.registry import Registry
     from pacsbot.bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,22 @@ class ScrubIncoming(Middleware):
         return next()
 
 
+class CountedApp(App):
+    """Bolt's App, counting each ack (``pacsbot_acks_total``) and its latency: ``dispatch`` is
+    where both adapters (HTTP and Socket Mode) hand over a request, and with
+    ``process_before_response`` it returns the ack itself. The latency counts from the
+    request's arrival at the web server in HTTP mode (signature check included)."""
+
+    pacsbot_registry: "Registry"  # the entry points, to name what is acked
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        start = metrics.dispatch_started()
+        response = super().dispatch(req)
+        kind, name = metrics.ack_labels(req.body, self.pacsbot_registry)
+        metrics.count_ack(kind, name, response.status, start)
+        return response
+
+
 def build_app(services: "Services", *, token_verification: bool = True) -> App:
     """Create the Bolt app on the services' Web API client and register every listener.
 
@@ -37,7 +54,7 @@ def build_app(services: "Services", *, token_verification: bool = True) -> App:
     ``App()`` calls ``auth.test`` (token verification), so the Web API must answer by now.
     """
     secrets = services.secrets
-    app = App(
+    app = CountedApp(
         # the name Bolt would derive (the caller's file name; it names Bolt's listener loggers),
         # given so that App() does not call inspect.stack(): ~30 ms of every worker's start
         name="app.py",
@@ -53,6 +70,7 @@ def build_app(services: "Services", *, token_verification: bool = True) -> App:
         ignoring_self_events_enabled=True,
         logger=logging.getLogger("slack_bolt"),
     )
+    app.pacsbot_registry = services.registry
     app.use(ScrubIncoming())
 
     listeners.register(app, services)

@@ -4,6 +4,10 @@ Every diagnostic, ticket change, training change and every refused request write
 Rows are never updated or deleted (the database refuses it, see migration ``bot_0001``).
 Details must carry neither PHI nor secrets: keys that look like either are redacted here as a
 last line of defence, but callers should not pass them in the first place.
+
+Every row is also counted for ``/metrics`` (``bot.metrics.count_audit``: by action and outcome,
+DICOM checks by node, ticket events) once it is committed: a row in the caller's transaction
+is counted when that commits, and not at all when it rolls back.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from pacsbot.bot import metrics
 from pacsbot.bot.models import AuditEntry
 from pacsbot.bot.storage import Database
 from pacsbot.core.clock import Clock, SystemClock
@@ -89,11 +94,14 @@ class Audit:
             outcome=outcome,
             details=_clean(details or {}),
         )
+        counted = (entry.action, entry.target, outcome)
         if session is not None:
             session.add(entry)
+            session.info.setdefault(_UNCOUNTED, []).append(counted)
             return
         with self.db.session() as own:
             own.add(entry)
+        metrics.count_audit(*counted)
 
     def query(
         self,
@@ -126,6 +134,20 @@ class Audit:
         if limit:
             rows.reverse()
         return rows
+
+
+_UNCOUNTED = "pacsbot.audit.uncounted"  # session.info: rows added, counted when the session commits
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    for counted in session.info.pop(_UNCOUNTED, ()):
+        metrics.count_audit(*counted)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_UNCOUNTED, None)
 
 
 CSV_FIELDS = ("id", "at", "actor", "action", "target", "outcome", "details")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
+from pacsbot.bot import metrics
 from pacsbot.bot.models import SchedulerClaim
 from pacsbot.bot.registry import Job
 
@@ -126,17 +127,21 @@ class Scheduler:
         return ran
 
     def _run_one(self, job: Job) -> bool:
+        started = time.perf_counter()
         try:
             job.run(self.services)
         except Exception:  # noqa: BLE001 - one failing job must not stop the others
             log.exception("scheduler: job %s failed", job.name)
+            metrics.count_job(job.name, False, time.perf_counter() - started)
             return False
+        metrics.count_job(job.name, True, time.perf_counter() - started)
         return True
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._started_at = time.monotonic()
+        metrics.scheduler_ticked()  # for /metrics, as for heartbeat(): alive since it started
         self._thread = threading.Thread(target=self._loop, name="pacsbot-scheduler", daemon=True)
         self._thread.start()
 
@@ -160,6 +165,7 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):
             self._last_tick = time.monotonic()
+            metrics.scheduler_ticked()
             try:
                 self.run_due(parallel=True)
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable

@@ -1,7 +1,8 @@
 """``pacsbot serve``: HTTP mode behind gunicorn, or Socket Mode.
 
 HTTP mode serves ``POST /slack/events`` (commands, events and interactivity; Bolt verifies
-every signature) and ``GET /healthz`` (JSON: database and Slack status) from gunicorn's
+every signature), ``GET /healthz`` (JSON: database and Slack status) and ``GET /metrics``
+(Prometheus, summed over the workers: ``bot.metrics_http``) from gunicorn's
 threaded workers, so one slow request never blocks another. Each worker process builds its
 own services and Bolt app after the fork; migrations run once, before (``pacsbot serve`` runs
 them in a child process of the master), and the master preloads what every worker needs (the
@@ -20,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from pacsbot.bot import metrics
+from pacsbot.bot.metrics_http import MetricsPage, metrics_response, process_exited, use_multiprocess
+
 if TYPE_CHECKING:
     from slack_bolt import App
 
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 
 class BoundedCheck:
@@ -113,6 +118,11 @@ def _outbox_status(services: "Services") -> dict[str, Any]:
     return {"ok": age < OUTBOX_STUCK_SECONDS, "backlog": int(count or 0), "oldest_seconds": round(age)}
 
 
+def outbox_check(services: "Services", wait: float = 0.9) -> BoundedCheck:
+    """The outbox backlog, read at most every 10 s, waited for ``wait`` s at most (/healthz, /metrics)."""
+    return BoundedCheck("outbox", lambda: _outbox_status(services), ttl=10.0, wait=wait)
+
+
 class Health:
     """``/healthz``: the database (checked every few seconds) and Slack (``auth.test`` at most
     once a minute, so health checks do not spend Slack's rate limit), answered within 1 s.
@@ -125,7 +135,7 @@ class Health:
         self.wait = wait
         self.database = BoundedCheck("database", lambda: _database_status(services), ttl=5.0, wait=wait)
         self.slack = BoundedCheck("slack", lambda: _slack_status(services), ttl=60.0, wait=wait)
-        self.outbox = BoundedCheck("outbox", lambda: _outbox_status(services), ttl=10.0, wait=wait) if outbox else None
+        self.outbox = outbox_check(services, wait) if outbox else None
         self.live = dict(live or {})
 
     def get(self) -> tuple[int, dict[str, Any]]:
@@ -160,17 +170,22 @@ def _well_formed_signature_headers(environ: dict[str, Any]) -> bool:
 
 
 def wsgi_app(app: "App", services: "Services") -> Callable[..., Iterable[bytes]]:
-    """The WSGI application: Bolt on ``/slack/events``, health on ``/healthz``."""
+    """The WSGI application: Bolt on ``/slack/events``, health on ``/healthz``, ``/metrics``."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
     checks = Health(services)
+    page = MetricsPage(outbox=outbox_check(services).get)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return health_response(checks, method, start_response)
+        if path == METRICS_PATH and method in ("GET", "HEAD"):
+            return metrics_response(page, environ, start_response)
         if path == EVENTS_PATH and method == "POST":
+            metrics.request_arrived()
             if not _well_formed_signature_headers(environ):
+                metrics.count_ack("unknown", "unknown", 401, metrics.dispatch_started())
                 data = b'{"error": "invalid request"}'
                 start_response("401 Unauthorized", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
                 return [data]
@@ -197,7 +212,8 @@ def run_gunicorn(
     on_worker_start: Callable[[], None] | None = None,
     on_worker_exit: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the WSGI app made by ``factory`` (called in each worker) with gunicorn gthread."""
+    """Serve the WSGI app made by ``factory`` (called in each worker) with gunicorn gthread.
+    The workers count metrics into files in a folder of this run's, which ``/metrics`` adds up."""
     from gunicorn.app.base import BaseApplication
 
     class PacsbotServer(BaseApplication):
@@ -222,18 +238,25 @@ def run_gunicorn(
             if on_worker_exit is not None:
                 # in the worker, before the interpreter joins its thread pools: stop queued work now
                 self.cfg.set("worker_exit", lambda server, worker: on_worker_exit())
+            # in the master, once a worker has exited: its live gauges are dropped from /metrics
+            self.cfg.set("child_exit", lambda server, worker: process_exited(worker.pid))
 
         def load(self) -> Callable[..., Iterable[bytes]]:
             return factory()
 
-    PacsbotServer().run()
+    remove_metrics = use_multiprocess()  # before the workers fork: they inherit the folder
+    try:
+        PacsbotServer().run()
+    finally:
+        remove_metrics()
 
 
 def run_socket_mode(app: "App", services: "Services", app_token: str, *, scheduler: Any = None,
                     health_address: tuple[str, int] | None = None) -> None:
     """Connect to Slack over Socket Mode (no public URL needed) until SIGTERM/SIGINT. With
     ``health_address``, ``GET /healthz`` there reports the WebSocket, the database, Slack,
-    the outbox backlog and the scheduler's heartbeat (for a container or load balancer)."""
+    the outbox backlog and the scheduler's heartbeat (for a container or load balancer), and
+    ``GET /metrics`` the same metrics as in HTTP mode."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token, web_client=services.client, concurrency=16)
@@ -258,9 +281,11 @@ def run_socket_mode(app: "App", services: "Services", app_token: str, *, schedul
     handler.close()
 
 
-def serve_health(checks: Health, address: tuple[str, int]) -> Any:
-    """``GET /healthz`` on ``address`` on a thread of its own (Socket Mode has no web server);
-    None, with a warning, when the port cannot be had: the bot runs on without it."""
+def serve_health(checks: Health, address: tuple[str, int], *, page: MetricsPage | None = None) -> Any:
+    """``GET /healthz`` and ``GET /metrics`` on ``address`` on a thread of its own (Socket Mode
+    has no web server); None, with a warning, when the port cannot be had: the bot runs on
+    without it. The metrics read the outbox backlog through the health check's own."""
+    metrics_page = page or MetricsPage(outbox=checks.outbox.get if checks.outbox is not None else None)
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -273,8 +298,11 @@ def serve_health(checks: Health, address: tuple[str, int]) -> Any:
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        if environ.get("PATH_INFO", "") == HEALTH_PATH and method in ("GET", "HEAD"):
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return health_response(checks, method, start_response)
+        if path == METRICS_PATH and method in ("GET", "HEAD"):
+            return metrics_response(metrics_page, environ, start_response)
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"error": "not found"}']
 
@@ -284,5 +312,5 @@ def serve_health(checks: Health, address: tuple[str, int]) -> Any:
         log.warning("pacsbot: no /healthz: cannot listen on %s:%s (%s)", address[0], address[1], exc.strerror or exc)
         return None
     threading.Thread(target=server.serve_forever, name="pacsbot-health", daemon=True).start()
-    log.info("pacsbot: health at http://%s:%s%s", address[0], server.server_port, HEALTH_PATH)
+    log.info("pacsbot: health at http://%s:%s%s, metrics at %s", address[0], server.server_port, HEALTH_PATH, METRICS_PATH)
     return server

@@ -8,6 +8,9 @@ Every client is gated: what it writes where others can read it (messages, update
 passes the privacy gate (``bot.privacy_gate``) in :meth:`GatedWebClient.api_call`, the
 method every Web API call goes through. ``build_services`` installs the installation's gate;
 until then a client uses the default gate (cue words, names, dates), never none.
+
+Every call is counted there too (``pacsbot_slack_api_calls_total``), and every HTTP 429 by
+:class:`CountRateLimits`, the first retry handler of every client, which sees each answer.
 """
 
 from __future__ import annotations
@@ -15,22 +18,51 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from pacsbot.bot import metrics
 from pacsbot.bot.privacy_gate import PUBLIC_METHODS, PrivacyGate
 from pacsbot.core.privacy import strip_vouch
 
 DEFAULT_TIMEOUT = 15
 
 
+RESPONSE_URL = "response_url"  # the "method" of a reply to a response_url (its URL is a secret)
+
+
+def method_of(url: str) -> str:
+    """The Web API method a request URL calls (``chat.postMessage``), else ``response_url``."""
+    _, api, method = url.partition("/api/")
+    return method.split("?", 1)[0].strip("/") if api and method else RESPONSE_URL
+
+
+class CountRateLimits(RetryHandler):
+    """Retries nothing: counts every HTTP 429 (``pacsbot_slack_rate_limited_total``), those the
+    next handler waits out included. First in every client's list, so it sees each answer."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retry_count=2**31)
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is not None and response.status_code == 429:
+            metrics.count_rate_limited(method_of(request.url))
+        return False
+
+
 def retry_handlers() -> list[RetryHandler]:
     return [
+        CountRateLimits(),
         ConnectionErrorRetryHandler(max_retry_count=2),
         RateLimitErrorRetryHandler(max_retry_count=4),
         ServerErrorRetryHandler(max_retry_count=2),
@@ -57,7 +89,16 @@ class GatedWebClient(WebClient):
             data = gated(data)
         if params is not None:
             params = gated(params)
-        return super().api_call(api_method, json=json, data=data, params=params, **kwargs)
+        result = "exception"
+        try:
+            response = super().api_call(api_method, json=json, data=data, params=params, **kwargs)
+            result = "ok"
+            return response
+        except SlackApiError as exc:
+            result = "ratelimited" if getattr(exc.response, "status_code", None) == 429 else "error"
+            raise
+        finally:
+            metrics.count_slack_call(method, result)
 
     def files_upload_v2(self, **kwargs: Any) -> Any:
         """A file shared in a channel: its text content is masked like a message (CSV
@@ -103,7 +144,13 @@ class GatedWebhookClient(WebhookClient):
         self.gate = gate or PrivacyGate.default()
 
     def send_dict(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> WebhookResponse:
-        return super().send_dict(self.gate.reply(body), headers=headers)
+        result = "exception"
+        try:
+            response = super().send_dict(self.gate.reply(body), headers=headers)
+            result = "ok" if response.status_code == 200 else "ratelimited" if response.status_code == 429 else "error"
+            return response
+        finally:
+            metrics.count_slack_call(RESPONSE_URL, result)
 
 
 def make_web_client(token: str | None, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT, patient: bool = True,
@@ -115,7 +162,7 @@ def make_web_client(token: str | None, base_url: str | None = None, *, timeout: 
         token=token,
         base_url=base_url or WebClient.BASE_URL,
         timeout=timeout,
-        retry_handlers=retry_handlers() if patient else [ConnectionErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=retry_handlers() if patient else [CountRateLimits(), ConnectionErrorRetryHandler(max_retry_count=1)],
     )
 
 

@@ -24,6 +24,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from pacsbot.bot import metrics
 from pacsbot.bot.access import Role
 from pacsbot.bot.context import Ctx
 from pacsbot.bot.features.admin import parse_since
@@ -113,6 +114,7 @@ def render_answer(services: "Services", answer: Answer, *, surface: str, shareab
 def record_outcome(services: "Services", user_id: str, answer: Answer, surface: str) -> None:
     """After the reply: a knowledge gap for an unanswered question; a log line either way."""
     best = answer.section.key if answer.section else None
+    metrics.count_kb_answer(answer.mode, surface)
     log.info("kb.answer surface=%s mode=%s confidence=%.2f section=%s took_ms=%.1f words=%d",
              surface, answer.mode, answer.confidence, best or "-", answer.result.took_ms, len(answer.question.split()))
     if answer.answered:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from pacsbot.bot import metrics
 from pacsbot.bot.access import Role
 from pacsbot.bot.context import Ctx
 from pacsbot.bot.features.knowledge import audience_of
@@ -125,11 +126,14 @@ def run_watch(services: "Services") -> int:
     def record(result: EchoResult) -> None:
         """Each node's answer is recorded (and its alert sent) as soon as it is in: a node
         that is slow to time out holds up only its own check."""
+        metrics.count_dicom_check("watch", result.node.name, result.ok)
         try:
             declared = _apply(services, result, now, claimed[result.node.name], rules)
         except Exception:  # noqa: BLE001 - one node's bookkeeping must not lose the others'
             log.exception("watch: could not record the check of %s", result.node.name)
             return
+        if declared is not None and declared.created:
+            metrics.count_ticket_event("opened")  # the outage ticket (reports audit their own)
         outbox.kick()
         if declared is not None and feature is not None:
             feature.outage_declared(declared)

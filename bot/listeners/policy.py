@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pacsbot.bot import metrics
 from pacsbot.bot.access import Role
 from pacsbot.bot.background import Busy
 from pacsbot.bot.context import Ctx
@@ -106,6 +107,7 @@ def check(ctx: Ctx, entry: Subcommand | Interaction, what: str) -> Refusal | Non
 
 def record_refusal(ctx: Ctx, refusal: Refusal) -> None:
     """Audit a refused request (after the ack: it writes to the database)."""
+    metrics.note_outcome("refused")
     ctx.refused(refusal.reason, required=refusal.required)
 
 
@@ -179,6 +181,7 @@ def start_after_ack(ctx: Ctx, entry: Subcommand | Interaction, what: str) -> thr
     try:
         ctx.services.background.submit(run, ctx, on_error=lambda exc: ctx.report_error(exc, what))
     except Busy:  # logged (counted) by the queue
+        metrics.note_outcome("busy")
         return None
     return acked
 
@@ -188,6 +191,7 @@ def run_inline(ctx: Ctx, handler: Any, what: str) -> bool:
     try:
         handler(ctx)
     except Exception as exc:  # noqa: BLE001 - reported to the user, never a 500 to Slack
+        metrics.note_failure(exc)
         ctx.report_error(exc, what)
         return False
     return True
