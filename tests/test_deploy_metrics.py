@@ -102,6 +102,7 @@ def promtool() -> str:
     return found
 
 
+@pytest.mark.integration  # promtool: .ci/run installs it, and there a skip fails
 def test_promtool_checks_the_rules_and_the_dashboard_queries(promtool: str, tmp_path: Path) -> None:
     checked = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -118,6 +119,7 @@ def _series(values: list[float]) -> str:
     return " ".join(f"{v:g}" for v in values)
 
 
+@pytest.mark.integration  # promtool: .ci/run installs it, and there a skip fails
 def test_promtool_the_alerts_fire_when_they_should(promtool: str, tmp_path: Path) -> None:
     minutes = 40
     bot = {"job": "pacsbot", "instance": "pacsbot:3000"}
