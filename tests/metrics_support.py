@@ -35,5 +35,11 @@ class Scrape:
         declared = {family + suffix for family, kind in self.types.items() for suffix in suffixes.get(kind, ())}
         return set(self.families) | declared | {name for name, _ in self.samples}
 
+    def words(self) -> str:
+        """Everything a scrape says but its numbers: the help texts, metric names and label
+        values (a secret looked for in the whole text could turn up inside a float)."""
+        lines = [line.rsplit(" ", 1)[0] if not line.startswith("#") else line for line in self.text.splitlines()]
+        return "\n".join(lines)
+
     def delta(self, before: Scrape, metric: str, /, **labels: str) -> float:
         return self.value(metric, **labels) - before.value(metric, **labels)
