@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ import pytest
 
 from pacsbot.bot.simulate import Simulator
 from pacsbot.bot.slackmock import MockSlack
-from tests.bot.test_serve import SECRET, free_port
+from tests.bot.test_serve import SECRET, serving
 from tests.bot.test_serve import request as http
 from tests.metrics_support import Scrape
 
@@ -58,44 +57,16 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, mock_slack: MockSlack
     run (whose counts must not be added: the master makes a fresh folder either way)."""
     if not Path("/proc/self/stat").exists():
         pytest.skip("finds gunicorn's workers in /proc (Linux)")
-    port = free_port()
-    cfg = tmp_path / "pacsbot.yml"
-    cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/serve.db\nroles:\n  admins: [U0ADMIN01]\n")
     temp = tmp_path / "tmp"  # where the master makes its metrics folder, so that the test can see it
     temp.mkdir()
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": mock_slack.api_url, "TMPDIR": str(temp)}
-    env.pop("SLACK_APP_TOKEN", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env: dict[str, str | None] = {"TMPDIR": str(temp), "PROMETHEUS_MULTIPROC_DIR": None}
     if request.param == "stale":
         stale = tmp_path / "stale-metrics"
         stale.mkdir()
         (stale / "counter_1.db").write_bytes(b"left over from another run")
         env["PROMETHEUS_MULTIPROC_DIR"] = str(stale)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pacsbot.bot", "--config", str(cfg), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if http(port, "GET", "/healthz")[0] == 200 and len(children(proc.pid)) == 2:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"pacsbot serve did not start: {proc.communicate()[1][-2000:]}")
-        time.sleep(0.2)
-    try:
+    with serving(tmp_path, mock_slack, env, ready=lambda proc: len(children(proc.pid)) == 2) as (port, proc):
         yield port, proc, temp
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def test_metrics_add_up_across_workers_and_survive_a_replaced_worker(served: tuple[int, Any, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,37 +51,47 @@ def get_health(port: int) -> tuple[int, dict[str, Any]]:
     return status, json.loads(body)
 
 
-@pytest.fixture
-def served(tmp_path: Path, mock_slack: MockSlack) -> Iterator[tuple[int, Any, MockSlack]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, mock_slack: MockSlack, env: dict[str, str | None] | None = None,
+            ready: Callable[[subprocess.Popen[str]], bool] = lambda proc: True) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``pacsbot serve`` (2 workers x 4 threads, SQLite) against ``mock_slack``, with ``env``
+    over this process's environment (a value of None removes it); yielded once /healthz
+    answers 200 and ``ready(proc)``; stopped with SIGTERM afterwards."""
     port = free_port()
     cfg = tmp_path / "pacsbot.yml"
     cfg.write_text(f"database:\n  url: sqlite:///{tmp_path}/serve.db\nroles:\n  admins: [U0ADMIN01]\n")
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock_slack.api_url}
-    env.pop("SLACK_APP_TOKEN", None)
+    merged: dict[str, str | None] = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET,
+                                     "SLACK_API_URL": mock_slack.api_url, "SLACK_APP_TOKEN": None, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacsbot.bot", "--config", str(cfg), "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in merged.items() if v is not None}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
     while True:
         try:
-            if request(port, "GET", "/healthz")[0] == 200:
+            if request(port, "GET", "/healthz")[0] == 200 and ready(proc):
                 break
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            out, err = proc.communicate()
-            pytest.fail(f"pacsbot serve did not start: {err[-2000:]}")
+            pytest.fail(f"pacsbot serve did not start: {proc.communicate()[1][-2000:]}")
         time.sleep(0.2)
     try:
-        yield port, proc, mock_slack
+        yield port, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def served(tmp_path: Path, mock_slack: MockSlack) -> Iterator[tuple[int, Any, MockSlack]]:
+    with serving(tmp_path, mock_slack) as (port, proc):
+        yield port, proc, mock_slack
 
 
 def test_good_bad_and_stale_requests(served: tuple[int, Any, MockSlack]) -> None:
