@@ -6,6 +6,7 @@ a heading that exists. The admin guide's contents list names every section, in o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.docs.markdown_doc import ROOT, anchors, headings, prose
@@ -16,15 +17,17 @@ SKIP_DIRS = {".git", ".venv", "node_modules", "build", "dist", "site", "pacsbot-
 TEXT_SUFFIXES = {".md", ".py", ".yml", ".yaml", ".toml", ".txt", ".service", ".cfg", ".ini", ""}
 
 
-def repository_files() -> list[Path]:
-    out = []
+def repository_texts() -> Iterator[tuple[Path, str]]:
+    """Every text file of the repository (not the environments, caches or build output), read."""
     for path in ROOT.rglob("*"):
         parts = set(path.relative_to(ROOT).parts)
         if parts & SKIP_DIRS or any(p.startswith(".venv") or p.endswith(".egg-info") for p in parts):
             continue
         if path.is_file() and path.suffix in TEXT_SUFFIXES and path.stat().st_size < 2_000_000:
-            out.append(path)
-    return out
+            try:
+                yield path, path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
 
 
 def without_code(text: str) -> str:
@@ -35,11 +38,7 @@ def without_code(text: str) -> str:
 def test_every_admin_guide_anchor_in_the_repository_exists() -> None:
     known = anchors(GUIDE.read_text(encoding="utf-8"))
     broken = []
-    for path in repository_files():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
+    for path, text in repository_texts():
         for match in re.finditer(r"admin-guide\.md#([\w-]+)", text):
             if match.group(1) not in known:
                 line = text.count("\n", 0, match.start()) + 1
@@ -68,11 +67,7 @@ def test_sections_of_the_admin_guide_named_elsewhere_exist() -> None:
     """``docs/admin-guide.md, "Install"``, ``docs/admin-guide.md ("Training")``, ``(admin guide, "Answers")``."""
     titles = [title for _, _, title in headings(GUIDE.read_text(encoding="utf-8"))]
     named, missing = 0, []
-    for path in repository_files():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
+    for path, text in repository_texts():
         for match in re.finditer(r"admin[- ]guide(?:\.md)?,?\s+\(?\"([^\"]+)\"", text):
             named += 1
             if not any(title.startswith(match.group(1)) for title in titles):
