@@ -10,6 +10,7 @@ of the database with a bounded wait, as ``/healthz`` does: a hung database never
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -64,6 +65,21 @@ def _version() -> str:
         return "unknown"
 
 
+def _written(path: str) -> list[str]:
+    """The workers' metric files, but for one being created this instant: a worker that has
+    just started makes its file empty, then sizes it, and an empty file cannot be read (a
+    scrape right after a worker was replaced failed on one). Its first counts are in the next
+    scrape."""
+    files = []
+    for name in glob.glob(os.path.join(path, "*.db")):
+        try:
+            if os.path.getsize(name) > 0:
+                files.append(name)
+        except OSError:  # gone meanwhile: an exited worker's live gauges
+            continue
+    return files
+
+
 class MetricsPage:
     """What one scrape returns: the counters (this process's, or all workers' in HTTP mode),
     the scheduler's heartbeat age, the outbox backlog (``outbox()``: the health check's
@@ -76,7 +92,7 @@ class MetricsPage:
     def collect(self) -> Iterator[Any]:
         path = os.environ.get(MULTIPROC_ENV)
         if path:
-            counted: Iterable[Any] = multiprocess.MultiProcessCollector(None, path=path).collect()
+            counted: Iterable[Any] = multiprocess.MultiProcessCollector.merge(_written(path), accumulate=True)
         else:
             counted = registry().collect()
         for family in counted:

@@ -280,3 +280,21 @@ def test_a_metric_that_cannot_be_counted_never_fails_the_caller(monkeypatch: pyt
     metrics.count_ack("command", "help", 200, time.perf_counter())
     metrics.count_audit("dicom.echo", "node:pacs", "ok")
     metrics.count_slack_call("chat.postMessage", "ok")
+
+
+def test_a_scrape_while_a_worker_creates_its_file_skips_that_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that has just started makes its metrics file empty, then sizes it; a scrape in
+    between must not fail (CI saw a 500 right after gunicorn replaced its workers)."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from pacsbot.bot.metrics_http import MetricsPage
+    from tests.metrics_support import Scrape
+
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    written.write_value(mmap_key("pacsbot_acks", "pacsbot_acks_total", ["kind", "name", "outcome"], ["command", "help", "ok"],
+                                 "acks"), 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_102.db").write_bytes(b"")  # the new worker's, being created
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    text, _ = MetricsPage().render()
+    assert Scrape.of(text.decode()).value("pacsbot_acks_total", kind="command", name="help", outcome="ok") == 3.0
