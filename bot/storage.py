@@ -338,9 +338,15 @@ def _connect_file(path: Path, mode: str, timeout: float = 30) -> sqlite3.Connect
     return sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True, timeout=timeout, isolation_level=None)
 
 
-def _private_file(path: Path) -> sqlite3.Connection:
-    """A new, empty database file only its owner may read (a backup holds what the bot keeps)."""
+def create_private_file(path: Path) -> None:
+    """Create ``path``, empty and readable by its owner only (a backup holds what the bot
+    keeps); an existing file is an error, never overwritten."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _private_file(path: Path) -> sqlite3.Connection:
+    """A new, empty database file only its owner may read."""
+    create_private_file(path)
     return sqlite3.connect(path, isolation_level=None)
 
 
@@ -358,17 +364,22 @@ def _looks_like_sqlite(path: Path) -> None:
         raise SQLiteFileError(f"{path}: not a SQLite database")
 
 
+def _open_database_file(path: Path, mode: str) -> sqlite3.Connection:
+    """An existing SQLite database file, opened (``mode`` ro or rw), or why not."""
+    _looks_like_sqlite(path)
+    try:
+        return _connect_file(path, mode)
+    except sqlite3.Error as exc:
+        raise SQLiteFileError(f"{path}: cannot open it ({exc})") from None
+
+
 def sqlite_copy(source: Path, dest: Path, *, source_mode: str = "rw") -> None:
     """Copy a SQLite database with SQLite's backup API into ``dest`` (a new file).
 
     The copy is a consistent snapshot of what was committed when it began; in WAL mode
     (pacsbot's) writers carry on meanwhile, so this is safe while the bot runs. The copy is
     one self-contained file (rollback journal, no -wal beside it)."""
-    _looks_like_sqlite(source)
-    try:
-        src = _connect_file(source, source_mode)
-    except sqlite3.Error as exc:
-        raise SQLiteFileError(f"{source}: cannot open it ({exc})") from None
+    src = _open_database_file(source, source_mode)
     try:
         dst = _private_file(dest)
         try:
@@ -387,11 +398,7 @@ def sqlite_revisions(path: Path) -> list[str]:
 
     Raises :class:`SQLiteFileError` when it is not a SQLite database, fails
     ``PRAGMA integrity_check``, or holds no pacsbot schema revision."""
-    _looks_like_sqlite(path)
-    try:
-        conn = _connect_file(path, "ro")
-    except sqlite3.Error as exc:
-        raise SQLiteFileError(f"{path}: cannot open it ({exc})") from None
+    conn = _open_database_file(path, "ro")
     try:
         problems = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:

@@ -258,7 +258,7 @@ def pg_recipe(url: str, out: str) -> str:
 
 
 def _pg_backup(url: str, out: str, *, run_pg_dump: bool) -> int:
-    from pacsbot.bot.storage import Database, current_revisions, normalize_url
+    from pacsbot.bot.storage import Database, create_private_file, current_revisions, normalize_url
 
     url = normalize_url(url)
     executable = shutil.which("pg_dump") if run_pg_dump else None
@@ -279,7 +279,7 @@ def _pg_backup(url: str, out: str, *, run_pg_dump: bool) -> int:
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     details: dict[str, Any] = {"backend": "postgresql", "file": str(dest), "revisions": revisions, "tool": "pg_dump"}
     try:
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # only pacsbot's user reads it
+        create_private_file(partial)  # only pacsbot's user reads it
         argv, env = pg_dump_command(url, partial, executable)
         dumped = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if dumped.returncode != 0:
