@@ -382,6 +382,13 @@ def worklist_audit(report: WorklistReport, query: WorklistQuery, *, run: str, vi
     return items
 
 
+def accession_check_audit(located: LocateReport, accession: str, *, run: str, via: str) -> list[tuple[str, AuditItem]]:
+    """``(action, row)`` for a locate of one accession the bot makes on its own (a report's
+    intake, an HL7 lookup, a worklist check's "already performed"): no patient details shown."""
+    return [("dicom.locate", item) for item in locate_audit(located, LocateQuery(accession=accession), run=run, via=via,
+                                                             pid_pseudonym=None, phi_shown=False)]
+
+
 def worklist_check_audit(report: WorklistReport, query: WorklistQuery, located: LocateReport | None, *, run: str,
                          via: str, phi_shown: bool, locate_via: str | None = None) -> list[tuple[str, AuditItem]]:
     """``(action, row)`` for a worklist check: one ``dicom.worklist`` row per worklist node and,
@@ -389,6 +396,5 @@ def worklist_check_audit(report: WorklistReport, query: WorklistQuery, located: 
     archive (never with patient details)."""
     rows = [("dicom.worklist", item) for item in worklist_audit(report, query, run=run, via=via, phi_shown=phi_shown)]
     if located is not None and query.accession is not None:
-        rows += [("dicom.locate", item) for item in locate_audit(located, LocateQuery(accession=query.accession), run=run,
-                                                                 via=locate_via or via, pid_pseudonym=None, phi_shown=False)]
+        rows += accession_check_audit(located, query.accession, run=run, via=locate_via or via)
     return rows

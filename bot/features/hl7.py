@@ -20,8 +20,7 @@ from pacsbot.bot.features.diagnostics import diagnostics_of
 from pacsbot.bot.registry import Registry
 from pacsbot.bot.render import hl7 as render
 from pacsbot.commands.hl7 import Hl7Report, audit_details, decode
-from pacsbot.commands.query import LocateQuery
-from pacsbot.commands.service import locate_audit, new_run_id, worklist_check_audit
+from pacsbot.commands.service import accession_check_audit, new_run_id, worklist_check_audit
 from pacsbot.commands.store import take_run
 from pacsbot.commands.worklist import WorklistQuery
 from pacsbot.core.errors import Refused, UserError
@@ -113,8 +112,7 @@ def headline(ctx: Ctx, accession: str) -> str:
     run = new_run_id()
     located = diag.locate_in_archives(accession)
     if not diag.worklist_node_names():
-        rows = [] if located is None else [("dicom.locate", item) for item in locate_audit(
-            located, LocateQuery(accession=accession), run=run, via="slack:hl7", pid_pseudonym=None, phi_shown=False)]
+        rows = [] if located is None else accession_check_audit(located, accession, run=run, via="slack:hl7")
         answer = located.verdict.headline if located is not None else "no DICOM node to look it up on"
     else:
         query = WorklistQuery(accession=accession)

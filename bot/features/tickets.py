@@ -36,7 +36,7 @@ from pacsbot.bot.scheduler import claim_done, claim_once, replica_id
 from pacsbot.bot.spool import Spool
 from pacsbot.commands.query import parse_locate
 from pacsbot.commands.results import Verdict
-from pacsbot.commands.service import AuditItem, locate_audit, new_run_id, worklist_check_audit
+from pacsbot.commands.service import AuditItem, accession_check_audit, new_run_id, worklist_check_audit
 from pacsbot.commands.verdict import most_severe, plural
 from pacsbot.commands.worklist import WorklistQuery
 from pacsbot.core.errors import NotFound, NotYours, UserError
@@ -269,8 +269,8 @@ class TicketsFeature:
                     echo_lines.append(f"• *{result.node.name}* answers C-ECHO, but could not be searched.")
                 else:
                     echo_lines.append(f"• *{result.node.name}* fails C-ECHO: {escape(result.failure.message if result.failure else 'no answer')}.")
-        rows = [("dicom.locate", item) for item in locate_audit(report, query, run=new_run_id(), via=f"ticket:{ticket.ref}",
-                                                                pid_pseudonym=None, phi_shown=False)]
+        assert query.accession is not None  # parse_locate of an accession (as the report gave it, normalised)
+        rows = accession_check_audit(report, query.accession, run=new_run_id(), via=f"ticket:{ticket.ref}")
         line = f":mag: {ticket.ref} from {render.reporter_label(ticket.reporter)}: {escape(report.verdict.headline)}"
         hint = most_severe(report.verdict.findings)
         if hint is not None and not failed:
