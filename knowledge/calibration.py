@@ -29,6 +29,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 # Questions a hospital's staff ask that no PACS, viewer or archive manual answers. Used only
 # to measure how high unrelated questions score on a corpus; never to rank. (None of them is
@@ -99,10 +100,17 @@ class Calibration:
         """Where ``score`` sits between this corpus's noise (0) and answerable (1) levels."""
         if score <= 0:
             return -2.0
-        low, high = max(self.noise, 1e-6), max(self.answerable, 1e-6)
-        if high <= low * 1.05:  # a degenerate corpus (a few tiny manuals): no usable scale
+        low, high, span = self._scale
+        if span is None:  # a degenerate corpus (a few tiny manuals): no usable scale
             return 1.0 if score >= high else 0.0
-        return max(-2.0, min(2.0, math.log(score / low) / math.log(high / low)))
+        return max(-2.0, min(2.0, math.log(score / low) / span))
+
+    @cached_property
+    def _scale(self) -> tuple[float, float, float | None]:
+        """``(noise, answerable, log of their ratio)``, worked out once: every hit of every
+        search is placed on this scale (``span`` None: no usable scale)."""
+        low, high = max(self.noise, 1e-6), max(self.answerable, 1e-6)
+        return low, high, None if high <= low * 1.05 else math.log(high / low)
 
     def cosine_position(self, cosine: float) -> float:
         """Where a cosine similarity sits between this corpus's noise (0) and answerable (1) levels."""
