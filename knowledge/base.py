@@ -16,6 +16,7 @@ the manuals still load. If a rebuild fails as a whole, the old snapshot stays.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -43,10 +44,15 @@ class Snapshot:
         return self.library.problems
 
     def manual(self, file: str) -> Manual | None:
+        return self._manuals.get(file)
+
+    @functools.cached_property
+    def _manuals(self) -> dict[str, Manual]:
+        """Each manual by its file (the first, as a scan would find): looked up per answer."""
+        by_file: dict[str, Manual] = {}
         for m in self.library.manuals:
-            if m.file == file:
-                return m
-        return None
+            by_file.setdefault(m.file, m)
+        return by_file
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ def register(services: "Services") -> None:
     services.features.knowledge = kb
     services.features.answer_message = answer_message
     # every section rendered once in the background: no answer pays a first rendering in its ack
-    threading.Thread(target=render.warm, args=(kb.snapshot.library.sections,), name="kb-render", daemon=True,
+    threading.Thread(target=render.warm, args=(kb.snapshot,), name="kb-render", daemon=True,
                      kwargs={"base_url": settings.base_url, "limit": settings.answer_chars}).start()
     if settings.answer_channels:
         log.info("knowledge: answering questions in %d channel(s); the app needs the message.channels event "

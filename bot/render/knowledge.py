@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from pacsbot.bot.render.blocks import Block, actions, button, clip, context, escape, section
 from pacsbot.bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
 from pacsbot.core.privacy import vouch
-from pacsbot.knowledge.base import Answer
+from pacsbot.knowledge.base import Answer, Snapshot
 from pacsbot.knowledge.manuals import Manual, Problem, Section
 from pacsbot.knowledge.site import page_url
 from pacsbot.knowledge.store import REASONS, GapsReport
@@ -51,12 +50,13 @@ def section_url(base_url: str | None, s: Section) -> str | None:
     return page_url(base_url, s.file, s.anchor) if base_url else None
 
 
-def source_line(s: Section, manual: Manual | None, base_url: str | None) -> str:
+def source_line(s: Section, reviewed: date | None, base_url: str | None) -> str:
+    """Where a section comes from, and when its manual was last reviewed."""
     crumb = escape(s.breadcrumb.replace(" > ", " › "))
     url = section_url(base_url, s)
     text = f"From <{url}|{crumb}>" if url else f"From *{crumb}*"
-    if manual is not None and manual.reviewed:
-        text += f" · last reviewed {human_date(manual.reviewed)}"
+    if reviewed:
+        text += f" · last reviewed {human_date(reviewed)}"
     return text
 
 
@@ -78,14 +78,27 @@ def _rendered(file: str, markdown: str, base_url: str | None, limit: int | None)
     return text, cut
 
 
-def warm(sections: Iterable[Section], *, base_url: str | None, limit: int) -> int:
+def warm(snapshot: Snapshot, *, base_url: str | None, limit: int) -> int:
     """Render every section once (off the request path), so that no answer pays a section's
     first rendering (~0.3 ms) inside an ack. Returns how many were rendered."""
     count = 0
-    for s in sections:
-        _body(s, base_url, limit)
+    for s in snapshot.library.sections:
+        manual = snapshot.manual(s.file)
+        _section_text(s, manual.reviewed if manual else None, base_url, limit)
         count += 1
     return count
+
+
+@lru_cache(maxsize=4096)
+def _section_text(s: Section, reviewed: date | None, base_url: str | None, limit: int | None) -> tuple[tuple[str, ...], str, str, bool]:
+    """What an answer shows of a section whatever the question: its text in block-sized
+    chunks, its source line, a plain preview, and whether the text was cut. Kept per section
+    (and review date): only the buttons, which carry the question, are built per answer."""
+    body, cut = _body(s, base_url, limit)
+    title = escape(s.heading if s.level else s.manual_title)
+    chunks = tuple(split_for_blocks(f"*{title}*\n{body}"))
+    text = source_line(s, reviewed, base_url)
+    return chunks, text, f"{s.breadcrumb}: {_plain_preview(body)}", cut
 
 
 def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: int, shareable: bool = False,
@@ -94,12 +107,9 @@ def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: 
     s = answer.section
     assert s is not None
     question = answer.question
-    body, cut = _body(s, base_url, limit)
-    title = escape(s.heading if s.level else s.manual_title)
-    blocks: list[Block] = []
-    chunks = split_for_blocks(f"*{title}*\n{body}")
-    blocks.extend(section(chunk) for chunk in chunks[:4])
-    blocks.append(context(source_line(s, answer.manual, base_url)))
+    chunks, source, preview, cut = _section_text(s, answer.manual.reviewed if answer.manual else None, base_url, limit)
+    blocks: list[Block] = [section(chunk) for chunk in chunks[:4]]
+    blocks.append(context(source))
     value = button_value(question, s.key, surface)
     url = section_url(base_url, s)
     see_also = list(answer.see_also[:2])
@@ -127,8 +137,7 @@ def answer_blocks(answer: Answer, *, surface: str, base_url: str | None, limit: 
     if shared_by:
         asked = f" · asked: “{escape(clip(question, 200))}”" if show_question else ""
         blocks.append(context(f"Shared by <@{shared_by}>{asked}"))
-    text = f"{s.breadcrumb}: {_plain_preview(body)}"
-    return clip(text, 2900), blocks
+    return clip(preview, 2900), blocks
 
 
 def _plain_preview(mrkdwn: str, limit: int = 300) -> str:
@@ -184,14 +193,12 @@ def choices_blocks(answer: Answer, *, surface: str, base_url: str | None) -> tup
 
 
 def full_section_blocks(s: Section, manual: Manual | None, *, base_url: str | None) -> tuple[str, list[Block]]:
-    body, _ = _body(s, base_url, None)
-    title = escape(s.heading if s.level else s.manual_title)
-    chunks = split_for_blocks(f"*{title}*\n{body}")
+    chunks, source, preview, _ = _section_text(s, manual.reviewed if manual else None, base_url, None)
     blocks: list[Block] = [section(c) for c in chunks[:40]]
     if len(chunks) > 40:
         blocks.append(context("_The rest of this section is too long for Slack; open the manual._"))
-    blocks.append(context(source_line(s, manual, base_url)))
-    return clip(f"{s.breadcrumb}: {_plain_preview(body)}", 2900), blocks
+    blocks.append(context(source))
+    return clip(preview, 2900), blocks
 
 
 def reason_modal(feedback_id: int, channel: str | None, section_name: str) -> dict[str, Any]:
