@@ -194,9 +194,7 @@ class Index:
             if cached is None:
                 pairs = content_stems(synonyms.expand_abbreviations(text))
                 stems = [s for _, s in pairs]
-                for w, s in pairs:
-                    if w not in surface:
-                        surface[w] = s
+                surface.update(pairs)  # a word's stem is always the same: first come or last, one value
                 cached = (stems, synonyms.concepts(stems))
                 if len(text) < 400:
                     analysed_cache[text] = cached

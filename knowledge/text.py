@@ -196,10 +196,10 @@ class Synonyms:
         found: list[tuple[str, int]] = []
         covered: dict[str, int] = {}
         first = self._first
-        for i, s in enumerate(stems):
-            if s not in first:
-                continue
-            for phrase, concept in first[s]:
+        # the few places a phrase can start, found in one pass (a loop over every word of a
+        # long section was a quarter of an index build)
+        for i in [i for i, s in enumerate(stems) if s in first]:
+            for phrase, concept in first[stems[i]]:
                 length = len(phrase)
                 if tuple(stems[i: i + length]) != phrase:
                     continue
