@@ -10,7 +10,8 @@ studies, then times, each from a fresh association:
 * a bare pynetdicom C-FIND at STUDY level (connect, query, release; pynetdicom defaults);
 * dcmtk's findscu as a process (/usr/bin/findscu), the same STUDY query;
 * ``pacsbot locate A1001 --json`` as a process (``python -m pacsbot.bot``: settings, the database
-  and its audit, one node, the JSON), timed in turns with that findscu process; with a
+  and its audit, one node, the JSON), timed in turns with that findscu process, and the floor
+  under it: the same Python importing only the libraries such a locate needs; with a
   SQLite database in the benchmark's directory and compiled bytecode, as an installed
   package has (``PYTHONPYCACHEPREFIX``: a development shell may set
   ``PYTHONDONTWRITEBYTECODE``, and every run would then compile pacsbot's modules again);
@@ -49,6 +50,13 @@ LATENCY_MS = 5.0  # one way, for the "remote archive" rows
 CLI = f"pacsbot locate {ACCESSION} --json, as a process"
 FINDSCU_PAIRED = "dcmtk findscu process, STUDY (in turns with the one above)"
 CLI_MAX_RATIO = 4.0
+# What a command line locate cannot start without: the settings (pydantic, PyYAML), the
+# database and its audit row (SQLAlchemy's ORM), the query and the association (pydicom,
+# which loads numpy when it is installed, and pynetdicom).
+FLOOR_IMPORTS = "import pydantic, yaml, sqlalchemy.orm, pydicom.dataset, pynetdicom"
+FLOOR_WHAT = "pydantic, PyYAML, SQLAlchemy's ORM, pydicom, pynetdicom"
+FLOOR = "Python importing only what a locate needs, as a process"
+FINDSCU_FLOOR = "dcmtk findscu process, STUDY (in turns with the floor)"
 
 
 def _times(fn: Callable[[], object], runs: int, warmup: int = 3) -> list[float]:
@@ -198,6 +206,11 @@ def main(argv: list[str]) -> int:
         if have_findscu:
             rows["dcmtk findscu process, STUDY"] = _times(findscu, runs)
             rows[CLI], rows[FINDSCU_PAIRED] = _paired(cli, findscu, max(3, runs // 3))
+
+            def floor() -> None:  # the same interpreter and environment, importing and doing nothing
+                subprocess.run([sys.executable, "-c", FLOOR_IMPORTS], cwd=root, env=cli_env, check=True, capture_output=True)
+
+            rows[FLOOR], rows[FINDSCU_FLOOR] = _paired(floor, findscu, max(3, runs // 3))
         rows[FIVE] = five_ms
 
         # The same two locates with the archive 5 ms away each way (a proxy in its own process).
@@ -232,6 +245,9 @@ def main(argv: list[str]) -> int:
         met &= ok
         print(f"target: `pacsbot locate --json` as a process at most {CLI_MAX_RATIO:g}x a findscu process: {cli_ratio:.2f}x"
               f" (median of {len(rows[CLI])} pairs) — {'met' if ok else 'MISSED'}")
+        floor_ratio = _pair_ratio(rows[FINDSCU_FLOOR], rows[FLOOR])
+        print(f"        floor: Python importing only the libraries such a locate needs, and doing nothing, takes {floor_ratio:.2f}x"
+              f" a findscu process ({statistics.median(rows[FLOOR]):.0f} ms: {FLOOR_WHAT})")
     else:
         print(f"target: findscu comparison skipped ({FINDSCU} not found; apt-get install dcmtk)")
     ratio = _pair_ratio(rows[ONE], rows[FIVE])
