@@ -61,18 +61,9 @@ def source_line(s: Section, reviewed: date | None, base_url: str | None) -> str:
 
 
 def _body(s: Section, base_url: str | None, limit: int | None) -> tuple[str, bool]:
-    return _rendered(s.file, s.markdown, base_url, limit)
-
-
-@lru_cache(maxsize=4096)
-def _rendered(file: str, markdown: str, base_url: str | None, limit: int | None) -> tuple[str, bool]:
-    """A section's body in Slack mrkdwn, rendered once: the text is the key, so an edited
-    manual renders anew after a reload (the answer is built inside the ack)."""
-    cut = False
-    if limit is not None:
-        markdown, cut = trim(markdown, limit)
-    resolve = relative_resolver(base_url, file, page_url)
-    text = to_mrkdwn(markdown, resolve)
+    """A section's body in Slack mrkdwn, and whether it was cut (kept by :func:`_section_text`)."""
+    markdown, cut = trim(s.markdown, limit) if limit is not None else (s.markdown, False)
+    text = to_mrkdwn(markdown, relative_resolver(base_url, s.file, page_url))
     if not text.strip():
         text = "_This section has no text of its own; open the manual for the details._"
     return text, cut
@@ -93,7 +84,9 @@ def warm(snapshot: Snapshot, *, base_url: str | None, limit: int) -> int:
 def _section_text(s: Section, reviewed: date | None, base_url: str | None, limit: int | None) -> tuple[tuple[str, ...], str, str, bool]:
     """What an answer shows of a section whatever the question: its text in block-sized
     chunks, its source line, a plain preview, and whether the text was cut. Kept per section
-    (and review date): only the buttons, which carry the question, are built per answer."""
+    (and review date): only the buttons, which carry the question, are built per answer (the
+    answer is built inside the ack). The section, text included, is the key: an edited manual
+    renders anew after a reload."""
     body, cut = _body(s, base_url, limit)
     title = escape(s.heading if s.level else s.manual_title)
     chunks = tuple(split_for_blocks(f"*{title}*\n{body}"))
