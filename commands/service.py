@@ -20,7 +20,6 @@ from pacsbot.commands.concurrency import run_concurrently
 from pacsbot.commands.config import WORKLIST_KIND, DicomSettings, NodeConfig
 from pacsbot.commands.locate import CountMode, LocateOptions, locate_on_node, siblings_on_node
 from pacsbot.commands.query import LocateQuery, resolve_nodes
-from pacsbot.commands.reconcile import ReconcileReport, reconcile
 from pacsbot.commands.results import (
     EchoResult,
     Failure,
@@ -37,6 +36,8 @@ from pacsbot.core.errors import UserError
 
 if TYPE_CHECKING:
     from datetime import date
+
+    from pacsbot.commands.reconcile import ReconcileReport
 
 # The commands that send a Study Root C-FIND: never to a worklist node (it holds orders, not
 # images). "worklist" asks worklist nodes only; every other command (echo, the watch) all nodes.
@@ -125,6 +126,7 @@ class Diagnostics:
     # operations -------------------------------------------------------------------------
     def reconcile(self, source: str, archive: str, day: "date") -> ReconcileReport:
         """The daily reconciliation of ``source`` against ``archive`` for ``day`` (read-only C-FIND)."""
+        from pacsbot.commands.reconcile import reconcile  # its study matching: not for a locate or an echo at the terminal
 
         for name in (source, archive):
             if name in self.worklist_node_names():
