@@ -5,9 +5,11 @@ else going on, then with 2 s of slow work queued after every ack (FIELD-NOTES, B
 then ``/pacs ask`` with 64 different questions (answered inside the ack). The apps of a
 scenario run side by side and are measured in turns, three rounds at 50 concurrent (who goes
 first alternating); a ratio is the median of the rounds' ratios. Targets (issues 2 and 15):
-throughput >= 0.7x the bare app, p99 <= 1.5x, and no ack slower than 1 s while slow work is
-queued. ``--scenario help|slow|ask`` runs only those. ``/pacs ask`` is also run against a bare app that answers with a plain BM25
-(rank_bm25) inside the ack: the least an answer costs, printed for context.
+``/pacs help`` throughput >= 0.8x the bare app and p99 <= 1.3x; with slow work queued and for
+``/pacs ask``, >= 0.7x and p99 <= 1.5x; and no ack slower than 1 s while slow work is queued.
+``/pacs ask`` is also run against a bare app that answers with a plain BM25 (rank_bm25) inside
+the ack: the least an answer costs, printed for context. ``--scenario help|slow|ask`` runs only
+those.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from benchmarks.loadgen import Result, encode, run
 from pacsbot.bot.simulate import Simulator
 
 SECRET = "benchmark-signing-secret-0123456789"
+# (throughput at least, p99 at most) against bare Bolt at 50 concurrent: issue 15's table for
+# help and ask, issue 2's for the slow-work scenario (issue 15 adds its p99 <= 1.5)
+TARGETS = {"/pacs help": (0.8, 1.3), "+ 2 s work per request": (0.7, 1.5), "/pacs ask": (0.7, 1.5)}
 TOKEN = "xoxb-benchmark"
 
 
@@ -174,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for scenario in chosen:
         tput, p99 = ratios(scenario, "pacsbot", "bare")
-        print(f"{scenario} at 50 concurrent: throughput {tput:.2f}x bare (target >= 0.7), p99 {p99:.2f}x bare (target <= 1.5)"
-              f" (medians of {args.rounds} rounds)")
-        ok &= tput >= 0.7 and p99 <= 1.5
+        want_tput, want_p99 = TARGETS[scenario]
+        met = tput >= want_tput and p99 <= want_p99
+        print(f"{scenario} at 50 concurrent: throughput {tput:.2f}x bare (target >= {want_tput:g}), p99 {p99:.2f}x bare"
+              f" (target <= {want_p99:g}) (medians of {args.rounds} rounds): {'met' if met else 'MISSED'}")
+        ok &= met
     if "/pacs ask" in chosen:
         tput, p99 = ratios("/pacs ask", "pacsbot", "bm25")
         print(f"/pacs ask at 50 concurrent vs bare+bm25 (a plain BM25 answer in the ack): throughput "
