@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pacsbot.bot.render.knowledge import answer_blocks, button_value, parse_value, unknown_blocks
 from pacsbot.bot.render.mrkdwn import relative_resolver, split_for_blocks, to_mrkdwn, trim
 from pacsbot.core.privacy import strip_vouch
@@ -89,3 +91,28 @@ def test_answer_and_unknown_blocks() -> None:
     text, blocks = unknown_blocks(unknown, surface="dm", help_channel="#pacs-help", base_url=None)
     assert "couldn't find" in text
     assert any(e["action_id"] == "kb_open_ticket" for b in blocks if b["type"] == "actions" for e in b["elements"])
+
+
+def test_an_edited_manual_is_answered_with_its_new_text_and_review_date(tmp_path: Path) -> None:
+    """What an answer shows of a section is rendered once and kept: an edit (text or review
+    date) must still show, after the reload, in the very next answer."""
+    page = tmp_path / "archive.md"
+
+    def write(body: str, reviewed: str) -> KnowledgeBase:
+        page.write_text(f"---\ntitle: Archive\nreviewed: {reviewed}\n---\n\n# Archive\n\n## Restore a study\n\n{body}\n")
+        return KnowledgeBase([tmp_path], reload_seconds=0)
+
+    def shown(kb: KnowledgeBase) -> str:
+        answer = kb.answer("how do i restore a study from the archive")
+        assert answer.section is not None and answer.section.heading == "Restore a study"
+        _, blocks = answer_blocks(answer, surface="command", base_url=None, limit=1200)
+        return strip_vouch(" ".join(b["text"]["text"] if b["type"] == "section" else b["elements"][0].get("text", "")
+                                    for b in blocks if b["type"] in ("section", "context")))
+
+    before = shown(write("Open the archive tab and press Restore.", "2026-01-05"))
+    assert "press Restore" in before and "last reviewed 5 Jan 2026" in before
+    after = shown(write("Ask the PACS team to restore it from the VNA.", "2026-11-30"))
+    assert "from the VNA" in after and "press Restore" not in after
+    assert "last reviewed 30 Nov 2026" in after and "5 Jan 2026" not in after
+    # the same text reviewed again: an equal section, a new date
+    assert "last reviewed 3 Dec 2026" in shown(write("Ask the PACS team to restore it from the VNA.", "2026-12-03"))
