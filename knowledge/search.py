@@ -471,8 +471,9 @@ class Index:
                         limit: int) -> tuple[list[tuple[int, float, float, float, float | None]], float]:
         """:meth:`_ranked` by words alone, for the pool of at most a few dozen candidates: plain
         Python over each section's term sets, which for so few beats a numpy array per query
-        word (~60 array operations of ~1 µs each were half the search's time). Same arithmetic,
-        in the same order, as the array version: the same scores to the last bit."""
+        word (~60 array operations of ~1 µs each were half the search's time). The arithmetic is
+        that of the array version the semantic re-ranker still uses, in the same order: the same
+        scores to the last bit."""
         ranking = self.ranking
         units = [(importance, satisfied) for importance, satisfied in q.units if satisfied]
         total = sum(u[0] for u in q.units) or 1.0
