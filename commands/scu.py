@@ -121,6 +121,7 @@ def _secs(value: float) -> str:
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 _RELEASE_SETTLE_SECONDS = 0.01  # at most what pynetdicom's own first sleep would have cost
+RELEASE_ANSWER_SECONDS = 2.0  # how long closing waits for pynetdicom to answer the node's own release
 
 
 class _Probe:
@@ -445,18 +446,36 @@ class Session:
         dul = getattr(assoc, "dul", None)
         if dul is None:
             return True
-        state = getattr(getattr(dul, "state_machine", None), "current_state", "Sta6")
-        return bool(dul.is_alive()) and state == "Sta6"
+        return bool(dul.is_alive()) and self._dul_state() == "Sta6"
+
+    def _dul_state(self) -> str:
+        """The association's state in the DICOM upper layer ("Sta6": established, idle)."""
+        return str(getattr(getattr(getattr(self.assoc, "dul", None), "state_machine", None), "current_state", "Sta6"))
 
     def close(self) -> None:
         """Release the association (abort it if the release fails); nothing if it is gone.
 
         Whether it is :meth:`usable` decides only whether it may be reused: an association
         that is still established is always released here, never left to the node's limits.
+
+        When the node is itself ending it (its A-RELEASE-RQ came in: "Sta8", waiting for our
+        answer, which pynetdicom's own thread gives), a release request of ours would be an
+        event that state does not allow: pynetdicom's upper layer raises, its thread dies and
+        the association is left neither released nor aborted. Then we wait for that answer
+        instead, and abort only if it does not come. Seen on a busy machine, where the
+        answering thread is late.
         """
         assoc = self.assoc
         if not assoc.is_established:
             return
+        if self._dul_state() == "Sta8":
+            until = time.monotonic() + RELEASE_ANSWER_SECONDS
+            while assoc.is_established and self._dul_state() == "Sta8" and time.monotonic() < until:
+                time.sleep(0.002)
+            if assoc.is_established and self._dul_state() == "Sta8":
+                assoc.abort()
+            if not assoc.is_established:
+                return
         try:
             assoc.release()
         except Exception:  # noqa: BLE001 - the answer is in; a failed release is not the user's problem
