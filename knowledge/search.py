@@ -35,7 +35,7 @@ from rapidfuzz.distance import OSA
 
 from pacsbot.knowledge.calibration import UNCALIBRATED, Calibration, calibrate
 from pacsbot.knowledge.manuals import Section
-from pacsbot.knowledge.text import STOPWORDS, Synonyms, content_stems, is_content, stem, words
+from pacsbot.knowledge.text import STOPWORDS, Synonyms, content_tokens, is_content, stem, token_stems, token_words, words
 
 
 @dataclass(frozen=True)
@@ -188,13 +188,14 @@ class Index:
         doc_terms: list[frozenset[str]] = []
         head_terms: list[frozenset[str]] = []
         analysed_cache: dict[str, tuple[list[str], list[str]]] = {}
+        seen: dict[str, None] = {}  # every token of the manuals, in the order first met
 
         def analyse(text: str) -> list[str]:
             cached = analysed_cache.get(text)
             if cached is None:
-                pairs = content_stems(synonyms.expand_abbreviations(text))
-                stems = [s for _, s in pairs]
-                surface.update(pairs)  # a word's stem is always the same: first come or last, one value
+                tokens = content_tokens(synonyms.expand_abbreviations(text))
+                seen.update(dict.fromkeys(tokens))
+                stems = token_stems(tokens)
                 cached = (stems, synonyms.concepts(stems))
                 if len(text) < 400:
                     analysed_cache[text] = cached
@@ -228,16 +229,19 @@ class Index:
 
         avg = {f: (sum(lengths[f]) / n if n else 0.0) or 1.0 for f in FIELDS}
         idf = {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        plist_docs: dict[str, list[int]] = defaultdict(list)
-        plist_weights: dict[str, list[float]] = defaultdict(list)
+        # every section's (term, value) pairs, one flat run per section, turned into postings in
+        # one sort at the end: appending to a list per term was a quarter of an index build
+        flat_terms: list[str] = []
+        flat_values: list[float] = []
+        per_section: list[int] = []
         k1 = ranking.k1
         for doc, tfs in enumerate(field_tfs):
             if ranking.model == "tfidf":
                 body = tfs["body"]
                 norm = math.sqrt(sum((1 + math.log(c)) ** 2 * idf[t] ** 2 for t, c in body.items())) or 1.0
-                for t, c in body.items():
-                    plist_docs[t].append(doc)
-                    plist_weights[t].append((1 + math.log(c)) * idf[t] / norm)
+                flat_terms.extend(body)
+                flat_values.extend((1 + math.log(c)) * idf[t] / norm for t, c in body.items())
+                per_section.append(len(body))
                 continue
             pseudo: dict[str, float] = {}
             for f in FIELDS:
@@ -247,12 +251,16 @@ class Index:
                 w = weights.get(f, 1.0) if ranking.model == "bm25f" else 1.0
                 b = bs.get(f, 0.75)
                 scale = w / (1.0 - b + b * lengths[f][doc] / avg[f])
-                get = pseudo.get
-                for t, c in tf.items():
-                    pseudo[t] = get(t, 0.0) + c * scale
-            for t, value in pseudo.items():
-                plist_docs[t].append(doc)
-                plist_weights[t].append(idf[t] * value / (k1 + value))
+                add = dict(zip(tf, map(scale.__rmul__, tf.values())))  # c * scale for each term
+                for t in pseudo.keys() & add.keys():
+                    add[t] = pseudo[t] + add[t]
+                pseudo.update(add)
+            flat_terms.extend(pseudo)
+            flat_values.extend(pseudo.values())
+            per_section.append(len(pseudo))
+        postings = _postings(flat_terms, flat_values, per_section, idf, None if ranking.model == "tfidf" else k1)
+        for token in seen:  # the words as written, in the order first met (a word's stem is always the same)
+            surface.update(token_words(token))
         # the synonym file's words are known words too: "mamo" is a typo of "mammo" even in
         # manuals that only say "mammography"
         for word in synonyms.vocabulary:
@@ -269,8 +277,7 @@ class Index:
             sections=tuple(sections),
             ranking=ranking,
             synonyms=synonyms,
-            postings={t: (np.array(docs, dtype=np.int32), np.array(plist_weights[t], dtype=np.float64))
-                      for t, docs in plist_docs.items()},
+            postings=postings,
             idf=idf,
             doc_terms=tuple(doc_terms),
             head_terms=tuple(head_terms),
@@ -570,6 +577,25 @@ class Index:
             if all(hit.key != o.key for o in out) and hit.confidence >= self.ranking.choices_confidence * 0.5:
                 out.append(hit)
         return out
+
+
+def _postings(terms: list[str], values: list[float], per_section: list[int], idf: dict[str, float],
+              k1: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """term -> (its sections in order, its weight in each), from every section's (term, value)
+    pairs laid end to end (``per_section`` says how many are each section's). With ``k1``
+    the values are BM25's pseudo term frequencies, saturated here as idf * v / (k1 + v);
+    without, they are the weights already."""
+    names = list(idf)
+    number = {t: i for i, t in enumerate(names)}
+    ids = np.fromiter(map(number.__getitem__, terms), dtype=np.int32, count=len(terms))
+    weight = np.array(values, dtype=np.float64)
+    if k1 is not None:
+        weight = np.fromiter(idf.values(), dtype=np.float64, count=len(idf))[ids] * weight / (k1 + weight)
+    sections = np.repeat(np.arange(len(per_section), dtype=np.int32), per_section)
+    order = np.argsort(ids, kind="stable")  # stable: each term's sections stay in order
+    sections, weight = sections[order], weight[order]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=len(names))))).tolist()
+    return {t: (sections[lo:hi], weight[lo:hi]) for t, lo, hi in zip(names, bounds, bounds[1:]) if hi > lo}
 
 
 def content_words(question: str) -> list[str]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import chain, compress
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,6 @@ def _split_token(token: str) -> tuple[str, ...]:
 
 
 _TOKENS: dict[str, tuple[str, ...]] = {}
-_CONTENT: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
 def words(text: str) -> list[str]:
@@ -106,19 +106,41 @@ def words(text: str) -> list[str]:
     return out
 
 
-def content_stems(text: str) -> list[tuple[str, str]]:
-    """``(surface word, stem)`` of each content word of a text, in order (fast path for indexing)."""
-    out: list[tuple[str, str]] = []
-    cache = _CONTENT
-    for token in _WORD.findall(text.lower()):
-        pairs = cache.get(token)
-        if pairs is None:
-            pairs = tuple((w, stem(w)) for w in _split_token(token) if is_content(w))
-            if len(_CONTENT) > 500_000:
-                _CONTENT.clear()
-            _CONTENT[token] = pairs
-        out.extend(pairs)
-    return out
+def content_tokens(text: str) -> list[str]:
+    """The word tokens of a text, lower case, before splitting and stemming (for :func:`token_stems`)."""
+    return _WORD.findall(text.lower())
+
+
+def token_stems(tokens: Sequence[str]) -> list[str]:
+    """The stems of the content words of ``tokens``, in order (the fast path for indexing: one
+    dictionary lookup per token, in C, and Python only for a token not seen before)."""
+    return list(chain.from_iterable(map(_STEMS.__getitem__, tokens)))
+
+
+def token_words(token: str) -> tuple[tuple[str, str], ...]:
+    """``(surface word, stem)`` of each content word of one token, in order."""
+    return _CONTENT[token]
+
+
+class _TokenCache(dict[str, tuple[Any, ...]]):
+    """token -> what :func:`_learn` makes of it, learnt on first use; emptied when it grows past
+    half a million tokens (manuals in many languages, or junk)."""
+
+    def __init__(self, part: int | None) -> None:
+        super().__init__()
+        self.part = part
+
+    def __missing__(self, token: str) -> tuple[Any, ...]:
+        if len(self) > 500_000:
+            self.clear()
+        pairs = tuple((w, stem(w)) for w in _split_token(token) if is_content(w))
+        value = pairs if self.part is None else tuple(p[self.part] for p in pairs)
+        self[token] = value
+        return value
+
+
+_CONTENT = _TokenCache(None)  # token -> ((word, stem), ...)
+_STEMS = _TokenCache(1)       # token -> (stem, ...)
 
 
 def is_content(word: str) -> bool:
@@ -173,14 +195,29 @@ class Synonyms:
         table = {str(k): f"{k} {v}" for k, v in (data.get("abbreviations") or {}).items()}
         if table:
             alternation = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
-            pattern = re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])")
+            # no look-behind: a pattern that starts with one cannot skip ahead to a letter that
+            # starts an abbreviation, and was five times slower over a manual; the word before is
+            # checked in expand_abbreviations instead
+            pattern = re.compile(rf"(?:{alternation})(?![\w-])")
             abbreviations.append((pattern, table))
         frozen_first = {k: tuple(sorted(v, key=lambda item: -len(item[0]))) for k, v in first.items()}
         return cls(tuple(groups), tuple(abbreviations), frozen_first, frozenset(vocabulary))
 
     def expand_abbreviations(self, text: str) -> str:
+        """"MR" -> "MR mri" wherever an abbreviation stands as a word of its own (not inside
+        "AMR", "MR-guided" or "MR_1")."""
         for pattern, table in self.abbreviations:
-            text = pattern.sub(lambda m: table[m.group(0)], text)  # noqa: B023 - called before the loop moves on
+            out: list[str] = []
+            done = at = 0
+            while m := pattern.search(text, at):
+                start = m.start()
+                if start and (text[start - 1].isalnum() or text[start - 1] in "_-"):  # inside a word: \w or -
+                    at = start + 1
+                    continue
+                out += (text[done:start], table[m.group(0)])
+                done = at = m.end()
+            if out:
+                text = "".join(out) + text[done:]
         return text
 
     def concepts(self, stems: Sequence[str]) -> list[str]:
@@ -195,19 +232,41 @@ class Synonyms:
         """Like :meth:`concepts`, with the length (in words) of the longest phrase matched there."""
         found: list[tuple[str, int]] = []
         covered: dict[str, int] = {}
-        first = self._first
+        pairs, singles = self._starts
+        last = len(stems) - 1
         # the few places a phrase can start, found in one pass (a loop over every word of a
-        # long section was a quarter of an index build)
-        for i in [i for i, s in enumerate(stems) if s in first]:
-            for phrase, concept in first[stems[i]]:
+        # long section was a quarter of an index build); at each, the longer phrases first
+        for i in compress(range(len(stems)), map(self._first.__contains__, stems)):
+            longer = pairs.get((stems[i], stems[i + 1]), ()) if i < last else ()
+            for phrase, concept in longer:
                 length = len(phrase)
-                if tuple(stems[i: i + length]) != phrase:
+                if length > 2 and tuple(stems[i: i + length]) != phrase:
                     continue
                 if covered.get(concept, -1) > i:
                     continue
                 found.append((concept, length))
                 covered[concept] = i + length
+            for concept in singles.get(stems[i], ()):
+                if covered.get(concept, -1) > i:
+                    continue
+                found.append((concept, 1))
+                covered[concept] = i + 1
         return found
+
+    @cached_property
+    def _starts(self) -> tuple[dict[tuple[str, str], tuple[tuple[tuple[str, ...], str], ...]], dict[str, tuple[str, ...]]]:
+        """The phrases of two words or more by their first two words, longest first, and the
+        concepts of the one-word phrases by their word: a place in a text is tried only
+        against the phrases that can match there."""
+        pairs: dict[tuple[str, str], list[tuple[tuple[str, ...], str]]] = {}
+        singles: dict[str, list[str]] = {}
+        for word, phrases in self._first.items():
+            for phrase, concept in phrases:  # longest first already
+                if len(phrase) > 1:
+                    pairs.setdefault((word, phrase[1]), []).append((phrase, concept))
+                else:
+                    singles.setdefault(word, []).append(concept)
+        return {k: tuple(v) for k, v in pairs.items()}, {k: tuple(v) for k, v in singles.items()}
 
     def concept_members(self, concept: str) -> tuple[tuple[str, ...], ...]:
         return self._members.get(concept, ())

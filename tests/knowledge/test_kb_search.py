@@ -56,6 +56,23 @@ def test_uppercase_abbreviation_only() -> None:
     assert "ultrasound" not in analyse("tell us", syn).surface
 
 
+@pytest.mark.parametrize(("text", "expanded"), [
+    ("MR of the knee", "MR mri of the knee"),
+    ("prior MR.", "prior MR mri."),
+    ("AMR report", "AMR report"),               # inside a word
+    ("MR-guided biopsy", "MR-guided biopsy"),   # joined by a hyphen, after
+    ("pre-MR check", "pre-MR check"),           # and before
+    ("MR_1 and MR1", "MR_1 and MR1"),
+    ("STATUS US", "STATUS US ultrasound"),      # the letters again after a refusal
+    ("K.O. set, xA B and A B", "K.O. key image set, xA B b and A B a b"),  # B alone after xA
+    ("AB B", "AB ab B b"),
+])
+def test_abbreviations_expand_only_where_they_stand_alone(text: str, expanded: str) -> None:
+    syn = Synonyms.from_data({"abbreviations": {"MR": "mri", "US": "ultrasound", "K.O.": "key image",
+                                                "A B": "a b", "AB": "ab", "B": "b"}})
+    assert syn.expand_abbreviations(text) == expanded
+
+
 def test_stemmer_is_consistent() -> None:
     assert stem("hanging") == stem("hang") and stem("measurements") == stem("measure") and stem("studies") == stem("study")
 
