@@ -415,7 +415,7 @@ class Index:
                 continue
             weights[used] += quality
             units.append((self.idf.get(used, self.unknown_idf), frozenset({used} | related)))
-        for c in concept_set:
+        for c in dict.fromkeys(c for c, _ in matches):  # in order: the same sums in every process
             if c in self.idf:
                 weights[c] += self.ranking.concept_weight * (self.ranking.phrase_weight if phrase_words[c] > 1 else 1.0)
         return _Query(dict(weights), units, unknown, corrections)

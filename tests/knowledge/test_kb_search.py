@@ -284,3 +284,31 @@ def test_early_termination_keeps_the_exact_top_results(kb: KnowledgeBase) -> Non
             many = index.search(q, limit=10, audience=audience).hits[:3]
             assert [(h.key, round(h.score, 9), round(h.confidence, 9)) for h in few] == \
                    [(h.key, round(h.score, 9), round(h.confidence, 9)) for h in many], q
+
+
+_SCORES = """
+from pacsbot.knowledge.base import KnowledgeBase
+from pacsbot.knowledge.config import BUNDLED_MANUALS
+kb = KnowledgeBase([BUNDLED_MANUALS], reload_seconds=0)
+for q in ("hang prior side by side with current", "compare MR with a baseline CT from before treatment",
+          "images not showing up after sending from the scanner"):
+    print([(h.key, h.score.hex(), h.confidence.hex()) for h in kb.search(q).hits])
+"""
+
+
+def test_every_process_gives_a_question_the_same_scores() -> None:
+    """Each gunicorn worker is its own process with its own string hashing: the synonym
+    concepts of a question are added up in the order found, not a set's, so two workers give
+    one question the same scores to the last bit (and the same ties, the same answer)."""
+    import os
+    import subprocess
+    import sys
+
+    def scores(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        return subprocess.run([sys.executable, "-c", _SCORES], env=env, capture_output=True, text=True,
+                              check=True, timeout=120).stdout
+
+    first = scores("1")
+    assert first.count("viewer/") >= 3
+    assert scores("2") == first
