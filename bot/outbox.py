@@ -52,12 +52,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import CursorResult, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pacsbot.bot.models import OutboxMessage
 from pacsbot.bot.storage import Database
 from pacsbot.core.clock import Clock, SystemClock
+from pacsbot.core.db import insert_or_skip
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -150,9 +150,7 @@ class Outbox:
 
     # enqueueing ------------------------------------------------------------------------
     def _insert(self, session: Session) -> Any:
-        dialect = session.get_bind().dialect.name
-        module = postgresql if dialect == "postgresql" else sqlite
-        return module.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+        return insert_or_skip(session, OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
 
     def _row(self, key: str, method: str, payload: dict[str, Any], origin: str, not_before: datetime | None) -> dict[str, Any]:
         if method not in METHODS:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pacsbot.core.db import insert_or_skip
 from pacsbot.core.privacy import Detector, SeenIdentifiers, strip_vouch, vouch
 
 if TYPE_CHECKING:
@@ -276,14 +277,7 @@ class SeenStore:
         rows = [{"digest": d, "expires_at": datetime.fromtimestamp(exp, tz=timezone.utc)} for d, exp in digests.items()]
         try:
             with self.db.session() as session:
-                from sqlalchemy.dialects import postgresql, sqlite
-
-                dialect = session.get_bind().dialect.name
-                stmt: postgresql.Insert | sqlite.Insert
-                if dialect == "postgresql":
-                    stmt = postgresql.insert(SeenIdentifier).values(rows)
-                else:
-                    stmt = sqlite.insert(SeenIdentifier).values(rows)
+                stmt = insert_or_skip(session, SeenIdentifier).values(rows)
                 session.execute(stmt.on_conflict_do_update(index_elements=["digest"], set_={"expires_at": stmt.excluded.expires_at}))
         except Exception:  # noqa: BLE001 - kept in memory on this replica; logged without values
             log.warning("privacy gate: could not store %d seen identifiers; kept in this process only", len(rows))

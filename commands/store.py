@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pacsbot.commands.config import RateLimitSettings
 from pacsbot.commands.models import DicomKey, DicomRun, NodeCheck, NodeStatus
 from pacsbot.commands.results import EchoResult
 from pacsbot.commands.verdict import plural
+from pacsbot.core.db import insert_or_skip
 from pacsbot.core.errors import Refused
 
 PSEUDONYM_KEY = "audit-pseudonym-key"
@@ -38,14 +38,7 @@ class LastEcho:
 
 
 def _upsert(session: Session, model: type, values: dict[str, object], key: str) -> None:
-    dialect = session.get_bind().dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(model).values(**values)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(model).values(**values)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = insert_or_skip(session, model).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})
     session.execute(stmt)
 
@@ -103,9 +96,7 @@ def pseudonym_key(session: Session, *, now: datetime) -> bytes:
     """The installation's key for audit pseudonyms, created once (safe with several replicas)."""
     value = session.scalar(select(DicomKey.value).where(DicomKey.name == PSEUDONYM_KEY))
     if value is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(DicomKey).values(name=PSEUDONYM_KEY, value=secrets.token_hex(32), created_at=now)
+        session.execute(insert_or_skip(session, DicomKey).values(name=PSEUDONYM_KEY, value=secrets.token_hex(32), created_at=now)
                         .on_conflict_do_nothing(index_elements=["name"]))
         value = session.scalar(select(DicomKey.value).where(DicomKey.name == PSEUDONYM_KEY))
     assert value is not None

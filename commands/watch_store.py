@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pacsbot.commands.models import NodeCheck, NodeWatch
 from pacsbot.commands.results import EchoResult
 from pacsbot.commands.watch import Rules, Transition, WatchState, step
+from pacsbot.core.db import insert_or_skip
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,8 @@ def ensure_rows(session: Session, nodes: Sequence[str]) -> None:
     """A row per watched node (state ``unknown``), created once whichever replica comes first."""
     if not nodes:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{"node": n, "state": "unknown", "failures": 0, "successes": 0, "last_message": "", "version": 0} for n in nodes]
-    session.execute(insert(NodeWatch).values(rows).on_conflict_do_nothing(index_elements=["node"]))
+    session.execute(insert_or_skip(session, NodeWatch).values(rows).on_conflict_do_nothing(index_elements=["node"]))
 
 
 def views(session: Session) -> dict[str, NodeView]:

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from pacsbot.core.db import insert_or_skip
 from pacsbot.core.errors import NotFound, NotYours, Refused
 from pacsbot.training.content import Module
 from pacsbot.training.models import (
@@ -49,8 +49,7 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def _insert(session: Session, model: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+    return insert_or_skip(session, model)
 
 
 def new_batch() -> str:
