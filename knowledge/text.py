@@ -9,7 +9,7 @@ whatever they do to a word they do on both sides. The stemmer is deliberately li
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import chain, compress
@@ -88,22 +88,30 @@ def _split_token(token: str) -> tuple[str, ...]:
     return (token,)
 
 
-_TOKENS: dict[str, tuple[str, ...]] = {}
+class _TokenCache(dict[str, tuple[Any, ...]]):
+    """token -> what ``learn`` makes of it, learnt on first use (one dictionary lookup per
+    token, in C, once known); emptied when it grows past half a million tokens (manuals in
+    many languages, or junk)."""
+
+    def __init__(self, learn: Callable[[str], tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.learn = learn
+
+    def __missing__(self, token: str) -> tuple[Any, ...]:
+        if len(self) > 500_000:
+            self.clear()
+        value = self[token] = self.learn(token)
+        return value
+
+
+_TOKENS = _TokenCache(_split_token)                                                               # token -> words
+_CONTENT = _TokenCache(lambda token: tuple((w, stem(w)) for w in _TOKENS[token] if is_content(w)))  # -> ((word, stem), ...)
+_STEMS = _TokenCache(lambda token: tuple(s for _, s in _CONTENT[token]))                          # -> (stem, ...)
 
 
 def words(text: str) -> list[str]:
     """Surface words, lower case: 'C-ECHO' -> ['c-echo', 'c', 'echo'] (joined and parts)."""
-    out: list[str] = []
-    for m in _WORD.finditer(text.lower()):
-        token = m.group(0)
-        split = _TOKENS.get(token)
-        if split is None:
-            split = _split_token(token)
-            if len(_TOKENS) > 500_000:
-                _TOKENS.clear()
-            _TOKENS[token] = split
-        out.extend(split)
-    return out
+    return list(chain.from_iterable(map(_TOKENS.__getitem__, content_tokens(text))))
 
 
 def content_tokens(text: str) -> list[str]:
@@ -120,27 +128,6 @@ def token_stems(tokens: Sequence[str]) -> list[str]:
 def token_words(token: str) -> tuple[tuple[str, str], ...]:
     """``(surface word, stem)`` of each content word of one token, in order."""
     return _CONTENT[token]
-
-
-class _TokenCache(dict[str, tuple[Any, ...]]):
-    """token -> what :func:`_learn` makes of it, learnt on first use; emptied when it grows past
-    half a million tokens (manuals in many languages, or junk)."""
-
-    def __init__(self, part: int | None) -> None:
-        super().__init__()
-        self.part = part
-
-    def __missing__(self, token: str) -> tuple[Any, ...]:
-        if len(self) > 500_000:
-            self.clear()
-        pairs = tuple((w, stem(w)) for w in _split_token(token) if is_content(w))
-        value = pairs if self.part is None else tuple(p[self.part] for p in pairs)
-        self[token] = value
-        return value
-
-
-_CONTENT = _TokenCache(None)  # token -> ((word, stem), ...)
-_STEMS = _TokenCache(1)       # token -> (stem, ...)
 
 
 def is_content(word: str) -> bool:

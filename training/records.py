@@ -48,10 +48,6 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _insert(session: Session, model: Any) -> Any:
-    return insert_or_skip(session, model)
-
-
 def new_batch() -> str:
     return secrets.token_hex(8)
 
@@ -81,7 +77,7 @@ def ensure_version(session: Session, module: Module, now: datetime) -> VersionIn
         label = module.version or f"r{revision}"
         if label in {r.version for r in existing}:
             label = f"{label}-r{revision}"  # the content changed but the version label did not
-        session.execute(_insert(session, ModuleVersion).on_conflict_do_nothing(), [{
+        session.execute(insert_or_skip(session, ModuleVersion).on_conflict_do_nothing(), [{
             "module_id": module.id, "revision": revision, "version": label[:48], "content_hash": module.content_hash,
             "title": module.title[:200], "first_seen_at": now,
         }])
@@ -196,7 +192,7 @@ def assign(
         "renewal_of": (renewal_of or {}).get(user), "status": OPEN, "is_open": True, "page": 0,
     } for user in todo]
     created_ids: list[int] = []
-    stmt = _insert(session, Assignment).on_conflict_do_nothing().returning(Assignment.id)
+    stmt = insert_or_skip(session, Assignment).on_conflict_do_nothing().returning(Assignment.id)
     for chunk in _chunks(rows):
         created_ids.extend(r.id for r in session.execute(stmt, list(chunk)))
     created: list[Assignment] = []
@@ -603,7 +599,7 @@ def _record_reminders(session: Session, candidates: list[tuple[Assignment, str]]
     if not candidates:
         return []
     by_key = {(a.id, step): a for a, step in candidates}
-    stmt = _insert(session, Reminder).on_conflict_do_nothing().returning(Reminder.assignment_id, Reminder.step)
+    stmt = insert_or_skip(session, Reminder).on_conflict_do_nothing().returning(Reminder.assignment_id, Reminder.step)
     recorded: list[ReminderDue] = []
     rows = [{"assignment_id": a.id, "step": step, "sent_at": now, "sent_by": by[:64]} for a, step in candidates]
     for chunk in _chunks(rows):
@@ -679,7 +675,7 @@ def save_names(session: Session, found: dict[str, str], now: datetime) -> None:
     if not found:
         return
     rows = [{"user_id": u, "name": n[:200], "updated_at": now} for u, n in found.items()]
-    stmt = _insert(session, Person)
+    stmt = insert_or_skip(session, Person)
     stmt = stmt.on_conflict_do_update(index_elements=["user_id"], set_={"name": stmt.excluded.name, "updated_at": stmt.excluded.updated_at})
     session.execute(stmt, rows)
 
