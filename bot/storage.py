@@ -75,6 +75,21 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _failed_pings_are_disconnects(engine: Engine) -> None:
+    """A pooled connection whose pre-ping fails, with whatever error, is thrown away and a new
+    one opened, as for a dropped connection. The driver does not always say "disconnected":
+    psycopg, pinging a socket the server (or a proxy) just closed, can raise "can't change
+    'autocommit' now" instead, which SQLAlchemy took for a bug in a query and raised to the
+    request; a report made while PostgreSQL was down then failed with "something went wrong"
+    instead of being kept (seen under load). Now the new connection is tried, and a database
+    that is down says so (OperationalError), which callers know how to handle."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if context.is_pre_ping:
+            context.is_disconnect = True
+
+
 CONNECT_TIMEOUT = 3          # seconds to open a PostgreSQL connection
 POOL_TIMEOUT = 5             # seconds to wait for a free pooled connection
 START_ATTEMPTS = 3           # at start (migrations), a connection that timed out is tried this often
@@ -117,6 +132,7 @@ class Database:
             extra = "postgresql" if self.backend == "postgresql" else None
             hint = f"pip install 'pacsbot[{extra}]'" if extra else f"install the Python package {exc.name}"
             raise StorageError(f"The database driver for {self.backend} is not installed: {hint}.") from None
+        _failed_pings_are_disconnects(self.engine)
         if self.backend == "sqlite":
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -166,3 +166,22 @@ def test_a_connection_that_timed_out_is_tried_again_at_start_a_refused_one_is_no
     finally:
         db.engine = real
         db.dispose()
+
+
+def test_a_pooled_connection_whose_ping_fails_is_replaced_not_an_error(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg, pinging a socket that was just closed, can fail with a ProgrammingError
+    ("can't change 'autocommit' now") rather than a disconnect: the pool must open a new
+    connection, not hand that error to the request."""
+    with db.session() as session:
+        session.execute(text("SELECT 1"))  # a used connection now waits in the pool
+    dialect = db.engine.dialect
+    pings: list[object] = []
+
+    def broken_ping(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        raise dialect.loaded_dbapi.ProgrammingError("can't change 'autocommit' now: connection in transaction status ACTIVE")
+
+    monkeypatch.setattr(dialect, "do_ping", broken_ping)
+    with db.session() as session:
+        assert session.execute(text("SELECT 1")).scalar() == 1
+    assert len(pings) == 1  # the stale one was pinged and dropped; the new one is fresh
